@@ -1,0 +1,198 @@
+"""The exception hierarchy shared by both facades.
+
+Every exception raised by gatepay is a :class:`GatePayError`. Exception text never
+contains the secret key, the api key or a full card key.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from gatepay_async._redact import redact_text
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "GatePayError",
+    "InvalidRequestError",
+    "OutcomeUnknownError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "ValidationError",
+    "error_for_response",
+]
+
+#: Codes that mean "your request was malformed"; the server did not act on it.
+INVALID_REQUEST_CODES = frozenset({"400001", "400007", "300001"})
+#: Codes that mean "your credentials, signature or timestamp were refused".
+AUTHENTICATION_CODES = frozenset({"400002", "400003", "400004", "400005"})
+#: The code for a request refused because its timestamp was outside the window.
+TIMESTAMP_REJECTED_CODE = "400003"
+
+_SNIPPET_LIMIT = 200
+
+
+def body_snippet(body: bytes | str, limit: int = _SNIPPET_LIMIT) -> str:
+    """A short, secret-free excerpt of a response body for exception text."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = redact_text(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class GatePayError(Exception):
+    """Base class of every error raised by gatepay."""
+
+
+class ValidationError(GatePayError, ValueError):
+    """Bad input caught before anything was sent. ``argument`` names the culprit."""
+
+    def __init__(self, argument: str, reason: str) -> None:
+        self.argument = argument
+        self.reason = reason
+        super().__init__(f"{argument}: {reason}")
+
+
+class APIConnectionError(GatePayError):
+    """The request could not be completed: no connection, or the connection broke."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        self.method = method
+        self.path = path
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+class APIError(GatePayError):
+    """GatePay answered with ``status: FAIL`` or a non-2xx HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        label: str | None = None,
+        status_code: int | None = None,
+        body: Any = None,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.label = label
+        self.status_code = status_code
+        self.body = body
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"HTTP {self.status_code}" if self.status_code is not None else None]
+        if self.code:
+            parts.append(f"code {self.code}")
+        if self.label:
+            parts.append(self.label)
+        where = f"{self.method} {self.path}: " if self.method else ""
+        head = ", ".join(p for p in parts if p)
+        return f"{where}{head}: {redact_text(self.message)}" if self.message else f"{where}{head}"
+
+
+class InvalidRequestError(APIError):
+    """The server refused the request's parameters (400001, 400007, 300001, HTTP 400)."""
+
+
+class AuthenticationError(APIError):
+    """Signature, client id or timestamp refused (HTTP 401/403)."""
+
+
+class RateLimitError(APIError):
+    """Too many requests (HTTP 429). ``retry_after`` holds the server's hint in seconds."""
+
+
+class ServerError(APIError):
+    """GatePay failed (HTTP 5xx)."""
+
+
+class ResponseValidationError(GatePayError):
+    """A response arrived that cannot be decoded into the expected shape."""
+
+    def __init__(
+        self, reason: str, *, status_code: int | None = None, body: bytes | str = b""
+    ) -> None:
+        self.reason = reason
+        self.status_code = status_code
+        self.snippet = body_snippet(body)
+        status = f"HTTP {status_code}: " if status_code is not None else ""
+        super().__init__(f"{status}{reason}; body starts: {self.snippet!r}")
+
+
+class OutcomeUnknownError(GatePayError):
+    """A create was sent but its answer was lost: a card may have been issued.
+
+    GatePay's create has no idempotency key and there is no endpoint to find a card
+    whose answer was lost, so the SDK never resends such a create on its own.
+    """
+
+    def __init__(
+        self,
+        *,
+        title: str,
+        template_id: str,
+        currency: str,
+        amount: Decimal,
+        cause: BaseException,
+    ) -> None:
+        self.title = title
+        self.template_id = template_id
+        self.currency = currency
+        self.amount = amount
+        self.cause = cause
+        super().__init__(
+            f"create {amount} {currency} (title {title!r}, template {template_id}): the request "
+            f"was sent but its answer was lost ({type(cause).__name__}: {cause}); a card may "
+            "have been issued. It was NOT resent, because GatePay cannot deduplicate a create. "
+            "Check your GatePay merchant records before issuing this card again."
+        )
+
+
+def error_for_response(
+    *,
+    status_code: int,
+    code: str | None,
+    label: str | None,
+    message: str,
+    body: Any,
+    method: str = "",
+    path: str = "",
+    retry_after: float | None = None,
+) -> APIError:
+    """Map an HTTP status and a GatePay error code to the matching exception class."""
+    cls: type[APIError]
+    if status_code == 429:
+        cls = RateLimitError
+    elif status_code >= 500:
+        cls = ServerError
+    elif status_code in (401, 403) or (code in AUTHENTICATION_CODES):
+        cls = AuthenticationError
+    elif status_code == 400 or (code in INVALID_REQUEST_CODES):
+        cls = InvalidRequestError
+    else:
+        cls = APIError
+    return cls(
+        message,
+        code=code,
+        label=label,
+        status_code=status_code,
+        body=body,
+        method=method,
+        path=path,
+        retry_after=retry_after,
+    )
