@@ -20,6 +20,8 @@ __all__ = [
     "InvalidRequestError",
     "OutcomeUnknownError",
     "RateLimitError",
+    "RequestNotSentError",
+    "RequestNotSentTimeoutError",
     "ResponseValidationError",
     "ServerError",
     "ValidationError",
@@ -57,16 +59,35 @@ class ValidationError(GatePayError, ValueError):
 
 
 class APIConnectionError(GatePayError):
-    """The request could not be completed: no connection, or the connection broke."""
+    """The request could not be completed: no connection, or the connection broke.
 
-    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+    ``request_sent`` is False only when the connection was never made, so the request
+    certainly did not reach GatePay; ``transient`` is False for configuration errors.
+    """
+
+    request_sent = True
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", transient: bool = True
+    ) -> None:
         self.method = method
         self.path = path
+        self.transient = transient
         super().__init__(message)
 
 
 class APITimeoutError(APIConnectionError):
     """The request timed out."""
+
+
+class RequestNotSentError(APIConnectionError):
+    """The connection was never made: the request certainly did not reach GatePay."""
+
+    request_sent = False
+
+
+class RequestNotSentTimeoutError(APITimeoutError, RequestNotSentError):
+    """Connecting, or waiting for a pooled connection, timed out; nothing was sent."""
 
 
 class APIError(GatePayError):

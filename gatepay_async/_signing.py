@@ -13,7 +13,9 @@ __all__ = ["sign", "signing_payload", "verify"]
 
 def signing_payload(timestamp: str | int, nonce: str, body: bytes) -> bytes:
     """The exact bytes GatePay signs: timestamp, nonce and body, each followed by a newline."""
-    return b"".join((str(timestamp).encode("ascii"), b"\n", nonce.encode("ascii"), b"\n", body, b"\n"))
+    return b"".join(
+        (str(timestamp).encode("ascii"), b"\n", nonce.encode("ascii"), b"\n", body, b"\n")
+    )
 
 
 def sign(secret: str, timestamp: str | int, nonce: str, body: bytes) -> str:

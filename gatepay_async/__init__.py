@@ -1,0 +1,46 @@
+"""gatepay_async: the async GatePay gift card SDK.
+
+This module is the source of ``gatepay_sync/__init__.py``: shared names are imported
+absolutely from gatepay_async, the client relatively, so the sync package re-exports the
+very same model and exception classes.
+"""
+
+from gatepay_async._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    GatePayError,
+    InvalidRequestError,
+    OutcomeUnknownError,
+    RateLimitError,
+    RequestNotSentError,
+    ResponseValidationError,
+    ServerError,
+    ValidationError,
+)
+from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardStatus, GiftCardTemplate
+from gatepay_async._version import __version__
+
+from ._client import AsyncGatePay
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AsyncGatePay",
+    "AuthenticationError",
+    "GatePayError",
+    "GiftCard",
+    "GiftCardBalance",
+    "GiftCardStatus",
+    "GiftCardTemplate",
+    "InvalidRequestError",
+    "OutcomeUnknownError",
+    "RateLimitError",
+    "RequestNotSentError",
+    "ResponseValidationError",
+    "ServerError",
+    "ValidationError",
+    "__version__",
+]

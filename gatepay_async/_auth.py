@@ -1,0 +1,98 @@
+"""The ``httpx.Auth`` that signs every request GatePay's way, one class for both facades."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Generator
+
+import httpx
+
+from gatepay_async._clock import ServerClock
+from gatepay_async._errors import TIMESTAMP_REJECTED_CODE
+from gatepay_async._signing import sign
+
+__all__ = ["GatePayAuth", "new_nonce"]
+
+HEADER_CLIENT_ID = "X-GatePay-Certificate-ClientId"
+HEADER_TIMESTAMP = "X-GatePay-Timestamp"
+HEADER_NONCE = "X-GatePay-Nonce"
+HEADER_SIGNATURE = "X-GatePay-Signature"
+HEADER_ON_BEHALF_OF = "X-GatePay-On-Behalf-Of"
+HEADER_CERTIFICATE_SN = "X-GatePay-Certificate-SN"
+
+_TIMESTAMP_MARKER = TIMESTAMP_REJECTED_CODE.encode("ascii")
+
+
+def new_nonce() -> str:
+    """32 random hex characters: letters and digits only, as GatePay requires."""
+    return secrets.token_hex(16)
+
+
+class GatePayAuth(httpx.Auth):
+    """Stamps the X-GatePay-* headers and signs ``request.content`` on every send.
+
+    Every send gets a fresh timestamp and nonce, so retries are signed afresh. The
+    response's Date header keeps the clock aligned with the server's; a request refused
+    for its timestamp (code 400003) is re-signed with the corrected clock and sent once
+    more: the server refused it unprocessed, so even a create is safe to resend.
+    """
+
+    requires_request_body = True
+    requires_response_body = True
+
+    def __init__(
+        self,
+        client_id: str,
+        secret_key: str,
+        *,
+        api_key: str | None = None,
+        on_behalf_of: str | None = None,
+        clock: ServerClock | None = None,
+    ) -> None:
+        self._client_id = client_id
+        self._secret_key = secret_key
+        self._api_key = api_key
+        self._on_behalf_of = on_behalf_of
+        self.clock = clock if clock is not None else ServerClock()
+
+    def __repr__(self) -> str:
+        return f"GatePayAuth(client_id={self._client_id!r})"
+
+    def sign_request(self, request: httpx.Request) -> None:
+        timestamp = str(self.clock.now_ms())
+        nonce = new_nonce()
+        headers = request.headers
+        headers[HEADER_CLIENT_ID] = self._client_id
+        headers[HEADER_TIMESTAMP] = timestamp
+        headers[HEADER_NONCE] = nonce
+        headers[HEADER_SIGNATURE] = sign(self._secret_key, timestamp, nonce, request.content)
+        if self._on_behalf_of is not None:
+            headers[HEADER_ON_BEHALF_OF] = self._on_behalf_of
+        if self._api_key is not None and request.method in ("POST", "PUT"):
+            headers[HEADER_CERTIFICATE_SN] = self._api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.sign_request(request)
+        response = yield request
+        self.clock.observe(response.headers.get("date"))
+        if _refused_for_timestamp(response):
+            self.clock.observe(response.headers.get("date"), force=True)
+            self.sign_request(request)
+            response = yield request
+            self.clock.observe(response.headers.get("date"))
+
+
+def _refused_for_timestamp(response: httpx.Response) -> bool:
+    content = response.content
+    if response.status_code not in (200, 400, 401, 403) or _TIMESTAMP_MARKER not in content:
+        return False
+    try:
+        payload = json.loads(content)
+    except ValueError:
+        return False
+    return (
+        isinstance(payload, dict)
+        and payload.get("status") == "FAIL"
+        and str(payload.get("code")) == TIMESTAMP_REJECTED_CODE
+    )

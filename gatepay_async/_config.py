@@ -1,0 +1,86 @@
+"""Client configuration: arguments, environment fallbacks and their checks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import attrs
+import httpx
+
+from gatepay_async._errors import ValidationError
+from gatepay_async._paths import INSTITUTION_PATHS, MERCHANT_PATHS, PathSet
+
+__all__ = ["DEFAULT_BASE_URL", "ClientConfig"]
+
+DEFAULT_BASE_URL = "https://openplatform.gateapi.io"
+ENV_CLIENT_ID = "GATEPAY_CLIENT_ID"
+ENV_SECRET_KEY = "GATEPAY_SECRET_KEY"  # noqa: S105 (a variable name)
+ENV_BASE_URL = "GATEPAY_BASE_URL"
+
+
+@attrs.frozen(repr=False)
+class ClientConfig:
+    client_id: str
+    secret_key: str
+    base_url: str
+    on_behalf_of: str | None
+    api_key: str | None
+    timeout: httpx.Timeout
+    max_retries: int
+
+    @property
+    def paths(self) -> PathSet:
+        return INSTITUTION_PATHS if self.on_behalf_of else MERCHANT_PATHS
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        client_id: str | None,
+        secret_key: str | None,
+        base_url: str | None,
+        on_behalf_of: str | None,
+        api_key: str | None,
+        timeout: float | httpx.Timeout,
+        max_retries: int,
+        environ: Mapping[str, str] | None = None,
+    ) -> ClientConfig:
+        env = os.environ if environ is None else environ
+        client_id = _required(client_id, env.get(ENV_CLIENT_ID), "client_id", ENV_CLIENT_ID)
+        secret_key = _required(secret_key, env.get(ENV_SECRET_KEY), "secret_key", ENV_SECRET_KEY)
+        url = (base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValidationError("base_url", "must start with http:// or https://")
+        if on_behalf_of is not None and (not isinstance(on_behalf_of, str) or not on_behalf_of):
+            raise ValidationError("on_behalf_of", "must be a non-empty string or None")
+        if api_key is not None and (not isinstance(api_key, str) or not api_key):
+            raise ValidationError("api_key", "must be a non-empty string or None")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValidationError("max_retries", "must be an integer >= 0")
+        return cls(
+            client_id=client_id,
+            secret_key=secret_key,
+            base_url=url,
+            on_behalf_of=on_behalf_of,
+            api_key=api_key,
+            timeout=_timeout(timeout),
+            max_retries=max_retries,
+        )
+
+
+def _required(value: str | None, fallback: str | None, name: str, env_name: str) -> str:
+    chosen = value if value is not None else fallback
+    if chosen is None or chosen == "":
+        raise ValidationError(name, f"missing: pass {name}=... or set the {env_name} variable")
+    if not isinstance(chosen, str):
+        raise ValidationError(name, "must be a string")
+    return chosen
+
+
+def _timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValidationError("timeout", "must be a positive number of seconds or httpx.Timeout")
+    return httpx.Timeout(float(timeout))

@@ -1,0 +1,285 @@
+"""Typed response models and the one cattrs converter that decodes them.
+
+GatePay's documents spell the same field several ways (``card_num`` / ``cardNumber`` /
+``card_number``, ``card_key`` / ``key``, ``card_temp_id`` / ``templateId``). Each model
+field lists its spellings once, in its metadata; one generic hook renames them, keeps
+every field it does not know in ``extra``, and hands the rest to cattrs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from gatepay_async._redact import mask_secret
+
+__all__ = [
+    "GiftCard",
+    "GiftCardBalance",
+    "GiftCardStatus",
+    "GiftCardTemplate",
+    "converter",
+    "structure",
+]
+
+T = TypeVar("T")
+
+
+class GiftCardStatus(enum.Enum):
+    """A gift card's status: GatePay's integer codes 0–8 and the older string statuses."""
+
+    UNKNOWN = 0
+    PENDING_PAYMENT = 1
+    NOT_REDEEMED = 2
+    REDEEMED = 3
+    FROZEN = 4
+    PAYMENT_FAILED = 5
+    MANUAL_REVIEW = 6
+    REVIEW_REJECTED = 7
+    REVIEW_PAYMENT_FAILED = 8
+    CREATED = "CREATED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+    @classmethod
+    def parse(cls, value: object) -> GiftCardStatus:
+        """Decode any status GatePay sends; an unrecognised value is UNKNOWN, never an error."""
+        if isinstance(value, bool):
+            return cls.UNKNOWN
+        if isinstance(value, int):
+            return _STATUS_BY_CODE.get(value, cls.UNKNOWN)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.isdigit():
+                return _STATUS_BY_CODE.get(int(text), cls.UNKNOWN)
+            return _STATUS_BY_NAME.get(text.upper(), cls.UNKNOWN)
+        return cls.UNKNOWN
+
+    @property
+    def is_final(self) -> bool:
+        """True for a status a card does not leave on its own."""
+        return self in _FINAL_STATUSES
+
+
+_STATUS_BY_CODE = {m.value: m for m in GiftCardStatus if isinstance(m.value, int)}
+_STATUS_BY_NAME = {m.name: m for m in GiftCardStatus}
+_FINAL_STATUSES = frozenset(
+    {
+        GiftCardStatus.REDEEMED,
+        GiftCardStatus.PAYMENT_FAILED,
+        GiftCardStatus.REVIEW_REJECTED,
+        GiftCardStatus.REVIEW_PAYMENT_FAILED,
+        GiftCardStatus.EXPIRED,
+        GiftCardStatus.CANCELLED,
+    }
+)
+
+# Metadata keys understood by the generic structure hook.
+_ALIASES = "gatepay_aliases"
+_RAW_COPY = "gatepay_raw_copy"
+
+
+def _aliased(*aliases: str, raw_copy: str | None = None, **kwargs: Any) -> Any:
+    metadata: dict[str, object] = {_ALIASES: aliases}
+    if raw_copy:
+        metadata[_RAW_COPY] = raw_copy
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+def _key_repr(key: str) -> str:
+    return repr(mask_secret(key))
+
+
+@attrs.frozen(kw_only=True)
+class GiftCard:
+    """One gift card, as create or query returns it. ``key`` is a bearer secret."""
+
+    card_number: str = _aliased("card_num", "cardNumber", "card_number", "cardNum")
+    key: str = _aliased("card_key", "key", "cardKey", default="", repr=_key_repr)
+    amount: Decimal | None = _aliased("amount", default=None)
+    currency: str = _aliased("currency", default="")
+    status: GiftCardStatus = _aliased(
+        "status", raw_copy="raw_status", default=GiftCardStatus.UNKNOWN
+    )
+    raw_status: Any = _aliased(default=None)
+    title: str = _aliased("title", default="")
+    template_id: str = _aliased("card_temp_id", "templateId", "template_id", default="")
+    creator: int | str | None = _aliased("creator", default=None)
+    creator_name: str = _aliased("creator_name", "creatorName", default="")
+    owner: int | str | None = _aliased("owner", default=None)
+    exchange_uid: int | str | None = _aliased("exchange_uid", "exchangeUid", default=None)
+    give_count: int = _aliased("give_count", "giveCount", default=0)
+    created_at: dt.datetime | None = _aliased("create_time", "createTime", default=None)
+    exchanged_at: dt.datetime | None = _aliased("exchange_time", "exchangeTime", default=None)
+    last_given_at: dt.datetime | None = _aliased("last_give_time", "lastGiveTime", default=None)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GiftCardBalance:
+    """A card's balance, or the merchant's per-currency balances (``balances``)."""
+
+    card_number: str = _aliased("card_num", "cardNumber", "card_number", default="")
+    currency: str = _aliased("currency", default="")
+    amount: Decimal | None = _aliased("amount", "balance", "available", default=None)
+    status: GiftCardStatus = _aliased(
+        "status", raw_copy="raw_status", default=GiftCardStatus.UNKNOWN
+    )
+    raw_status: Any = _aliased(default=None)
+    balances: dict[str, Decimal] = _aliased("balances", factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GiftCardTemplate:
+    """A cover template for new cards."""
+
+    template_id: str = _aliased("card_temp_id", "templateId", "template_id", "id")
+    name: str = _aliased("templateName", "name", "template_name", default="")
+    cover_url: str = _aliased("image_url", "coverUrl", "cover_url", "imageUrl", default="")
+    status: str = _aliased("status", default="")
+    title_en: str = _aliased("title_en", "titleEn", default="")
+    title_cn: str = _aliased("title_cn", "titleCn", default="")
+    cover_type: str = _aliased("cover_type", "coverType", default="")
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+# --------------------------------------------------------------------------- converter
+
+converter = cattrs.Converter(forbid_extra_keys=False, prefer_attrib_converters=False)
+
+
+def _to_decimal(value: object, _: object) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal amount: {value!r}") from None
+    else:
+        raise TypeError(f"not a decimal amount: {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    return result
+
+
+def _to_optional_decimal(value: object, _: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return _to_decimal(value, None)
+
+
+def _to_datetime(value: object, _: object) -> dt.datetime | None:
+    """Milliseconds since the epoch (int or digits) or ISO 8601; 0, "" and null are None."""
+    if value is None or value == "" or value == 0 or value == "0":
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"not a timestamp: {value!r}")
+    if isinstance(value, (int, Decimal)) or (isinstance(value, str) and value.isdigit()):
+        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.timezone.utc)
+    if isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+def _to_str(value: object, _: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _to_int(value: object, _: object) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise TypeError(f"expected an integer, got {value!r}")
+
+
+def _to_id(value: object, _: object) -> int | str | None:
+    if value is None or (isinstance(value, (int, str)) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"expected an id, got {type(value).__name__}")
+
+
+def _to_balances(value: object, _: object) -> dict[str, Decimal]:
+    """Per-currency balances: ``{"USDT": "1.5"}`` or ``[{"currency": "USDT", ...}]``."""
+    if isinstance(value, Mapping):
+        return {str(k): _to_decimal(v, None) for k, v in value.items()}
+    if isinstance(value, list):
+        result: dict[str, Decimal] = {}
+        for item in value:
+            if not isinstance(item, Mapping) or "currency" not in item:
+                raise TypeError("a balance entry must be an object with a currency")
+            raw = next((item[k] for k in ("available", "amount", "balance") if k in item), None)
+            result[str(item["currency"])] = _to_decimal(raw, None)
+        return result
+    raise TypeError(f"balances must be an object or a list, got {type(value).__name__}")
+
+
+converter.register_structure_hook(Decimal, _to_decimal)
+converter.register_structure_hook(Decimal | None, _to_optional_decimal)
+converter.register_structure_hook(dt.datetime | None, _to_datetime)
+converter.register_structure_hook(str, _to_str)
+converter.register_structure_hook(int, _to_int)
+converter.register_structure_hook(int | str | None, _to_id)
+converter.register_structure_hook(GiftCardStatus, lambda v, _: GiftCardStatus.parse(v))
+converter.register_structure_hook_func(lambda t: t == dict[str, Decimal], _to_balances)
+
+
+def _make_model_hook(cls: type[T]) -> Callable[[Any, Any], T]:
+    """Build the structure hook for one model: aliases → fields, unknown keys → ``extra``."""
+    fields = attrs.fields(cls)  # type: ignore[arg-type]
+    rename: dict[str, str] = {}
+    raw_copies: dict[str, str] = {}
+    for field in fields:
+        for alias in field.metadata.get(_ALIASES, ()):
+            rename[alias] = field.name
+        if _RAW_COPY in field.metadata:
+            raw_copies[field.name] = field.metadata[_RAW_COPY]
+    has_extra = any(f.name == "extra" for f in fields)
+    typed = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False)
+
+    def hook(data: Any, _: Any) -> T:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            name = rename.get(key)
+            if name is None:
+                extra[key] = value
+            elif name not in known or value not in (None, ""):
+                known[name] = value
+        for name, raw_name in raw_copies.items():
+            if name in known:
+                known[raw_name] = known[name]
+        if has_extra:
+            known["extra"] = extra
+        return typed(known, cls)
+
+    return hook
+
+
+for _model in (GiftCard, GiftCardBalance, GiftCardTemplate):
+    converter.register_structure_hook(_model, _make_model_hook(_model))
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Decode JSON-shaped data into a model with the one converter."""
+    return converter.structure(data, cls)
