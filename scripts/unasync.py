@@ -58,7 +58,7 @@ from typing import NamedTuple
 #: (source file, target file), repo-relative posix paths.
 FILES: list[tuple[str, str]] = [
     ("gatepay_async/_client.py", "gatepay_sync/_client.py"),
-    ("gatepay_async/_public.py", "gatepay_sync/__init__.py"),
+    ("gatepay_async/__init__.py", "gatepay_sync/__init__.py"),
 ]
 
 #: (source dir, target dir, glob): each matching source file gives a target of the same
@@ -198,7 +198,13 @@ def module_mappings(
     files: Sequence[tuple[str, str]], dirs: Sequence[tuple[str, str, str]]
 ) -> list[ModuleMapping]:
     """The dotted-name mapping implied by the configured file and directory pairs."""
-    pairs = [ModuleMapping(module_name(s), module_name(t)) for s, t in files]
+    # A package's own __init__ is not mapped as a module: that would rename every shared
+    # module inside the package too. The RULES map ``from gatepay_async import`` instead.
+    pairs = [
+        ModuleMapping(module_name(s), module_name(t))
+        for s, t in files
+        if PurePosixPath(s).name != "__init__.py"
+    ]
     pairs += [ModuleMapping(module_name(s), module_name(t)) for s, t, _ in dirs]
     # longest first, so that a package never shadows one of its modules
     return sorted({p for p in pairs if p.source != p.target}, key=lambda p: -len(p.source))

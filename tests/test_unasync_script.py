@@ -68,7 +68,7 @@ SAMPLES: list[tuple[str, str | None]] = [
         "from gatepay_sync.resources.gift_cards import GiftCards",
     ),
     ('patch("gatepay_async._client.logger")', 'patch("gatepay_sync._client.logger")'),
-    ("from gatepay_async._public import GiftCard", "from gatepay_sync import GiftCard"),
+    ("from gatepay_async import GiftCard", "from gatepay_sync import GiftCard"),
     ("from tests._async.helpers import make", "from tests._sync.helpers import make"),
     ("from gatepay_async._client_x import y", "from gatepay_async._client_x import y"),
     # names
@@ -233,14 +233,14 @@ def test_relative_imports_that_would_change_meaning_become_absolute() -> None:
 def test_relative_imports_from_a_renamed_file() -> None:
     source = "from ._client import AsyncGatePay\nfrom ._errors import APIError\n"
     text = unasync.unasync_text(
-        source, "gatepay_async/_public.py", target="gatepay_sync/__init__.py"
+        source, "gatepay_async/__init__.py", target="gatepay_sync/__init__.py"
     )
     assert text.splitlines()[1:] == [
         "from ._client import GatePay",
         "from gatepay_async._errors import APIError",
     ]
     # without a target, relative imports are left alone
-    plain = unasync.unasync_text(source, "gatepay_async/_public.py")
+    plain = unasync.unasync_text(source, "gatepay_async/__init__.py")
     assert plain.splitlines()[2] == "from ._errors import APIError"
 
 
