@@ -5,6 +5,7 @@ absolutely from gatepay_async, the client relatively, so the sync package re-exp
 very same model and exception classes.
 """
 
+from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
 from gatepay_async._errors import (
     APIConnectionError,
     APIError,
@@ -18,7 +19,9 @@ from gatepay_async._errors import (
     ResponseValidationError,
     ServerError,
     ValidationError,
+    WaitTimeoutError,
 )
+from gatepay_async._journal import Journal, JournalError
 from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardStatus, GiftCardTemplate
 from gatepay_async._version import __version__
 
@@ -30,17 +33,23 @@ __all__ = [
     "APITimeoutError",
     "AsyncGatePay",
     "AuthenticationError",
+    "BulkResult",
+    "BulkState",
+    "CardSpec",
     "GatePayError",
     "GiftCard",
     "GiftCardBalance",
     "GiftCardStatus",
     "GiftCardTemplate",
     "InvalidRequestError",
+    "Journal",
+    "JournalError",
     "OutcomeUnknownError",
     "RateLimitError",
     "RequestNotSentError",
     "ResponseValidationError",
     "ServerError",
     "ValidationError",
+    "WaitTimeoutError",
     "__version__",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "ValidationError",
+    "WaitTimeoutError",
     "error_for_response",
 ]
 
@@ -217,3 +218,35 @@ def error_for_response(
         path=path,
         retry_after=retry_after,
     )
+
+
+class WaitTimeoutError(GatePayError, TimeoutError):
+    """``wait_for_status`` gave up: the card did not reach a wanted status in time.
+
+    ``last_status`` (and ``last_raw_status``) is what the last poll saw; ``card`` is the
+    last card read, or None if no poll completed.
+    """
+
+    def __init__(
+        self,
+        *,
+        lookup: str,
+        statuses: tuple[Any, ...],
+        timeout: float,
+        polls: int,
+        card: Any = None,
+    ) -> None:
+        self.lookup = lookup
+        self.statuses = statuses
+        self.timeout = timeout
+        self.polls = polls
+        self.card = card
+        self.last_status = getattr(card, "status", None)
+        self.last_raw_status = getattr(card, "raw_status", None)
+        wanted = ", ".join(getattr(s, "name", str(s)) for s in statuses)
+        if card is None:
+            seen = "no status was read"
+        else:
+            name = getattr(self.last_status, "name", str(self.last_status))
+            seen = f"last status seen: {name} (raw {self.last_raw_status!r})"
+        super().__init__(f"{lookup}: not in {wanted} after {timeout:g} s ({polls} polls); {seen}")

@@ -1,16 +1,60 @@
 """Concurrency primitives in async and sync pairs.
 
 Generated sync code uses the sync twin of each async name here (``async_sleep`` becomes
-``sleep``); ``scripts/unasync.py`` maps the names. Both halves are written by hand.
+``sleep``, ``AsyncWorkerPool`` becomes ``WorkerPool``); ``scripts/unasync.py`` maps the
+names. Both halves are written by hand, with the same method names and signatures, so
+that one line-by-line translation of the code using them is correct:
+
+============================  ===========================  ==============================
+async (anyio, any backend)    sync (threads)               what it is
+============================  ===========================  ==============================
+``async_sleep``               ``sleep``                    sleep
+``async_monotonic``           ``monotonic``                a monotonic clock, in seconds
+``async_iterate``             ``iterate``                  an (async) iterator over items
+``AsyncLock``                 ``Lock``                     mutual exclusion (``with``)
+``AsyncCancelShield``         ``CancelShield``             protect a block from cancellation
+``AsyncRateLimiter``          ``RateLimiter``              request spacing + shared pause
+``AsyncGroupCommit``          ``GroupCommit``              one flush shared by many callers
+``AsyncWorkerPool``           ``WorkerPool``               bounded concurrent calls
+============================  ===========================  ==============================
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
+import anyio.to_thread
 
-__all__ = ["async_sleep", "sleep"]
+__all__ = [
+    "AsyncCancelShield",
+    "AsyncGroupCommit",
+    "AsyncLock",
+    "AsyncRateLimiter",
+    "AsyncWorkerPool",
+    "CancelShield",
+    "GroupCommit",
+    "Lock",
+    "RateLimiter",
+    "WorkerPool",
+    "async_iterate",
+    "async_monotonic",
+    "async_sleep",
+    "iterate",
+    "monotonic",
+    "sleep",
+]
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- sleep, clock
 
 
 async def async_sleep(seconds: float) -> None:
@@ -21,3 +65,423 @@ async def async_sleep(seconds: float) -> None:
 def sleep(seconds: float) -> None:
     """Block the calling thread; no event loop is involved."""
     time.sleep(seconds)
+
+
+def async_monotonic() -> float:
+    """The event loop's clock (the one ``async_sleep`` counts with), in seconds."""
+    return anyio.current_time()
+
+
+def monotonic() -> float:
+    """A monotonic clock, in seconds."""
+    return time.monotonic()
+
+
+# --------------------------------------------------------------------------- iteration
+
+
+async def _iterate_sync(items: Iterable[T]) -> AsyncIterator[T]:
+    for item in items:
+        yield item
+
+
+def async_iterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    """An async iterator over an async iterable or a plain one (pulled lazily)."""
+    if isinstance(items, AsyncIterable):
+        return aiter(items)
+    return _iterate_sync(items)
+
+
+def iterate(items: Iterable[T]) -> Iterator[T]:
+    """An iterator over ``items`` (pulled lazily)."""
+    return iter(items)
+
+
+# --------------------------------------------------------------------------- lock
+
+
+class AsyncLock:
+    """A task lock: ``async with lock: ...``."""
+
+    def __init__(self) -> None:
+        self._lock = anyio.Lock()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
+
+
+class Lock:
+    """A thread lock: ``with lock: ...``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
+
+
+# --------------------------------------------------------------------------- shield
+
+
+class AsyncCancelShield:
+    """``with AsyncCancelShield(): ...``: the block runs to its end even if the task is
+    cancelled meanwhile; the cancellation is delivered after it.
+
+    Used around "write the intent, send the create, record the outcome", so that a
+    cancelled run never abandons a request that may already have issued a card.
+    """
+
+    def __init__(self) -> None:
+        self._scope = anyio.CancelScope(shield=True)
+
+    def __enter__(self) -> None:
+        self._scope.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._scope.__exit__(exc_type, exc, tb)
+
+
+class CancelShield:
+    """The sync twin of :class:`AsyncCancelShield`: threads are not cancelled, so a no-op."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+# --------------------------------------------------------------------------- rate limiter
+
+
+def _interval(rate: float | None) -> float:
+    if rate is None:
+        return 0.0
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError(f"rate must be a number > 0 or None, got {rate!r}")
+    return 1.0 / float(rate)
+
+
+class _RateState:
+    """The shared arithmetic of both rate limiters (no waiting here)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = _interval(rate)
+        self.next_slot = float("-inf")
+        self.paused_until = float("-inf")
+
+    def pause(self, now: float, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, now + max(0.0, seconds))
+
+    def wait_time(self, now: float, reserved: bool) -> tuple[float, bool]:
+        """How long to wait before sending (0: go), and whether a slot is now reserved."""
+        if self.paused_until > now:
+            return self.paused_until - now, reserved
+        if self.interval and not reserved:
+            slot = max(now, self.next_slot)
+            self.next_slot = slot + self.interval
+            return slot - now, True
+        return 0.0, reserved
+
+
+class AsyncRateLimiter:
+    """Paces requests shared by many tasks.
+
+    ``acquire()`` waits for the next slot: at most ``rate`` acquisitions per second
+    (``None``: no cap), and none while a pause is in force. ``pause(seconds)`` stops every
+    acquirer for that long (the shared back-off after a 429); pauses only ever extend.
+    """
+
+    def __init__(self, rate: float | None = None) -> None:
+        self._state = _RateState(rate)
+
+    def pause(self, seconds: float) -> None:
+        self._state.pause(async_monotonic(), seconds)
+
+    async def acquire(self) -> None:
+        reserved = False
+        while True:
+            delay, reserved = self._state.wait_time(async_monotonic(), reserved)
+            if delay <= 0:
+                return
+            await anyio.sleep(delay)
+
+
+class RateLimiter:
+    """The thread-safe twin of :class:`AsyncRateLimiter`."""
+
+    def __init__(self, rate: float | None = None) -> None:
+        self._state = _RateState(rate)
+        self._lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._state.pause(monotonic(), seconds)
+
+    def acquire(self) -> None:
+        reserved = False
+        while True:
+            with self._lock:
+                delay, reserved = self._state.wait_time(monotonic(), reserved)
+            if delay <= 0:
+                return
+            time.sleep(delay)
+
+
+# --------------------------------------------------------------------------- group commit
+
+
+class AsyncGroupCommit:
+    """Share one ``flush()`` among concurrent callers (group commit).
+
+    ``await commit()`` returns once a flush that *started after the call* has completed,
+    so whatever the caller wrote before calling is durable. Callers that arrive while a
+    flush runs wait for it and then share the next one: 64 concurrent writers cost a
+    handful of flushes, not 64. The flush (an fsync) runs in a worker thread so the event
+    loop is not blocked meanwhile.
+    """
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = flush
+        self._requested = 0
+        self._flushed = 0
+        self._running: anyio.Event | None = None
+
+    async def commit(self) -> None:
+        self._requested += 1
+        ticket = self._requested
+        while self._flushed < ticket:
+            running = self._running
+            if running is not None:
+                await running.wait()
+                continue
+            done = self._running = anyio.Event()
+            target = self._requested
+            try:
+                await anyio.to_thread.run_sync(self._flush)
+                self._flushed = max(self._flushed, target)
+            finally:
+                self._running = None
+                done.set()
+
+
+class GroupCommit:
+    """The thread-safe twin of :class:`AsyncGroupCommit` (the flush runs in the caller)."""
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = flush
+        self._requested = 0
+        self._flushed = 0
+        self._running = False
+        self._condition = threading.Condition()
+
+    def commit(self) -> None:
+        with self._condition:
+            self._requested += 1
+            ticket = self._requested
+            while self._flushed < ticket:
+                if self._running:
+                    self._condition.wait()
+                    continue
+                self._running = True
+                target = self._requested
+                flushed = False
+                self._condition.release()
+                try:
+                    self._flush()
+                    flushed = True
+                finally:
+                    self._condition.acquire()
+                    self._running = False
+                    if flushed:
+                        self._flushed = max(self._flushed, target)
+                    self._condition.notify_all()
+
+
+# --------------------------------------------------------------------------- worker pool
+
+
+class AsyncWorkerPool:
+    """Run submitted calls concurrently, at most ``concurrency`` at a time (a task group).
+
+    ``async with AsyncWorkerPool(n) as pool: await pool.submit(fn, arg)``. ``submit``
+    waits for a free slot. Leaving the block waits for every call still running, even
+    when the block raised an ``Exception`` (a running call is never abandoned by an
+    error); only a cancellation of the enclosing task cancels them. An exception raised
+    by a call stops the pool: later ``submit`` calls raise it, and so does the exit.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        self._concurrency = concurrency
+        self._slots = anyio.Semaphore(concurrency)
+        self._running = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._error: Exception | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    @property
+    def running(self) -> int:
+        """How many calls are running now."""
+        return self._running
+
+    async def __aenter__(self) -> AsyncWorkerPool:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        task_group = self._task_group
+        assert task_group is not None, "the pool was not entered"
+        self._task_group = None
+        if exc is None or isinstance(exc, Exception):
+            # Let running calls finish: they may have sent a create already.
+            await self._idle.wait()
+            await task_group.__aexit__(None, None, None)
+        else:
+            # Cancelled (or interrupted): anyio cancels the calls (a call's shielded
+            # block still runs to its end), then the exception goes on.
+            await task_group.__aexit__(exc_type, exc, tb)
+        if exc is None and self._error is not None:
+            raise self._error
+
+    async def submit(self, fn: Callable[[T], Awaitable[Any]], arg: T) -> None:
+        """Start ``fn(arg)`` once a slot is free."""
+        if self._error is not None:
+            raise self._error
+        task_group = self._task_group
+        assert task_group is not None, "submit() outside 'async with pool'"
+        await self._slots.acquire()
+        self._running += 1
+        self._idle = anyio.Event() if self._running == 1 else self._idle
+        task_group.start_soon(self._run, fn, arg)
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for every running call to end; True if they did."""
+        with anyio.move_on_after(seconds):
+            await self._idle.wait()
+        return self._running == 0
+
+    async def _run(self, fn: Callable[[T], Awaitable[Any]], arg: T) -> None:
+        try:
+            await fn(arg)
+        except Exception as exc:
+            if self._error is None:
+                self._error = exc
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+            self._slots.release()
+
+
+class WorkerPool:
+    """The thread twin of :class:`AsyncWorkerPool` (a ThreadPoolExecutor).
+
+    Calls run in worker threads. Leaving the block always waits for the running calls;
+    a KeyboardInterrupt in the submitting thread does not abandon them either.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        self._concurrency = concurrency
+        self._slots = threading.Semaphore(concurrency)
+        self._running = 0
+        self._condition = threading.Condition()
+        self._error: Exception | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def running(self) -> int:
+        """How many calls are running now."""
+        return self._running
+
+    def __enter__(self) -> WorkerPool:
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._concurrency, thread_name_prefix="gatepay-worker"
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        executor = self._executor
+        assert executor is not None, "the pool was not entered"
+        self._executor = None
+        executor.shutdown(wait=True)
+        if exc is None and self._error is not None:
+            raise self._error
+
+    def submit(self, fn: Callable[[T], Any], arg: T) -> None:
+        """Start ``fn(arg)`` in a worker thread once a slot is free."""
+        if self._error is not None:
+            raise self._error
+        executor = self._executor
+        assert executor is not None, "submit() outside 'with pool'"
+        self._slots.acquire()
+        with self._condition:
+            self._running += 1
+        try:
+            executor.submit(self._run, fn, arg)
+        except BaseException:
+            self._finished()
+            raise
+
+    def wait_idle(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for every running call to end; True if they did."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._running == 0, seconds)
+
+    def _run(self, fn: Callable[[T], Any], arg: T) -> None:
+        try:
+            fn(arg)
+        except Exception as exc:
+            if self._error is None:
+                self._error = exc
+        finally:
+            self._finished()
+
+    def _finished(self) -> None:
+        with self._condition:
+            self._running -= 1
+            if self._running == 0:
+                self._condition.notify_all()
+        self._slots.release()

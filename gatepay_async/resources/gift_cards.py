@@ -1,22 +1,30 @@
-"""``client.gift_cards``: create, query, balance and list_templates.
+"""``client.gift_cards``: create, query, balance, list_templates, create_many, wait_for_status.
 
 This module is the source of ``gatepay_sync/resources/gift_cards.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from gatepay_async._bulk_models import BulkResult, CardSpec
+from gatepay_async._bulk_plan import JournalArgument
 from gatepay_async._decoding import decode_balance, decode_card, decode_templates
 from gatepay_async._errors import (
     APIConnectionError,
     OutcomeUnknownError,
     ResponseValidationError,
+    WaitTimeoutError,
 )
-from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardTemplate
+from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardStatus, GiftCardTemplate
 from gatepay_async._retry import RetryPolicy
+from gatepay_async._synchronization import async_monotonic, async_sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
+from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
+
+from .bulk import AsyncBulkIssuer
 
 if TYPE_CHECKING:
     from .._client import AsyncGatePay
@@ -98,3 +106,96 @@ class AsyncGiftCards:
             params={_BALANCE_PARAMS[field]: value},
         )
         return decode_balance(data)
+
+    def create_many(
+        self,
+        specs: Iterable[CardSpec] | AsyncIterable[CardSpec],
+        *,
+        concurrency: int = 16,
+        journal: JournalArgument = None,
+        retry_unknown: bool = False,
+        rate: float | None = None,
+        on_progress: Callable[[BulkResult], object] | None = None,
+    ) -> AsyncIterator[BulkResult]:
+        """Issue many cards, at most ``concurrency`` requests at a time.
+
+        Iterate over the returned iterator to run it: one :class:`BulkResult` per spec,
+        ``state`` one of ``issued`` (``card`` holds it), ``failed`` (definitely not
+        issued: a bad row -- ``error`` names the field --, a request GatePay refused
+        such as InvalidRequestError, or one refused with 429 or never sent after every
+        retry) or ``unknown`` (sent, answer lost: OutcomeUnknownError, or a 5xx
+        ServerError, since a create that failed inside GatePay may still have issued a
+        card; or an earlier run stopped mid-request). Nothing is resent on its own.
+
+        ``specs`` is pulled lazily (any iterable, or an async iterable), so memory stays
+        flat. Refs must be unique: for a sequence (list, tuple) a duplicate raises
+        ValidationError here, before anything is sent; for a one-shot iterator a later
+        row repeating a ref is ``failed`` without being sent.
+
+        ``journal`` (a path, or an open :class:`~gatepay_async._journal.Journal`) makes
+        the run exact across crashes: an intent record is fsynced before each create is
+        sent and the outcome recorded after. Running again with the same journal yields
+        issued refs from it (``from_journal=True``) without sending them, yields unknown
+        refs as ``unknown`` without sending them unless ``retry_unknown=True``, and
+        sends failed refs again. The file is created with mode 0600: it holds card keys.
+
+        ``rate`` caps requests per second. A 429 pauses every worker (shared back-off)
+        before the refused create is sent again. ``on_progress(result)`` is called as
+        each row finishes (calls are serialised; in the sync facade they come from
+        worker threads); an exception from it stops the run.
+
+        Results arrive in batches: rows finish concurrently and are handed out once
+        every request of the current batch (about a second's worth) has ended and its
+        outcomes are fsynced. Stopping early (``break``) is safe; without a journal,
+        the cards issued in the batch that was not yet handed out are not reported, so
+        use a journal for anything that matters.
+        """
+        return AsyncBulkIssuer(
+            self._client,
+            specs,
+            concurrency=concurrency,
+            journal=journal,
+            retry_unknown=retry_unknown,
+            rate=rate,
+            on_progress=on_progress,
+        ).results()
+
+    async def wait_for_status(
+        self,
+        *,
+        card_number: str | None = None,
+        key: str | None = None,
+        statuses: Iterable[GiftCardStatus | int | str] | GiftCardStatus,
+        timeout: float = 60.0,
+        interval: float = 1.0,
+    ) -> GiftCard:
+        """Poll ``query`` until the card's status is one of ``statuses``; return the card.
+
+        GatePay sends no callbacks, so this polls: first at once, then after ``interval``
+        seconds, each wait 1.5 times the previous one (at most 30 s, or ``interval`` if
+        larger). Raises :class:`WaitTimeoutError`, naming the last status seen, if none
+        of ``statuses`` is reached within ``timeout`` seconds. Errors of ``query`` itself
+        (after its own retries) are raised as they are.
+        """
+        field, value = card_lookup(card_number, key)
+        wanted, max_interval = wait_plan(statuses, timeout=timeout, interval=interval)
+        deadline = async_monotonic() + timeout
+        delay = interval
+        polls = 0
+        card: GiftCard | None = None
+        while True:
+            card = await self.query(**{field: value})
+            polls += 1
+            if card.status in wanted:
+                return card
+            remaining = deadline - async_monotonic()
+            if remaining <= 0:
+                raise WaitTimeoutError(
+                    lookup=describe_lookup(field, value),
+                    statuses=tuple(wanted),
+                    timeout=timeout,
+                    polls=polls,
+                    card=card,
+                )
+            await async_sleep(min(delay, remaining))
+            delay = min(delay * GROWTH, max_interval)

@@ -1,0 +1,354 @@
+"""The bulk issuance journal: what was sent, and what came of it, one JSON line each.
+
+A journal is an append-only file of JSON lines, created with mode 0600 because issued
+records hold card keys. Every line is one record with an ``op``:
+
+``{"op": "journal", "version": 1, "at": MS}``
+    the first line of a journal this module created.
+``{"op": "intent", "ref": R, "title": T, "template_id": I, "currency": C, "amount": "0.99", ...}``
+    written and fsynced *before* the create for ``R`` is sent.
+``{"op": "issued", "ref": R, "card": {...the create answer's data...}, "at": MS}``
+    the create succeeded; ``card`` is GatePay's answer as received (it holds the key).
+``{"op": "failed", "ref": R, "error": TEXT, "at": MS}``
+    definitely not issued (bad row, refused by GatePay, never sent); may be sent again.
+``{"op": "unknown", "ref": R, "error": TEXT, "at": MS}``
+    sent, answer lost: a card may exist.
+
+The last record of a ref decides its state; an ``intent`` with no record after it (the
+process stopped mid-request) counts as ``unknown``. Unreadable lines (a line torn by a
+crash) are skipped: a torn intent was never followed by a send, and a torn outcome
+leaves its intent last, which reads as ``unknown`` -- the safe side.
+
+Reading keeps one small int per ref in memory (the state and the file offset of its
+last record); cards are read back from disk on demand. The journal is thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from gatepay_async._bulk_models import BulkState
+from gatepay_async._decoding import decode_card
+from gatepay_async._errors import GatePayError
+from gatepay_async._models import GiftCard
+from gatepay_async._validation import CreateRequest
+
+try:  # advisory locking keeps two runs off one journal; not available on Windows
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["FILE_MODE", "Journal", "JournalEntry", "JournalError"]
+
+logger = logging.getLogger("gatepay.journal")
+
+#: Journal files (and the CLI's output files) are readable by their owner only.
+FILE_MODE = 0o600
+VERSION = 1
+
+_INTENT, _ISSUED, _FAILED, _UNKNOWN = 0, 1, 2, 3
+_OPS = {"intent": _INTENT, "issued": _ISSUED, "failed": _FAILED, "unknown": _UNKNOWN}
+_STATES = {
+    _INTENT: BulkState.UNKNOWN,
+    _ISSUED: BulkState.ISSUED,
+    _FAILED: BulkState.FAILED,
+    _UNKNOWN: BulkState.UNKNOWN,
+}
+INTERRUPTED = (
+    "an earlier run sent this create and stopped before its answer was recorded: a card "
+    "may have been issued"
+)
+
+
+class JournalError(GatePayError):
+    """A journal cannot be opened or written (in use by another run, unreadable, I/O)."""
+
+
+@attrs.frozen
+class JournalEntry:
+    """What the journal knows of one ref. ``interrupted``: an intent with no outcome."""
+
+    ref: str
+    state: BulkState
+    card: GiftCard | None = None
+    error: str | None = None
+    interrupted: bool = False
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to the journal")
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return text.encode("utf-8") + b"\n"
+
+
+def _flush_fd(fd: int) -> None:
+    sync = getattr(os, "fdatasync", os.fsync)
+    sync(fd)
+
+
+class Journal:
+    """An open journal. Use :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, path: Path, fd: int, index: dict[str, int], size: int) -> None:
+        self._path = path
+        self._fd = fd
+        self._index = index
+        self._size = size
+        self._closed = False
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open (or create, mode 0600) the journal at ``path`` and read what it holds.
+
+        Raises :class:`JournalError` if another run holds it open.
+        """
+        file_path = Path(path)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        existed = file_path.exists()
+        try:
+            fd = os.open(file_path, flags, FILE_MODE)
+        except OSError as exc:
+            raise JournalError(f"cannot open the journal {file_path}: {exc}") from exc
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    raise JournalError(
+                        f"the journal {file_path} is in use by another run"
+                    ) from None
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, FILE_MODE)  # it holds card keys: owner only
+            index, size, torn = _read_index(fd)
+            journal = cls(file_path, fd, index, size)
+            if torn:
+                journal._append(b"\n")  # isolate a torn last line from what follows
+            if size == 0:
+                journal._append(_encode({"op": "journal", "version": VERSION, "at": _now_ms()}))
+                journal.flush()
+                if not existed:
+                    _sync_directory(file_path.parent)
+            return journal
+        except BaseException:
+            os.close(fd)
+            raise
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._index))
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self._path)!r}, refs={len(self._index)})"
+
+    def state(self, ref: str) -> BulkState | None:
+        """The ref's state, or None if the journal has never heard of it."""
+        packed = self._index.get(ref)
+        return None if packed is None else _STATES[packed & 3]
+
+    def interrupted(self, ref: str) -> bool:
+        """True if the ref's last record is an intent (an earlier run stopped mid-request)."""
+        packed = self._index.get(ref)
+        return packed is not None and packed & 3 == _INTENT
+
+    def counts(self) -> dict[BulkState, int]:
+        """How many refs are in each state."""
+        result = dict.fromkeys(BulkState, 0)
+        for packed in self._index.values():
+            result[_STATES[packed & 3]] += 1
+        return result
+
+    def entry(self, ref: str) -> JournalEntry | None:
+        """What the journal knows of ``ref`` (reads its last record back from disk)."""
+        packed = self._index.get(ref)
+        if packed is None:
+            return None
+        code, offset = packed & 3, packed >> 2
+        state = _STATES[code]
+        if code == _INTENT:
+            return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True)
+        record = self._read_record(offset)
+        if code == _ISSUED:
+            try:
+                card = decode_card(record.get("card") if record else None)
+            except GatePayError as exc:
+                return JournalEntry(
+                    ref,
+                    BulkState.UNKNOWN,
+                    error=f"the journal's issued record is unreadable: {exc}",
+                )
+            return JournalEntry(ref, state, card=card)
+        error = record.get("error") if record else None
+        return JournalEntry(ref, state, error=str(error) if error is not None else None)
+
+    def _read_record(self, offset: int) -> dict[str, Any] | None:
+        chunks: list[bytes] = []
+        position = offset
+        while True:
+            chunk = os.pread(self._fd, 8192, position)
+            if not chunk:
+                break
+            end = chunk.find(b"\n")
+            if end >= 0:
+                chunks.append(chunk[:end])
+                break
+            chunks.append(chunk)
+            position += len(chunk)
+        try:
+            record = json.loads(b"".join(chunks))
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
+    # ------------------------------------------------------------------ writing
+
+    def record_intent(self, ref: str, request: CreateRequest) -> None:
+        """Note that the create for ``ref`` is about to be sent (then :meth:`flush`)."""
+        self._write(
+            ref,
+            _INTENT,
+            {
+                "op": "intent",
+                "ref": ref,
+                "title": request.title,
+                "template_id": request.template_id,
+                "currency": request.currency,
+                "amount": format(request.amount, "f"),
+                "at": _now_ms(),
+            },
+        )
+
+    def record_issued(self, ref: str, card_data: Mapping[str, Any]) -> None:
+        """Record the create's answer (its ``data`` object, card key included)."""
+        self._write(ref, _ISSUED, {"op": "issued", "ref": ref, "card": card_data, "at": _now_ms()})
+
+    def record_failed(self, ref: str, error: str) -> None:
+        self._write(ref, _FAILED, {"op": "failed", "ref": ref, "error": error, "at": _now_ms()})
+
+    def record_unknown(self, ref: str, error: str) -> None:
+        self._write(ref, _UNKNOWN, {"op": "unknown", "ref": ref, "error": error, "at": _now_ms()})
+
+    def flush(self) -> None:
+        """Make everything written so far durable (fdatasync)."""
+        if not self._closed:
+            _flush_fd(self._fd)
+
+    def close(self) -> None:
+        """Flush and close. Closing twice is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                _flush_fd(self._fd)
+            finally:
+                self._closed = True
+                os.close(self._fd)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _write(self, ref: str, code: int, record: Mapping[str, Any]) -> None:
+        line = _encode(record)
+        with self._lock:
+            offset = self._append(line)
+            self._index[ref] = (offset << 2) | code
+
+    def _append(self, data: bytes) -> int:
+        if self._closed:
+            raise JournalError(f"the journal {self._path} is closed")
+        offset = self._size
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise JournalError(f"cannot write to the journal {self._path}: {exc}") from exc
+        self._size += len(data)
+        return offset
+
+
+def _read_index(fd: int) -> tuple[dict[str, int], int, bool]:
+    """Scan a journal: ref -> packed (offset << 2 | state code), the size, a torn tail."""
+    index: dict[str, int] = {}
+    offset = 0
+    skipped = 0
+    last = b""
+    with os.fdopen(os.dup(fd), "rb") as handle:
+        handle.seek(0)
+        for line in handle:
+            last = line
+            start = offset
+            offset += len(line)
+            try:
+                record = json.loads(line)
+                code = _OPS.get(record.get("op"), -1)
+                ref = record.get("ref")
+            except (ValueError, AttributeError):
+                skipped += 1
+                continue
+            if code < 0 or not isinstance(ref, str):
+                continue
+            previous = index.get(ref)
+            if previous is not None and previous & 3 == _ISSUED and code != _ISSUED:
+                continue  # an issued card stays issued
+            index[ref] = (start << 2) | code
+    torn = bool(last) and not last.endswith(b"\n")
+    if skipped:
+        logger.warning("journal: skipped %d unreadable line(s)", skipped)
+    return index, offset, torn
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a new file's directory entry durable (best effort)."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)

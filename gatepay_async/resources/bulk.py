@@ -1,0 +1,185 @@
+"""Bulk issuance: ``client.gift_cards.create_many``.
+
+This module is the source of ``gatepay_sync/resources/bulk.py``: keep it unasync-friendly
+(concurrency only through the ``gatepay_async._synchronization`` pairs).
+
+How a run goes. Rows are pulled from ``specs`` one at a time and either answered at once
+(bad row, duplicate ref, already in the journal) or handed to a worker pool of
+``concurrency`` slots. A worker waits for the rate limiter, writes the intent record and
+waits for it to be fsynced (one fsync shared by every worker waiting at that moment),
+sends the create, and records the outcome. Results are collected in *rounds* of up to
+about a second; when a round ends no request is in flight, its outcomes are made
+durable, and only then are its results yielded. Yielding only between rounds is what
+makes it safe to stop iterating early (``break``), on asyncio and trio alike: the
+generator is never suspended inside its task group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from gatepay_async._bulk_models import BulkResult, CardSpec
+from gatepay_async._bulk_plan import (
+    RATE_LIMITED_ATTEMPTS,
+    BulkPlan,
+    CreateJob,
+    JournalArgument,
+    check_options,
+    check_unique_refs,
+    open_journal,
+    rate_limit_pause,
+)
+from gatepay_async._errors import RateLimitError
+from gatepay_async._retry import RetryPolicy
+from gatepay_async._synchronization import (
+    AsyncCancelShield,
+    AsyncGroupCommit,
+    AsyncLock,
+    AsyncRateLimiter,
+    AsyncWorkerPool,
+    async_iterate,
+    async_monotonic,
+)
+
+if TYPE_CHECKING:
+    from .._client import AsyncGatePay
+
+__all__ = ["AsyncBulkIssuer"]
+
+#: A round stops taking new rows after this long, or once this many results wait...
+ROUND_SECONDS = 1.0
+ROUND_RESULTS = 1024
+#: ...then waits this long for the requests in flight; if one straggles it goes on
+#: sending the other rows, up to this many waiting results at most.
+STRAGGLER_PATIENCE = 0.25
+ROUND_MAX_RESULTS = 4096
+
+
+class AsyncBulkIssuer:
+    """One ``create_many`` run. Built by :meth:`AsyncGiftCards.create_many`."""
+
+    def __init__(
+        self,
+        client: AsyncGatePay,
+        specs: Iterable[CardSpec] | AsyncIterable[CardSpec],
+        *,
+        concurrency: int,
+        journal: JournalArgument,
+        retry_unknown: bool,
+        rate: float | None,
+        on_progress: Callable[[BulkResult], object] | None,
+    ) -> None:
+        check_options(concurrency, rate)
+        prechecked = isinstance(specs, Sequence)
+        if prechecked:
+            check_unique_refs(specs)  # type: ignore[arg-type]
+        self._client = client
+        self._specs = specs
+        self._concurrency = concurrency
+        self._journal_argument = journal
+        self._retry_unknown = retry_unknown
+        self._check_duplicates = not prechecked
+        self._limiter = AsyncRateLimiter(rate)
+        self._on_progress = on_progress
+        self._progress_lock = AsyncLock()
+        self._done: list[BulkResult] = []
+        self._plan = BulkPlan(None, retry_unknown=retry_unknown, check_duplicates=False)
+        self._commit: AsyncGroupCommit | None = None
+
+    async def results(self) -> AsyncIterator[BulkResult]:
+        """Issue every row, yielding one result per row as rounds complete."""
+        journal, owned = open_journal(self._journal_argument)
+        try:
+            self._plan = BulkPlan(
+                journal,
+                retry_unknown=self._retry_unknown,
+                check_duplicates=self._check_duplicates,
+            )
+            if journal is not None:
+                self._commit = AsyncGroupCommit(journal.flush)
+            source = async_iterate(self._specs)
+            exhausted = False
+            while not exhausted:
+                done = self._done = []
+                exhausted = await self._round(source)
+                if self._commit is not None:
+                    await self._commit.commit()  # outcomes are durable before they are told
+                done.reverse()  # hand results out in completion order, freeing each one
+                while done:
+                    yield done.pop()
+        finally:
+            if owned and journal is not None:
+                journal.close()
+
+    async def _round(self, source: AsyncIterator[CardSpec]) -> bool:
+        """Send rows until this round is over; True once ``source`` is exhausted."""
+        done = self._done
+        plan = self._plan
+        limit = ROUND_RESULTS
+        async with AsyncWorkerPool(self._concurrency) as pool:
+            fill_until = async_monotonic() + ROUND_SECONDS
+            while True:
+                while len(done) < limit and async_monotonic() < fill_until:
+                    spec = await anext(source, None)
+                    if spec is None:
+                        return True  # leaving the pool waits for the requests in flight
+                    job = plan.decide(spec)
+                    if isinstance(job, CreateJob):
+                        await pool.submit(self._issue, job)
+                    else:
+                        await self._report(job)
+                if len(done) >= ROUND_MAX_RESULTS or await pool.wait_idle(STRAGGLER_PATIENCE):
+                    return False
+                # A request straggles: keep the other slots busy meanwhile.
+                limit = ROUND_MAX_RESULTS
+                fill_until = async_monotonic() + STRAGGLER_PATIENCE
+
+    async def _report(self, result: BulkResult) -> None:
+        self._done.append(result)
+        if self._on_progress is not None:
+            async with self._progress_lock:
+                self._on_progress(result)
+
+    async def _issue(self, job: CreateJob) -> None:
+        await self._report(await self._create(job))
+
+    async def _create(self, job: CreateJob) -> BulkResult:
+        """Send one create: intent first, shared back-off on 429, outcome recorded."""
+        plan = self._plan
+        journal = plan.journal
+        intent_written = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._limiter.acquire()
+            except BaseException:
+                if intent_written and journal is not None:  # refused with 429 so far
+                    journal.record_failed(job.ref, "interrupted after HTTP 429; not issued")
+                raise
+            with AsyncCancelShield():
+                halted = plan.halted(job)
+                if halted is not None:
+                    return halted
+                if journal is not None and not intent_written:
+                    journal.record_intent(job.ref, job.request)
+                    assert self._commit is not None
+                    await self._commit.commit()
+                    intent_written = True
+                client = self._client
+                try:
+                    data = await client._request(
+                        "POST",
+                        client._config.paths.create,
+                        policy=RetryPolicy.CREATE,
+                        content=job.request.body,
+                    )
+                except RateLimitError as exc:
+                    if attempt >= RATE_LIMITED_ATTEMPTS:
+                        return plan.rate_limited(job, exc, attempt)
+                    self._limiter.pause(rate_limit_pause(exc, attempt))
+                    continue
+                except Exception as exc:
+                    return plan.failed_send(job, exc)
+                return plan.issued(job, data)
