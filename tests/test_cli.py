@@ -1,0 +1,456 @@
+"""The ``gatepay`` command: arguments, tables and JSON against a sandbox, bulk-create, and
+a SIGKILL in the middle of a bulk run against a sandbox process with a SQLite store."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from gatepay_async.cli import main
+from gatepay_async.cli._app import cli
+from gatepay_async.sandbox import SandboxConfig, SandboxServer
+
+CLIENT_ID = "cli-test-client"
+SECRET_KEY = "cli-test-secret"
+TEMPLATE_ID = "255267012439183360"
+INPUT_HEADER = "ref,title,template_id,currency,amount"
+OUTPUT_HEADER = ["ref", "state", "card_number", "key", "status", "amount", "currency", "error"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    config = SandboxConfig(client_id=CLIENT_ID, secret_key=SECRET_KEY, pending_seconds=0.2)
+    with SandboxServer(config) as running:
+        yield running
+
+
+@pytest.fixture
+def env(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "GATEPAY_CLIENT_ID": CLIENT_ID,
+        "GATEPAY_SECRET_KEY": SECRET_KEY,
+        "GATEPAY_BASE_URL": server.url,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), prog_name="gatepay")
+
+
+def write_input(path: Path, rows: Sequence[tuple[str, ...]]) -> Path:
+    lines = [INPUT_HEADER, *(",".join(row) for row in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def read_output(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == OUTPUT_HEADER
+        return list(reader)
+
+
+# ------------------------------------------------------------------------ single calls
+
+
+def test_templates_table_and_json(env: dict[str, str]) -> None:
+    table = invoke("templates")
+    assert table.exit_code == 0, table.output
+    assert TEMPLATE_ID in table.output
+    assert "templates" in table.output.lower()
+    as_json = invoke("templates", "--json")
+    assert as_json.exit_code == 0
+    templates = json.loads(as_json.output)
+    assert TEMPLATE_ID in [t["template_id"] for t in templates]
+
+
+def test_create_then_query_and_balance(env: dict[str, str], server: SandboxServer) -> None:
+    created = invoke(
+        "create",
+        "--title",
+        "CLI card",
+        "--template-id",
+        TEMPLATE_ID,
+        "--currency",
+        "USDT",
+        "--amount",
+        "2.50",
+        "--json",
+    )
+    assert created.exit_code == 0, created.output
+    card = json.loads(created.output)
+    assert card["amount"] == "2.5"
+    assert card["status"] == "PENDING_PAYMENT"
+    assert card["key"]
+
+    by_number = invoke("query", "--card-number", card["card_number"], "--json")
+    assert json.loads(by_number.output)["card_number"] == card["card_number"]
+    table = invoke("query", "--key", card["key"])
+    assert table.exit_code == 0
+    assert card["card_number"] in table.output
+    assert card["key"] not in table.output  # the table masks the key
+
+    balance = invoke("balance", "--card-number", card["card_number"], "--json")
+    assert balance.exit_code == 0
+    assert json.loads(balance.output)["amount"] == "2.5"
+    assert "USDT" in invoke("balance", "--key", card["key"]).output
+
+
+def test_create_table_shows_the_new_key(env: dict[str, str]) -> None:
+    result = invoke(
+        "create",
+        "--title",
+        "t",
+        "--template-id",
+        TEMPLATE_ID,
+        "--currency",
+        "USDT",
+        "--amount",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    assert "key" in result.output
+    assert "issued" in result.output.lower()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("query",),
+        ("query", "--card-number", "1", "--key", "k"),
+        ("balance",),
+        ("create", "--title", "t"),
+        (
+            "create",
+            "--title",
+            "t",
+            "--template-id",
+            TEMPLATE_ID,
+            "--currency",
+            "usdt",
+            "--amount",
+            "1",
+        ),
+        (
+            "create",
+            "--title",
+            "t",
+            "--template-id",
+            TEMPLATE_ID,
+            "--currency",
+            "USDT",
+            "--amount",
+            "x",
+        ),
+        ("no-such-command",),
+        ("bulk-create", "in.csv"),
+    ],
+)
+def test_usage_errors_exit_1(env: dict[str, str], args: tuple[str, ...]) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 1, result.output
+
+
+def test_missing_credentials_exit_1_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GATEPAY_CLIENT_ID", "GATEPAY_SECRET_KEY", "GATEPAY_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = invoke("templates")
+    assert result.exit_code == 1
+    assert "--client-id" in result.output
+    assert "GATEPAY_CLIENT_ID" in result.output
+
+
+def test_credentials_from_flags(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GATEPAY_CLIENT_ID", "GATEPAY_SECRET_KEY", "GATEPAY_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = invoke(
+        "templates",
+        "--client-id",
+        CLIENT_ID,
+        "--secret-key",
+        SECRET_KEY,
+        "--base-url",
+        server.url,
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    wrong = invoke(
+        "templates", "--client-id", CLIENT_ID, "--secret-key", "nope", "--base-url", server.url
+    )
+    assert wrong.exit_code == 1
+    assert "AuthenticationError" in wrong.output
+    assert "nope" not in wrong.output
+
+
+def test_no_arguments_shows_help() -> None:
+    result = invoke()
+    assert result.exit_code == 0
+    assert "bulk-create" in result.output
+
+
+def test_main_exits_with_the_command_status(env: dict[str, str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["templates", "--json"])
+    assert caught.value.code == 0
+
+
+def test_sandbox_command_passes_its_options_through() -> None:
+    result = invoke("sandbox", "--help")
+    assert result.exit_code == 0
+    assert "--latency" in result.output
+    assert "--db" in result.output
+    assert invoke("sandbox", "--port", "not-a-port").exit_code == 1
+
+
+def test_demo_needs_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GATEPAY_CLIENT_ID", "GATEPAY_SECRET_KEY", "GATEPAY_BASE_URL"):
+        monkeypatch.setenv(name, "must-not-be-used")
+    result = invoke("demo", "--cards", "2")
+    assert result.exit_code == 0, result.output
+    assert "NOT_REDEEMED" in result.output
+    assert "Demo card 2" in result.output
+
+
+# ------------------------------------------------------------------------ bulk-create
+
+
+def test_bulk_create_writes_every_row_and_a_rerun_sends_nothing(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [(f"r{i}", f"bulk-{i}", TEMPLATE_ID, "USDT", "1.5") for i in range(12)]
+    rows[4] = ("r4", "bulk-4", TEMPLATE_ID, "USDT", "abc")  # a bad value: fails alone
+    rows[6] = ("r6", "bulk-6", TEMPLATE_ID, "???", "1")
+    source = write_input(tmp_path / "in.csv", rows)
+    out = tmp_path / "out.csv"
+    journal = tmp_path / "run.journal"
+    before = server.sandbox.attempts("create")
+    args = ["bulk-create", str(source), "--out", str(out), "--journal", str(journal)]
+
+    first = invoke(*args, "--concurrency", "4")
+    assert first.exit_code == 2, first.output
+    assert server.sandbox.attempts("create") - before == 10  # nothing sent for bad rows
+    output = read_output(out)
+    assert [row["ref"] for row in output] == [f"r{i}" for i in range(12)]  # input order
+    states = {row["ref"]: row["state"] for row in output}
+    assert states.pop("r4") == states.pop("r6") == "failed"
+    assert set(states.values()) == {"issued"}
+    errors = {row["ref"]: row["error"] for row in output}
+    assert errors["r4"].startswith("amount:")
+    assert errors["r6"].startswith("currency:")
+    issued = output[0]
+    assert issued["card_number"]
+    assert issued["key"]
+    assert issued["amount"] == "1.5"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    assert "issued" in first.output
+    assert "failed" in first.output
+
+    sent = server.sandbox.attempts("create")
+    again = invoke(*args)
+    assert again.exit_code == 2
+    assert server.sandbox.attempts("create") == sent  # nothing sent again
+    assert read_output(out) == output
+
+
+def test_bulk_create_all_issued_exits_0(env: dict[str, str], tmp_path: Path) -> None:
+    source = write_input(
+        tmp_path / "in.csv", [(f"ok{i}", f"ok-{i}", TEMPLATE_ID, "USDT", "3") for i in range(3)]
+    )
+    result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"), "--rate", "50")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o.csv.journal").exists()  # the default journal sits beside OUT
+
+
+def test_bulk_create_refuses_duplicate_refs_before_sending(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [("a", "x", TEMPLATE_ID, "USDT", "1"), ("b", "y", TEMPLATE_ID, "USDT", "1")]
+    source = write_input(tmp_path / "in.csv", [*rows, ("a", "z", TEMPLATE_ID, "USDT", "1")])
+    before = server.sandbox.attempts("create")
+    result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"))
+    assert result.exit_code == 1
+    assert "'a'" in result.output
+    assert server.sandbox.attempts("create") == before
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_bulk_create_refuses_an_input_without_its_columns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("ref,title,amount\na,b,1\n", encoding="utf-8")
+    result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"))
+    assert result.exit_code == 1
+    assert "template_id" in result.output
+
+
+def test_a_journal_in_use_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    from gatepay_async import Journal
+
+    source = write_input(tmp_path / "in.csv", [("a", "x", TEMPLATE_ID, "USDT", "1")])
+    with Journal.open(tmp_path / "j"):
+        result = invoke(
+            "bulk-create",
+            str(source),
+            "--out",
+            str(tmp_path / "o"),
+            "--journal",
+            str(tmp_path / "j"),
+        )
+    assert result.exit_code == 1
+    assert "in use" in result.output
+
+
+# ------------------------------------------------------------------------ SIGKILL mid-run
+
+
+def _start_sandbox(db: Path, latency: float) -> tuple[subprocess.Popen[str], str]:
+    command = [
+        sys.executable,
+        "-m",
+        "gatepay_async.sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--db",
+        str(db),
+        "--latency",
+        str(latency),
+        "--client-id",
+        CLIENT_ID,
+        "--secret-key",
+        SECRET_KEY,
+    ]
+    process = subprocess.Popen(  # noqa: S603 - our own module
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    if "http://" not in first:
+        process.kill()
+        pytest.fail(f"the sandbox did not start: {first!r}")
+    url = first.split("on ", 1)[1].strip()
+    return process, url
+
+
+def _stats(url: str) -> dict[str, Any]:
+    answer = httpx.get(url + "/_sandbox/stats", timeout=5)
+    answer.raise_for_status()
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def _issued_lines(journal: Path) -> int:
+    try:
+        return journal.read_bytes().count(b'"op":"issued"')
+    except FileNotFoundError:
+        return 0
+
+
+def _titles(db: Path) -> list[str]:
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return [str(title) for (title,) in connection.execute("SELECT title FROM cards")]
+    finally:
+        connection.close()
+
+
+def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    concurrency = 8
+    rows = [(f"r{i}", f"title-{i}", TEMPLATE_ID, "USDT", "1.25") for i in range(300)]
+    rows[150] = ("r150", "title-150", TEMPLATE_ID, "USDT", "-1")  # a bad row
+    source = write_input(tmp_path / "in.csv", rows)
+    out, journal, db = tmp_path / "out.csv", tmp_path / "run.journal", tmp_path / "cards.db"
+    sandbox, url = _start_sandbox(db, latency=0.05)
+    try:
+        env = {
+            **os.environ,
+            "GATEPAY_CLIENT_ID": CLIENT_ID,
+            "GATEPAY_SECRET_KEY": SECRET_KEY,
+            "GATEPAY_BASE_URL": url,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "gatepay_async.cli",
+            "bulk-create",
+            str(source),
+            "--out",
+            str(out),
+            "--journal",
+            str(journal),
+            "--concurrency",
+            str(concurrency),
+            "--no-progress",
+        ]
+        victim = subprocess.Popen(  # noqa: S603 - our own module
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while _issued_lines(journal) < 40 and victim.poll() is None:
+                assert time.monotonic() < deadline, "the run made no progress"
+                time.sleep(0.01)
+            assert victim.poll() is None, "the run finished before it could be killed"
+            os.kill(victim.pid, signal.SIGKILL)
+        finally:
+            victim.wait(timeout=30)
+        assert victim.returncode == -signal.SIGKILL
+        issued_before_resume = len(_titles(db))
+        assert 40 <= issued_before_resume < 299
+
+        resumed = subprocess.run(  # noqa: S603 - our own module
+            command, env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+        assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+
+        output = read_output(out)
+        assert [row["ref"] for row in output] == [f"r{i}" for i in range(300)]
+        state_by_title = {row["ref"].replace("r", "title-", 1): row["state"] for row in output}
+        titles = _titles(db)
+        assert len(titles) == len(set(titles)), "a title was issued twice"
+        for title in titles:
+            assert state_by_title[title] in ("issued", "unknown"), title
+        states = [row["state"] for row in output]
+        assert states.count("unknown") <= concurrency
+        assert output[150]["state"] == "failed"
+        assert output[150]["error"].startswith("amount:")
+        assert states.count("issued") + states.count("unknown") == 299
+        issued_rows = {row["ref"] for row in output if row["state"] == "issued"}
+        assert len(issued_rows) == states.count("issued") <= len(titles)
+
+        attempts = _stats(url)["attempts"]["create"]
+        finished = subprocess.run(  # noqa: S603 - our own module
+            command, env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+        assert finished.returncode == 2
+        assert _stats(url)["attempts"]["create"] == attempts  # a finished journal sends nothing
+        assert read_output(out) == output
+    finally:
+        os.kill(sandbox.pid, signal.SIGTERM)
+        try:
+            sandbox.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(sandbox.pid, signal.SIGKILL)
+            sandbox.wait(timeout=10)
+        if sandbox.stdout is not None:
+            sandbox.stdout.close()
