@@ -1,0 +1,89 @@
+"""A local GatePay: an ASGI (Starlette) app that behaves like GatePay's gift-card API.
+
+Use it in tests through ``httpx.ASGITransport(app=Sandbox(config).app)``, over real HTTP
+with ``SandboxServer`` (uvicorn on 127.0.0.1 in a background thread), or from a shell
+with ``python -m gatepay_async.sandbox --port 8765``.
+
+Endpoints (operation names in brackets, used by faults and ``Sandbox.attempts``):
+
+- merchant: ``POST /v1/pay/gift/create`` [create], ``POST /v1/pay/gift/query`` [query],
+  ``GET /v1/pay/gift/temp/list`` [templates], ``GET /v1/pay/balance`` [balance];
+- institution: the same under ``/payment/open/institution``; these need the header
+  ``X-GatePay-On-Behalf-Of``, and a card created on behalf of a sub-account is visible
+  only to that sub-account;
+- older paths (seed 000): ``POST /v1/pay/giftcard/create``,
+  ``GET /v1/pay/giftcard/query?cardNumber=..|key=..``, ``GET /v1/pay/giftcard/template/list``,
+  ``GET /v1/pay/balance/query?cardNumber=..|key=..``; these answer camelCase fields.
+
+``GET /v1/pay/balance`` with ``cardNumber`` (or ``card_number``) or ``key`` answers one
+card's balance; with neither, the merchant's per-currency balances.
+
+Every answer is ``{"status","code","label","errorMessage","data"}`` JSON, carries a
+``Date`` header from the sandbox clock (``clock_offset`` included) and is signed like a
+request: ``X-GatePay-Timestamp``, ``X-GatePay-Nonce``, ``X-GatePay-Signature`` over the
+answer's body.
+
+Error conventions (checked in this order; the first failure answers):
+
+====================================================  ====  ======  ==========================
+check                                                 HTTP  code    label
+====================================================  ====  ======  ==========================
+unknown path / wrong method                           404   404000  Not Found
+                                                      405   405000  Method Not Allowed
+POST without ``Content-Type: application/json``       400   400007  Unsupported Content-Type
+body over ``max_body_bytes``                          400   400001  Invalid request parameters
+an auth header missing, or an unknown client id       401   400004  Invalid client
+timestamp not integer ms, or over 10 s from the       401   400003  Invalid timestamp
+sandbox clock (either direction)
+nonce not 1-32 ASCII letters/digits, or replayed      401   400005  Invalid nonce
+within the window
+signature wrong (over the raw body; GET: empty body)  401   400002  Invalid signature
+institution call without ``X-GatePay-On-Behalf-Of``   400   400001  Invalid request parameters
+body/query invalid: malformed JSON, a missing,        400   400001  Invalid request parameters
+empty or mistyped field, unknown template or
+currency, bad amount; the message names the field,
+e.g. ``amount: must be between 0.0001 and 5000000``
+no such card (in the caller's scope)                  400   400001  ``gift card not found``
+====================================================  ====  ======  ==========================
+
+No request answers HTTP 500 unless a fault asks for it.
+
+Faults (``Sandbox.inject(Fault(...))``, ``parse_fault("create:status=503,times=2")``,
+``--fault`` on the command line, ``POST /_sandbox/faults``): ``latency``, ``status``,
+``drop_before``, ``drop_after``, ``malformed_json``, ``html_error``,
+``wrong_content_type``, ``data_as_string``, ``reject_timestamp``, ``clock_offset``.
+A drop sends the response head with a ``Content-Length`` larger than the part of the
+body that follows, then raises :class:`SandboxDroppedConnection`: uvicorn closes the
+connection, and through ``httpx.ASGITransport`` the exception (an
+``httpx.RemoteProtocolError``) reaches the client directly.
+
+Admin endpoints (not signed): ``GET /_sandbox/stats``, ``POST /_sandbox/faults`` with
+``{"spec": "..."}`` (or ``{"specs": [...]}``), ``DELETE /_sandbox/faults``,
+``POST /_sandbox/reset`` (zero the counters). ``GET /openapi.yaml`` serves the spec
+shipped beside this package, when there is one.
+"""
+
+from gatepay_async.sandbox._command import build_arg_parser, config_from_args, main
+from gatepay_async.sandbox._config import SandboxConfig
+from gatepay_async.sandbox._faults import KINDS, OPERATIONS, Fault, parse_fault
+from gatepay_async.sandbox._responses import SandboxDroppedConnection
+from gatepay_async.sandbox._sandbox import Sandbox
+from gatepay_async.sandbox._server import SandboxServer
+from gatepay_async.sandbox._store import CardStore, MemoryStore, SqliteStore
+
+__all__ = [
+    "KINDS",
+    "OPERATIONS",
+    "CardStore",
+    "Fault",
+    "MemoryStore",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxDroppedConnection",
+    "SandboxServer",
+    "SqliteStore",
+    "build_arg_parser",
+    "config_from_args",
+    "main",
+    "parse_fault",
+]

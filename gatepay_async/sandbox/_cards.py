@@ -1,0 +1,173 @@
+"""Gift cards: the stored record, new numbers and keys, the templates, and the answer shapes."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "LEGACY_TEMPLATES",
+    "STATUS_NOT_REDEEMED",
+    "STATUS_PENDING_PAYMENT",
+    "TEMPLATES",
+    "TEMPLATE_IDS",
+    "Card",
+    "balance_data",
+    "create_data",
+    "legacy_card_data",
+    "new_card_key",
+    "new_card_number",
+    "query_data",
+    "status_at",
+]
+
+STATUS_PENDING_PAYMENT = 1
+STATUS_NOT_REDEEMED = 2
+
+_CARD_NUMBER_LOW = 10**15  # 16 digits, no leading zero
+_CARD_NUMBER_SPAN = 9 * 10**15
+
+
+@attrs.frozen
+class Card:
+    """One issued card as the sandbox stores it.
+
+    ``scope`` is ``""`` for a merchant's card and the sub-account id for a card created
+    on behalf of one (institution API); a card is visible only within its scope.
+    """
+
+    card_num: str
+    card_key: str = attrs.field(repr=False)
+    title: str
+    template_id: str
+    currency: str
+    amount: str
+    creator: int
+    creator_name: str
+    owner: int
+    scope: str
+    create_time: int
+
+
+def new_card_number() -> str:
+    """A random 16-digit card number (uniqueness is the store's job)."""
+    return str(_CARD_NUMBER_LOW + secrets.randbelow(_CARD_NUMBER_SPAN))
+
+
+def new_card_key() -> str:
+    """A redemption key shaped like GatePay's: base64 of 32 random bytes."""
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def status_at(card: Card, now_ms: int, pending_seconds: float) -> int:
+    """The card's status on a read at ``now_ms``: pending payment, then not redeemed."""
+    if pending_seconds <= 0 or now_ms - card.create_time >= pending_seconds * 1000:
+        return STATUS_NOT_REDEEMED
+    return STATUS_PENDING_PAYMENT
+
+
+def create_data(card: Card) -> dict[str, Any]:
+    """The create answer of the merchant and institution APIs (seed 003), plus ``title``."""
+    return {
+        "card_num": card.card_num,
+        "card_key": card.card_key,
+        "amount": card.amount,
+        "currency": card.currency,
+        "status": STATUS_PENDING_PAYMENT,
+        "card_temp_id": card.template_id,
+        "creator": card.creator,
+        "creator_name": card.creator_name,
+        "exchange_uid": 0,
+        "owner": card.owner,
+        "give_count": 0,
+        "last_give_time": 0,
+        "create_time": card.create_time,
+        "title": card.title,
+    }
+
+
+def query_data(card: Card, status: int) -> dict[str, Any]:
+    """The query answer of the merchant and institution APIs (seed 004)."""
+    return {
+        "card_num": card.card_num,
+        "key": card.card_key,
+        "title": card.title,
+        "creator_name": card.creator_name,
+        "amount": card.amount,
+        "status": status,
+        "currency": card.currency,
+        "card_temp_id": card.template_id,
+        "create_time": card.create_time,
+        "exchange_uid": 0,
+        "exchange_time": 0,
+    }
+
+
+def legacy_card_data(card: Card) -> dict[str, Any]:
+    """The create and query answer of the older paths (seed 000): camelCase, string status."""
+    return {
+        "cardNumber": card.card_num,
+        "key": card.card_key,
+        "status": "CREATED",
+        "amount": card.amount,
+        "currency": card.currency,
+        "title": card.title,
+        "templateId": card.template_id,
+    }
+
+
+def balance_data(card: Card, status: int) -> dict[str, Any]:
+    """The balance of one card."""
+    return {
+        "cardNumber": card.card_num,
+        "currency": card.currency,
+        "amount": card.amount,
+        "status": status,
+    }
+
+
+_COVER_BASE = "https://covers.gatepay-sandbox.invalid/gift"
+
+#: Cover templates in the merchant/institution shape (the official SDKs' field names).
+TEMPLATES: tuple[dict[str, Any], ...] = (
+    {
+        "card_temp_id": "255267012439183360",
+        "image_url": f"{_COVER_BASE}/255267012439183360.png",
+        "title_en": "Happy Holidays",
+        "title_cn": "节日快乐",
+        "cover_type": 1,
+        "status": 1,
+    },
+    {
+        "card_temp_id": "255267012439183361",
+        "image_url": f"{_COVER_BASE}/255267012439183361.png",
+        "title_en": "Happy Birthday",
+        "title_cn": "生日快乐",
+        "cover_type": 1,
+        "status": 1,
+    },
+    {
+        "card_temp_id": "255267012439183362",
+        "image_url": f"{_COVER_BASE}/255267012439183362.png",
+        "title_en": "Thank You",
+        "title_cn": "谢谢",
+        "cover_type": 2,
+        "status": 1,
+    },
+)
+
+#: The same templates in the older shape (seed 000).
+LEGACY_TEMPLATES: tuple[dict[str, Any], ...] = tuple(
+    {
+        "templateId": t["card_temp_id"],
+        "templateName": t["title_en"],
+        "coverUrl": t["image_url"],
+        "status": "ACTIVE",
+    }
+    for t in TEMPLATES
+)
+
+TEMPLATE_IDS: frozenset[str] = frozenset(t["card_temp_id"] for t in TEMPLATES)
