@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -21,8 +22,13 @@ def _structure(data: Any, cls: type[T], what: str) -> T:
         return structure(data, cls)
     except Exception as exc:  # cattrs wraps field errors in exception groups
         raise ResponseValidationError(
-            f"cannot decode {what}: {_describe(exc)}", body=repr(data)
+            f"cannot decode {what}: {_describe(exc)}", body=_redacted_text(data)
         ) from exc
+
+
+def _redacted_text(data: Any) -> str:
+    """JSON text of decoded data, so that secret fields are masked like any body snippet."""
+    return json.dumps(data, default=str, ensure_ascii=False)
 
 
 def _describe(exc: BaseException) -> str:
@@ -36,7 +42,7 @@ def _describe(exc: BaseException) -> str:
 def decode_card(data: Any) -> GiftCard:
     if not isinstance(data, Mapping):
         raise ResponseValidationError(
-            f"expected a gift card object, got {type(data).__name__}", body=repr(data)
+            f"expected a gift card object, got {type(data).__name__}", body=_redacted_text(data)
         )
     return _structure(data, GiftCard, "the gift card")
 
@@ -46,7 +52,7 @@ def decode_balance(data: Any) -> GiftCardBalance:
         data = {"balances": data}
     elif not isinstance(data, Mapping):
         raise ResponseValidationError(
-            f"expected a balance object, got {type(data).__name__}", body=repr(data)
+            f"expected a balance object, got {type(data).__name__}", body=_redacted_text(data)
         )
     return _structure(data, GiftCardBalance, "the balance")
 
@@ -57,10 +63,10 @@ def decode_templates(data: Any) -> list[GiftCardTemplate]:
     if isinstance(data, Mapping):
         found = next((data[k] for k in _LIST_KEYS if isinstance(data.get(k), list)), None)
         if found is None:
-            raise ResponseValidationError("expected a list of templates", body=repr(data))
+            raise ResponseValidationError("expected a list of templates", body=_redacted_text(data))
         data = found
     if not isinstance(data, list):
         raise ResponseValidationError(
-            f"expected a list of templates, got {type(data).__name__}", body=repr(data)
+            f"expected a list of templates, got {type(data).__name__}", body=_redacted_text(data)
         )
     return [_structure(item, GiftCardTemplate, "a template") for item in data]

@@ -57,7 +57,7 @@ class GiftCardStatus(enum.Enum):
             return _STATUS_BY_CODE.get(value, cls.UNKNOWN)
         if isinstance(value, str):
             text = value.strip()
-            if text.isdigit():
+            if text.isascii() and text.isdigit() and len(text) <= 3:
                 return _STATUS_BY_CODE.get(int(text), cls.UNKNOWN)
             return _STATUS_BY_NAME.get(text.upper(), cls.UNKNOWN)
         return cls.UNKNOWN

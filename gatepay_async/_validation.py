@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal
 
 import attrs
 
@@ -19,7 +19,11 @@ __all__ = [
 ]
 
 MAX_AMOUNT_DECIMALS = 6
+#: Far above GatePay's 5,000,000 limit; stops "1E+100000000" from becoming 100 MB of text.
+MAX_AMOUNT_DIGITS = 15
 _CURRENCY = re.compile(r"[A-Z0-9]{2,10}")
+# Plain decimal text: no spaces, no underscores, no "NaN"; an exponent is allowed.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def dump_json(payload: object) -> bytes:
@@ -37,11 +41,12 @@ def canonical_amount(amount: object, argument: str = "amount") -> str:
         )
     if isinstance(amount, Decimal):
         value = amount
-    elif isinstance(amount, (int, str)):
-        try:
-            value = Decimal(amount)
-        except InvalidOperation:
-            raise ValidationError(argument, f"{amount!r} is not a decimal number") from None
+    elif isinstance(amount, int):
+        value = Decimal(amount)
+    elif isinstance(amount, str):
+        if not _DECIMAL_TEXT.fullmatch(amount):
+            raise ValidationError(argument, f"{amount!r} is not a decimal number")
+        value = Decimal(amount)
     else:
         raise ValidationError(
             argument, f"must be a Decimal, int or str, not {type(amount).__name__}"
@@ -50,7 +55,10 @@ def canonical_amount(amount: object, argument: str = "amount") -> str:
         raise ValidationError(argument, f"must be finite, got {value}")
     if value <= 0:
         raise ValidationError(argument, f"must be greater than 0, got {value}")
-    normal = value.normalize()
+    # normalize() rounds to the context's precision: give it room for every digit.
+    normal = value.normalize(Context(prec=max(28, len(value.as_tuple().digits))))
+    if normal.adjusted() >= MAX_AMOUNT_DIGITS:
+        raise ValidationError(argument, f"is too large, got {value}")
     exponent = normal.as_tuple().exponent
     assert isinstance(exponent, int)  # finite values have an int exponent
     if exponent < -MAX_AMOUNT_DECIMALS:
@@ -65,6 +73,12 @@ def non_empty_text(value: object, argument: str) -> str:
         raise ValidationError(argument, f"must be a string, not {type(value).__name__}")
     if not value.strip():
         raise ValidationError(argument, "must not be empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            argument, "must be valid Unicode text (it has a lone surrogate)"
+        ) from None
     return value
 
 

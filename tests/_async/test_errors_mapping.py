@@ -375,12 +375,6 @@ async def test_exception_text_never_contains_the_secret_key(name: str, step: Any
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _decoding.py passes body=repr(data) to ResponseValidationError; "
-    "redact_text only masks double-quoted JSON fields, so the full card key leaks "
-    "into the exception text (and into OutcomeUnknownError's message for a create)",
-)
 @pytest.mark.parametrize("operation", ["query", "create"])
 async def test_undecodable_card_does_not_leak_the_card_key(operation: str) -> None:
     recorder = Recorder(success(card_data(amount="abc")))

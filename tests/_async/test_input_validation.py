@@ -234,11 +234,6 @@ async def test_validation_errors_do_not_poison_the_client() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _validation.non_empty_text accepts a str with a lone surrogate; dump_json "
-    "then raises a bare UnicodeEncodeError instead of a ValidationError naming the argument",
-)
 @pytest.mark.parametrize("argument", ["title", "template_id"])
 async def test_text_that_cannot_be_utf8_encoded_is_a_validation_error(argument: str) -> None:
     error, recorder = await create_with(**{argument: "Holiday \ud83c"})
@@ -247,11 +242,6 @@ async def test_text_that_cannot_be_utf8_encoded_is_a_validation_error(argument: 
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: card_lookup accepts a str with a lone surrogate; dump_json then raises a "
-    "bare UnicodeEncodeError instead of a ValidationError",
-)
 async def test_query_key_that_cannot_be_utf8_encoded_is_a_validation_error() -> None:
     recorder = Recorder(success(card_data()))
     async with make_client(recorder) as gp:
