@@ -1,0 +1,47 @@
+"""The retry matrix: for each injected fault, what a read and a create do.
+
+One table, used by the fault tests (on asyncio, trio and the sync facade) and checked
+against the published table in docs/reliability.md so the two cannot drift apart.
+Every row runs with ``max_retries=2`` (so at most 3 attempts) and a 0.25 s timeout.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Row(NamedTuple):
+    name: str
+    spec: str  # the sandbox fault spec after "<operation>:"
+    read_attempts: int
+    read_outcome: str  # "ok" or the exception class name
+    create_attempts: int
+    create_outcome: str
+    create_cards: int | None  # cards the sandbox holds after the create; None: racy, unchecked
+
+
+OK = "ok"
+
+MATRIX: list[Row] = [
+    Row("HTTP 503", "status=503", 3, "ServerError", 1, "ServerError", 0),
+    Row("HTTP 503 once", "status=503,times=1", 2, OK, 1, "ServerError", 0),
+    Row("HTTP 429, Retry-After: 0", "status=429,retry_after=0", 3, "RateLimitError", 3,
+        "RateLimitError", 0),
+    Row("HTTP 429 once", "status=429,retry_after=0,times=1", 2, OK, 2, OK, 1),
+    Row("HTML error page (502)", "html_error", 3, "ServerError", 1, "ServerError", 0),
+    Row("connection dropped before processing", "drop_before", 3, "APIConnectionError", 1,
+        "OutcomeUnknownError", 0),
+    Row("connection dropped once, before processing", "drop_before,times=1", 2, OK, 1,
+        "OutcomeUnknownError", 0),
+    Row("answer lost after processing", "drop_after", 3, "APIConnectionError", 1,
+        "OutcomeUnknownError", 1),
+    Row("read timeout (1 s latency)", "latency=1", 3, "APITimeoutError", 1,
+        "OutcomeUnknownError", None),
+    Row("malformed JSON after processing", "malformed_json", 1, "ResponseValidationError", 1,
+        "OutcomeUnknownError", 1),
+    Row("wrong Content-Type on the answer", "wrong_content_type", 1, OK, 1, OK, 1),
+    Row("data as a string holding JSON", "data_as_string", 1, OK, 1, OK, 1),
+    Row("timestamp refused", "reject_timestamp", 2, "AuthenticationError", 2,
+        "AuthenticationError", 0),
+    Row("timestamp refused once", "reject_timestamp,times=1", 2, OK, 2, OK, 1),
+]  # fmt: skip
