@@ -29,6 +29,9 @@ logger = logging.getLogger("gatepay")
 
 USER_AGENT = f"gatepay-python/{__version__}"
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+# Every connection stays reusable: httpx's default of 20 keep-alive connections makes a
+# client shared by 100 tasks reconnect on most requests.
+DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 
 
 class AsyncGatePay:
@@ -71,7 +74,9 @@ class AsyncGatePay:
         self._owns_http_client = http_client is None
         if http_client is None:
             http_client = httpx.AsyncClient(
-                timeout=self._config.timeout, headers={"User-Agent": USER_AGENT}
+                timeout=self._config.timeout,
+                limits=DEFAULT_LIMITS,
+                headers={"User-Agent": USER_AGENT},
             )
         self._http_client = http_client
         self.gift_cards = AsyncGiftCards(self)
