@@ -1,0 +1,82 @@
+"""Whatever a server sends, decoding yields a model or a GatePayError: never a crash."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gatepay_async import APIError, GiftCard, GiftCardBalance, GiftCardTemplate
+from gatepay_async._decoding import decode_balance, decode_card, decode_templates
+from gatepay_async._envelope import decode_envelope
+from gatepay_async._errors import ResponseValidationError
+
+FIELDS = [
+    "card_num", "cardNumber", "card_number", "card_key", "key", "amount", "currency",
+    "status", "card_temp_id", "templateId", "create_time", "exchange_time",
+    "last_give_time", "give_count", "creator", "owner", "exchange_uid", "title",
+    "templateName", "image_url", "coverUrl", "balances", "available", "list",
+]  # fmt: skip
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["", "0", "2", "1E+5", "NaN", "Infinity", "1737942105582", "CREATED"])
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), inner, max_size=6)
+    ),
+    max_leaves=20,
+)
+# Objects that look like GatePay's: known field names with hostile values.
+card_like = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=10)
+data_values = card_like | json_values | card_like.map(json.dumps)
+
+DECODERS = [decode_card, decode_balance, decode_templates]
+MODELS = (GiftCard, GiftCardBalance, GiftCardTemplate)
+
+
+def _response(status_code: int, content: bytes) -> httpx.Response:
+    return httpx.Response(status_code, content=content, request=httpx.Request("GET", "http://t"))
+
+
+def _decode_all(status_code: int, content: bytes) -> None:
+    try:
+        data = decode_envelope(_response(status_code, content), method="GET", path="/p")
+    except (ResponseValidationError, APIError):
+        return
+    for decode in DECODERS:
+        try:
+            result: Any = decode(data)
+        except ResponseValidationError:
+            continue
+        items = result if isinstance(result, list) else [result]
+        assert all(isinstance(item, MODELS) for item in items)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=data_values)
+def test_success_envelope_with_any_data(data: object) -> None:
+    body = json.dumps({"status": "SUCCESS", "code": "000000", "data": data}).encode()
+    _decode_all(200, body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=json_values, status_code=st.sampled_from([200, 201, 400, 401, 429, 500, 502]))
+def test_any_json_body_with_any_status(payload: object, status_code: int) -> None:
+    _decode_all(status_code, json.dumps(payload).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(content=st.binary(max_size=64), status_code=st.sampled_from([200, 404, 503]))
+def test_any_bytes(content: bytes, status_code: int) -> None:
+    _decode_all(status_code, content)
