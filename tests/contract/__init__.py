@@ -1,0 +1,1 @@
+"""Contract tests (see conftest.py for when they run)."""
