@@ -72,7 +72,7 @@ def check_options(concurrency: object, rate: object) -> None:
         raise ValidationError("rate", f"must be a number of requests per second > 0, got {rate!r}")
 
 
-def check_unique_refs(specs: Iterable[CardSpec]) -> None:
+def check_unique_refs(specs: Iterable[object]) -> None:
     """Raise ValidationError naming the first ref that appears twice (for sequences)."""
     seen: dict[str, int] = {}
     for number, spec in enumerate(specs):

@@ -141,17 +141,19 @@ class Lock:
 
 class AsyncCancelShield:
     """``with AsyncCancelShield(): ...``: the block runs to its end even if the task is
-    cancelled meanwhile; the cancellation is delivered after it.
+    cancelled meanwhile; the cancellation is delivered after it. ``enabled=False``
+    makes it a no-op (a shield costs a little on every use).
 
     Used around "write the intent, send the create, record the outcome", so that a
     cancelled run never abandons a request that may already have issued a card.
     """
 
-    def __init__(self) -> None:
-        self._scope = anyio.CancelScope(shield=True)
+    def __init__(self, enabled: bool = True) -> None:
+        self._scope = anyio.CancelScope(shield=True) if enabled else None
 
     def __enter__(self) -> None:
-        self._scope.__enter__()
+        if self._scope is not None:
+            self._scope.__enter__()
 
     def __exit__(
         self,
@@ -159,11 +161,15 @@ class AsyncCancelShield:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._scope.__exit__(exc_type, exc, tb)
+        if self._scope is not None:
+            self._scope.__exit__(exc_type, exc, tb)
 
 
 class CancelShield:
     """The sync twin of :class:`AsyncCancelShield`: threads are not cancelled, so a no-op."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
 
     def __enter__(self) -> None:
         return None
@@ -195,9 +201,12 @@ class _RateState:
         self.interval = _interval(rate)
         self.next_slot = float("-inf")
         self.paused_until = float("-inf")
+        #: Nothing to wait for, ever: no rate and never paused (the common case).
+        self.free = not self.interval
 
     def pause(self, now: float, seconds: float) -> None:
         self.paused_until = max(self.paused_until, now + max(0.0, seconds))
+        self.free = False
 
     def wait_time(self, now: float, reserved: bool) -> tuple[float, bool]:
         """How long to wait before sending (0: go), and whether a slot is now reserved."""
@@ -225,6 +234,8 @@ class AsyncRateLimiter:
         self._state.pause(async_monotonic(), seconds)
 
     async def acquire(self) -> None:
+        if self._state.free:
+            return
         reserved = False
         while True:
             delay, reserved = self._state.wait_time(async_monotonic(), reserved)
@@ -245,6 +256,8 @@ class RateLimiter:
             self._state.pause(monotonic(), seconds)
 
     def acquire(self) -> None:
+        if self._state.free:
+            return
         reserved = False
         while True:
             with self._lock:

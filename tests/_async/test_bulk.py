@@ -11,7 +11,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,9 @@ def specs(count: int, prefix: str = "row") -> list[CardSpec]:
     return [spec(f"{prefix}-{i}") for i in range(count)]
 
 
-async def run(gp: AsyncGatePay, items: Iterable[CardSpec], **options: Any) -> dict[str, BulkResult]:
+async def run(
+    gp: AsyncGatePay, items: Iterable[CardSpec] | AsyncIterable[CardSpec], **options: Any
+) -> dict[str, BulkResult]:
     results: dict[str, BulkResult] = {}
     async for result in gp.gift_cards.create_many(items, **options):
         assert result.ref not in results
@@ -503,7 +505,7 @@ async def spec_stream(count: int) -> AsyncIterator[CardSpec]:
 async def test_specs_may_be_a_lazy_stream() -> None:
     fake = FakeGatePay()
     async with make_client(fake) as gp:
-        results = await run(gp, spec_stream(25), concurrency=6)  # type: ignore[arg-type]
+        results = await run(gp, spec_stream(25), concurrency=6)
     assert len(results) == 25
     assert all(r.state is BulkState.ISSUED for r in results.values())
 

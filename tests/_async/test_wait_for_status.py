@@ -93,14 +93,15 @@ async def test_statuses_may_be_given_as_codes_or_names() -> None:
 async def test_timeout_names_the_last_status_seen() -> None:
     script = StatusScript(1)
     started = async_monotonic()
-    async with make_client(script) as gp:
-        with pytest.raises(WaitTimeoutError) as caught:
-            await gp.gift_cards.wait_for_status(
-                card_number=CARD_NUMBER,
-                statuses=[GiftCardStatus.NOT_REDEEMED],
-                timeout=0.3,
-                interval=0.05,
-            )
+    gp = make_client(script)
+    with pytest.raises(WaitTimeoutError) as caught:
+        await gp.gift_cards.wait_for_status(
+            card_number=CARD_NUMBER,
+            statuses=[GiftCardStatus.NOT_REDEEMED],
+            timeout=0.3,
+            interval=0.05,
+        )
+    await gp.aclose()
     elapsed = async_monotonic() - started
     error = caught.value
     assert isinstance(error, GatePayError)
@@ -116,11 +117,10 @@ async def test_timeout_names_the_last_status_seen() -> None:
 @pytest.mark.anyio
 async def test_timeout_by_key_does_not_show_the_key() -> None:
     script = StatusScript(1)
-    async with make_client(script) as gp:
-        with pytest.raises(WaitTimeoutError) as caught:
-            await gp.gift_cards.wait_for_status(
-                key=CARD_KEY, statuses=[2], timeout=0.05, interval=0.02
-            )
+    gp = make_client(script)
+    with pytest.raises(WaitTimeoutError) as caught:
+        await gp.gift_cards.wait_for_status(key=CARD_KEY, statuses=[2], timeout=0.05, interval=0.02)
+    await gp.aclose()
     assert CARD_KEY not in str(caught.value)
     assert CARD_KEY not in repr(caught.value)
 
@@ -141,8 +141,9 @@ async def test_bad_arguments_are_refused_before_any_poll(
     arguments: dict[str, Any], argument: str
 ) -> None:
     script = StatusScript(2)
-    async with make_client(script) as gp:
-        with pytest.raises(ValidationError) as caught:
-            await gp.gift_cards.wait_for_status(**arguments)
+    gp = make_client(script)
+    with pytest.raises(ValidationError) as caught:
+        await gp.gift_cards.wait_for_status(**arguments)
+    await gp.aclose()
     assert caught.value.argument == argument
     assert script.polls == []
