@@ -111,8 +111,11 @@ def _flush_fd(fd: int) -> None:
 class Journal:
     """An open journal. Use :meth:`open`; close it (or use ``with``) when done."""
 
-    def __init__(self, path: Path, fd: int, index: dict[str, int], size: int) -> None:
+    def __init__(
+        self, path: Path, fd: int, index: dict[str, int], size: int, *, remember_new: bool = True
+    ) -> None:
         self._path = path
+        self._remember_new = remember_new
         self._fd = fd
         self._index = index
         self._size = size  # bytes in the file plus bytes pending
@@ -124,9 +127,12 @@ class Journal:
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Journal:
+    def open(cls, path: str | os.PathLike[str], *, remember_new: bool = True) -> Journal:
         """Open (or create, mode 0600) the journal at ``path`` and read what it holds.
 
+        With ``remember_new=False`` the refs first written after opening are not kept in
+        memory (:meth:`state` and :meth:`entry` do not know them until the journal is
+        opened again): memory then stays flat however many new refs a run writes.
         Raises :class:`JournalError` if another run holds it open.
         """
         file_path = Path(path)
@@ -147,7 +153,7 @@ class Journal:
             if os.fstat(fd).st_mode & 0o077:
                 os.fchmod(fd, FILE_MODE)  # it holds card keys: owner only
             index, size, torn = _read_index(fd)
-            journal = cls(file_path, fd, index, size)
+            journal = cls(file_path, fd, index, size, remember_new=remember_new)
             if torn:
                 journal._append(b"\n")  # isolate a torn last line from what follows
             if size == 0:
@@ -309,7 +315,8 @@ class Journal:
         line = _encode(record)
         with self._lock:
             offset = self._append(line)
-            self._index[ref] = (offset << 2) | code
+            if self._remember_new or ref in self._index:
+                self._index[ref] = (offset << 2) | code
 
     def _append(self, data: bytes) -> int:
         """Queue ``data``; return its offset in the file (hold the lock)."""

@@ -338,3 +338,20 @@ def test_journal_file_is_not_world_readable_even_with_a_loose_umask(tmp_path: Pa
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "j").stat().st_mode) == 0o600
+
+
+def test_remember_new_false_keeps_only_known_refs_in_memory(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    with Journal.open(path) as journal:
+        journal.record_failed("old", "x")
+    with Journal.open(path, remember_new=False) as journal:
+        journal.record_intent("new", request("new"))  # type: ignore[arg-type]
+        journal.record_issued("new", CARD)
+        journal.record_intent("old", request("old"))  # type: ignore[arg-type]
+        journal.record_issued("old", CARD)
+        assert journal.state("new") is None  # not kept in memory...
+        assert journal.state("old") is BulkState.ISSUED  # ...but known refs are updated
+        assert len(journal) == 1
+    with Journal.open(path) as journal:  # ...and the file has everything
+        assert journal.state("new") is BulkState.ISSUED
+        assert journal.state("old") is BulkState.ISSUED
