@@ -52,7 +52,8 @@ async def test_lifecycle_templates_create_query_balance(
         by_key = await gp.gift_cards.query(key=card.key)
         assert by_number.card_number == by_key.card_number == card.card_number
         assert by_number.amount == Decimal("0.99")
-        assert by_number.created_at is not None and by_number.created_at.tzinfo is not None
+        assert by_number.created_at is not None
+        assert by_number.created_at.tzinfo is not None
         balance = await gp.gift_cards.balance(key=card.key)
         assert (balance.amount, balance.currency) == (Decimal("0.99"), "USDT")
         assert balance.card_number == card.card_number

@@ -1,0 +1,78 @@
+"""The sync facade has the async facade's surface, and shares its classes."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import gatepay_async
+import gatepay_sync
+from gatepay_async import AsyncGatePay
+from gatepay_sync import GatePay
+
+SHARED = [name for name in gatepay_async.__all__ if name != "AsyncGatePay"]
+
+
+def test_both_packages_export_the_same_names() -> None:
+    assert sorted(gatepay_sync.__all__) == sorted(
+        ["GatePay" if n == "AsyncGatePay" else n for n in gatepay_async.__all__]
+    )
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_names_are_the_same_objects(name: str) -> None:
+    assert getattr(gatepay_sync, name) is getattr(gatepay_async, name)
+
+
+def _parameters(function: object) -> list[tuple[str, object, object]]:
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
+
+
+def test_constructors_take_the_same_parameters_in_the_same_order() -> None:
+    assert _parameters(GatePay.__init__) == _parameters(AsyncGatePay.__init__)
+    assert list(inspect.signature(GatePay.__init__).parameters)[1:] == [
+        "client_id",
+        "secret_key",
+        "base_url",
+        "on_behalf_of",
+        "api_key",
+        "timeout",
+        "max_retries",
+        "http_client",
+    ]
+
+
+def _public_methods(cls: type) -> dict[str, object]:
+    return {
+        name: member
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and callable(member)
+    }
+
+
+def test_gift_cards_methods_match() -> None:
+    sync_client = GatePay(client_id="c", secret_key="s")
+    async_client = AsyncGatePay(client_id="c", secret_key="s")
+    sync_methods = _public_methods(type(sync_client.gift_cards))
+    async_methods = _public_methods(type(async_client.gift_cards))
+    assert sorted(sync_methods) == sorted(async_methods)
+    assert {"create", "query", "balance", "list_templates"} <= set(sync_methods)
+    for name, method in sync_methods.items():
+        assert _parameters(method) == _parameters(async_methods[name]), name
+        assert not inspect.iscoroutinefunction(method), name
+        if name != "create_many":  # returns an async iterable rather than a coroutine
+            assert inspect.iscoroutinefunction(async_methods[name]), name
+    assert hasattr(async_client.gift_cards.create_many([]), "__aiter__")
+    assert hasattr(sync_client.gift_cards.create_many([]), "__iter__")
+    sync_client.close()
+
+
+def test_sync_client_closes_and_async_client_acloses() -> None:
+    assert callable(GatePay.close)
+    assert inspect.iscoroutinefunction(AsyncGatePay.aclose)
+    for name in ("__enter__", "__exit__"):
+        assert hasattr(GatePay, name)
+    for name in ("__aenter__", "__aexit__"):
+        assert hasattr(AsyncGatePay, name)
