@@ -355,3 +355,39 @@ def test_remember_new_false_keeps_only_known_refs_in_memory(tmp_path: Path) -> N
     with Journal.open(path) as journal:  # ...and the file has everything
         assert journal.state("new") is BulkState.ISSUED
         assert journal.state("old") is BulkState.ISSUED
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_cancelling_a_run_leaves_no_sent_create_without_its_outcome(
+    tmp_path: Path, backend: str
+) -> None:
+    import httpx
+
+    from gatepay_async import AsyncGatePay, CardSpec
+
+    path = tmp_path / "j"
+    answered: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(0.05)
+        title = json.loads(request.content)["title"]
+        answered.append(title)
+        data = {"card_num": f"GC-{title}", "card_key": f"K-{title}", "amount": "1", "status": 1}
+        return httpx.Response(200, json={"status": "SUCCESS", "code": "000000", "data": data})
+
+    async def main() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        async with AsyncGatePay(
+            client_id="c", secret_key="s", base_url="http://127.0.0.1:9", http_client=http
+        ) as gp:
+            specs = (CardSpec(f"r{i}", f"r{i}", "1", "USDT", "1") for i in range(1000))
+            with anyio.move_on_after(0.2):
+                async for _ in gp.gift_cards.create_many(specs, concurrency=8, journal=path):
+                    pass
+        await http.aclose()
+
+    anyio.run(main, backend=backend)
+    with Journal.open(path) as journal:
+        assert 8 <= len(journal) < 1000
+        assert journal.counts()[BulkState.UNKNOWN] == 0  # every sent create was recorded
+        assert journal.counts()[BulkState.ISSUED] == len(answered)
