@@ -1,0 +1,185 @@
+"""Memory: peak RSS of a journaled ``create_many`` of 10,000 and of 100,000 cards.
+
+The sandbox (no added latency, cards in memory) runs in its own process, so its memory
+is not counted. Each campaign runs in a fresh child interpreter that reads its own peak
+RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end; the child also notes
+its RSS after the imports and the client's creation (the baseline) and samples its
+current RSS as rows complete, to show the curve. Specs come from a generator, results are
+counted and dropped: what is measured is what the SDK keeps.
+
+Targets: the 100,000-card peak <= 150 MB and <= 1.2 x the 10,000-card peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BENCH_DIR,
+    CLIENT_ID,
+    SECRET_KEY,
+    TEMPLATE_ID,
+    base_parser,
+    child_env,
+    emit,
+    sandbox_process,
+)
+
+TARGET_PEAK_MB = 150.0
+TARGET_GROWTH = 1.2
+MB = 1024 * 1024
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux: KiB
+
+
+def _current_rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return _peak_rss_bytes()
+
+
+# --------------------------------------------------------------------------- child
+
+
+def _specs(count: int) -> Iterator[Any]:
+    from gatepay_async import CardSpec
+
+    for index in range(count):
+        yield CardSpec(
+            ref=f"row-{index:07d}",
+            title=f"Campaign card {index}",
+            template_id=TEMPLATE_ID,
+            currency="USDT",
+            amount="0.99",
+        )
+
+
+async def _campaign(url: str, cards: int, concurrency: int, journal: Path) -> dict[str, Any]:
+    from gatepay_async import AsyncGatePay
+
+    async with AsyncGatePay(client_id=CLIENT_ID, secret_key=SECRET_KEY, base_url=url) as gp:
+        baseline = _peak_rss_bytes()
+        states: Counter[str] = Counter()
+        samples: list[tuple[int, float]] = []
+        every = max(cards // 20, 1)
+        done = 0
+        started = time.perf_counter()
+        async for result in gp.gift_cards.create_many(
+            _specs(cards), concurrency=concurrency, journal=journal
+        ):
+            states[str(result.state)] += 1
+            done += 1
+            if done % every == 0:
+                samples.append((done, round(_current_rss_bytes() / MB, 1)))
+        seconds = time.perf_counter() - started
+    return {
+        "cards": cards,
+        "states": dict(states),
+        "seconds": round(seconds, 1),
+        "cards_per_s": round(cards / seconds, 1),
+        "baseline_rss_mb": round(baseline / MB, 1),
+        "peak_rss_mb": round(_peak_rss_bytes() / MB, 1),
+        "rss_samples_mb": samples,
+    }
+
+
+def child_main(url: str, cards: int, concurrency: int, journal: Path) -> None:
+    result = asyncio.run(_campaign(url, cards, concurrency, journal))
+    result["journal_mb"] = round(journal.stat().st_size / MB, 1)
+    print(json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def run_child(url: str, cards: int, concurrency: int, directory: Path) -> dict[str, Any]:
+    journal = directory / f"journal-{cards}.jsonl"
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--url",
+        url,
+        "--cards",
+        str(cards),
+        "--concurrency",
+        str(concurrency),
+        "--journal-path",
+        str(journal),
+    ]
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        command,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        cwd=BENCH_DIR,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"memory child failed ({completed.returncode}):\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    journal.unlink(missing_ok=True)
+    return result
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="small,large card counts")
+    parser.add_argument("--concurrency", type=int, default=16, help="create_many concurrency")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--cards", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--journal-path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.url, args.cards, args.concurrency, args.journal_path)
+        return
+    if args.quick:
+        args.sizes = "50,200"
+    small, large = (int(x) for x in args.sizes.split(","))
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    with sandbox_process(0.0) as server, tempfile.TemporaryDirectory() as directory:
+        runs = {
+            "small": run_child(server.url, small, args.concurrency, Path(directory)),
+            "large": run_child(server.url, large, args.concurrency, Path(directory)),
+        }
+    peak_small, peak_large = runs["small"]["peak_rss_mb"], runs["large"]["peak_rss_mb"]
+    growth = peak_large / peak_small
+    results = {
+        "params": {"sizes": [small, large], "concurrency": args.concurrency, "latency": 0.0},
+        "runs": runs,
+        "peak_large_mb": peak_large,
+        "peak_small_mb": peak_small,
+        "growth": round(growth, 3),
+        "targets": {
+            "peak_mb": TARGET_PEAK_MB,
+            "growth": TARGET_GROWTH,
+            "pass_peak": peak_large <= TARGET_PEAK_MB,
+            "pass_growth": growth <= TARGET_GROWTH,
+        },
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    emit(results, args.json)
+
+
+if __name__ == "__main__":
+    main()
