@@ -50,6 +50,9 @@ async def test_ten_thousand_requests_at_concurrency_100(
     elapsed = time.perf_counter() - started
     assert errors == []
     nonces = list(sandbox.sandbox.nonces_seen)[nonces_before:]
-    assert len(nonces) == REQUESTS
-    assert len(set(nonces)) == REQUESTS
+    # Every attempt is signed afresh: a request that waited past the 10 s window behind a
+    # saturated CPU is refused for its timestamp and re-signed once, so a few extra
+    # attempts may arrive, each with its own nonce.
+    assert len(set(nonces)) == len(nonces)
+    assert REQUESTS <= len(nonces) <= REQUESTS * 1.01
     print(f"\n{REQUESTS} requests in {elapsed:.1f} s ({REQUESTS / elapsed:.0f}/s)")
