@@ -53,7 +53,7 @@ from gatepay_async._auth import GatePayAuth
 from gatepay_async._clock import ServerClock
 from gatepay_async._decoding import decode_card
 from gatepay_async._envelope import decode_envelope, parse_json
-from gatepay_async._retry import RetryPolicy, should_retry, wait_before_retry
+from gatepay_async._retry import RetryPolicy, should_retry, wait_after_attempt
 from gatepay_async._signing import sign
 from gatepay_async._synchronization import async_sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
@@ -212,7 +212,7 @@ async def components(count: int) -> list[dict[str, Any]]:
     async def with_tenacity() -> int:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(3),
-            wait=wait_before_retry,
+            wait=wait_after_attempt(first_attempt=1),
             retry=retry_if_exception(lambda exc: should_retry(RetryPolicy.READ, exc)),
             sleep=async_sleep,
             reraise=True,

@@ -17,8 +17,16 @@ from gatepay_async._auth import GatePayAuth
 from gatepay_async._clock import ServerClock
 from gatepay_async._config import ClientConfig
 from gatepay_async._envelope import decode_envelope
-from gatepay_async._retry import RetryPolicy, connection_error, should_retry, wait_before_retry
+from gatepay_async._errors import GatePayError
+from gatepay_async._retry import (
+    RetryPolicy,
+    connection_error,
+    retry_wait,
+    should_retry,
+    wait_after_attempt,
+)
 from gatepay_async._synchronization import async_sleep
+from gatepay_async._transport import AsyncShardedTransport
 from gatepay_async._version import __version__
 
 from .resources.gift_cards import AsyncGiftCards
@@ -75,7 +83,7 @@ class AsyncGatePay:
         if http_client is None:
             http_client = httpx.AsyncClient(
                 timeout=self._config.timeout,
-                limits=DEFAULT_LIMITS,
+                transport=AsyncShardedTransport(DEFAULT_LIMITS),
                 headers={"User-Agent": USER_AGENT},
             )
         self._http_client = http_client
@@ -138,9 +146,18 @@ class AsyncGatePay:
             headers=_JSON_HEADERS,
             timeout=self._config.timeout,
         )
+        # The first attempt goes out directly: most calls succeed, and building the
+        # retry machinery costs more than the rest of the SDK's work on a call.
+        try:
+            return await self._send_once(request, path, attempt=1)
+        except GatePayError as exc:
+            if self._config.max_retries == 0 or not should_retry(policy, exc):
+                raise
+            first_wait = retry_wait(exc, attempt=1)
+        await async_sleep(first_wait)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._config.max_retries + 1),
-            wait=wait_before_retry,
+            stop=stop_after_attempt(self._config.max_retries),
+            wait=wait_after_attempt(first_attempt=2),
             retry=retry_if_exception(lambda exc: should_retry(policy, exc)),
             sleep=async_sleep,
             reraise=True,
@@ -148,7 +165,7 @@ class AsyncGatePay:
         async for attempt in retrying:
             with attempt:
                 return await self._send_once(
-                    request, path, attempt=attempt.retry_state.attempt_number
+                    request, path, attempt=attempt.retry_state.attempt_number + 1
                 )
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 

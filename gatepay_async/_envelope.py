@@ -23,9 +23,13 @@ _NOT_JSON = object()
 _SUCCESS_CODES = (None, "", "000000", "0", 0)
 
 
+# One decoder for every response: json.loads(..., parse_float=...) builds one per call.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
 def parse_json(content: bytes) -> Any:
     """JSON with every number that has a fraction read as Decimal, never float."""
-    return json.loads(content, parse_float=Decimal)
+    return _DECODER.decode(content.decode("utf-8"))
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -87,7 +91,7 @@ def _unwrap_data(data: Any, status_code: int, content: bytes) -> Any:
         if not data.strip():
             return None
         try:
-            return parse_json(data.encode("utf-8"))
+            return _DECODER.decode(data)
         except (ValueError, RecursionError):
             raise ResponseValidationError(
                 "data is a string that does not hold JSON", status_code=status_code, body=content

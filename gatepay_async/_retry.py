@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 
 import httpx
 from tenacity import RetryCallState
@@ -22,7 +23,13 @@ from gatepay_async._errors import (
     ServerError,
 )
 
-__all__ = ["RetryPolicy", "connection_error", "should_retry", "wait_before_retry"]
+__all__ = [
+    "RetryPolicy",
+    "connection_error",
+    "retry_wait",
+    "should_retry",
+    "wait_after_attempt",
+]
 
 #: First back-off in seconds; doubles per attempt, with full jitter, up to MAX_BACKOFF.
 INITIAL_BACKOFF = 0.25
@@ -71,11 +78,21 @@ def backoff(attempt_number: int) -> float:
     return random.uniform(0, ceiling)
 
 
-def wait_before_retry(retry_state: RetryCallState) -> float:
-    """Tenacity wait: the server's Retry-After when given (capped), else jittered back-off."""
-    outcome = retry_state.outcome
-    exc = outcome.exception() if outcome is not None else None
+def retry_wait(exc: BaseException | None, *, attempt: int) -> float:
+    """The wait after failed attempt ``attempt``: the server's Retry-After when given
+    (capped), else jittered back-off."""
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, (int, float)):
         return min(float(retry_after), RETRY_AFTER_CAP)
-    return backoff(retry_state.attempt_number)
+    return backoff(attempt)
+
+
+def wait_after_attempt(*, first_attempt: int) -> Callable[[RetryCallState], float]:
+    """A tenacity wait for a loop whose first attempt is the call's ``first_attempt``-th."""
+
+    def wait(retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return retry_wait(exc, attempt=retry_state.attempt_number + first_attempt - 1)
+
+    return wait

@@ -21,6 +21,9 @@ __all__ = [
 MAX_AMOUNT_DECIMALS = 6
 #: Far above GatePay's 5,000,000 limit; stops "1E+100000000" from becoming 100 MB of text.
 MAX_AMOUNT_DIGITS = 15
+#: Digits an amount may be written with (trailing zeros included), so normalising is exact.
+MAX_AMOUNT_TEXT_DIGITS = 64
+_EXACT = Context(prec=MAX_AMOUNT_TEXT_DIGITS)
 _CURRENCY = re.compile(r"[A-Z0-9]{2,10}")
 # Plain decimal text: no spaces, no underscores, no "NaN"; an exponent is allowed.
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -55,8 +58,9 @@ def canonical_amount(amount: object, argument: str = "amount") -> str:
         raise ValidationError(argument, f"must be finite, got {value}")
     if value <= 0:
         raise ValidationError(argument, f"must be greater than 0, got {value}")
-    # normalize() rounds to the context's precision: give it room for every digit.
-    normal = value.normalize(Context(prec=max(28, len(value.as_tuple().digits))))
+    if len(value.as_tuple().digits) > MAX_AMOUNT_TEXT_DIGITS:
+        raise ValidationError(argument, f"has more than {MAX_AMOUNT_TEXT_DIGITS} digits")
+    normal = value.normalize(_EXACT)  # exact: _EXACT has room for every digit allowed
     if normal.adjusted() >= MAX_AMOUNT_DIGITS:
         raise ValidationError(argument, f"is too large, got {value}")
     exponent = normal.as_tuple().exponent

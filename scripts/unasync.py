@@ -83,6 +83,7 @@ RULES: list[tuple[str, str | None]] = [
     (r"\bAsyncGatePay\b", "GatePay"),
     (r"\bAsyncGiftCards\b", "GiftCards"),
     (r"\bAsyncBulkIssuer\b", "BulkIssuer"),
+    (r"\bAsyncShardedTransport\b", "ShardedTransport"),
     (r"\bAsyncClient\b", "Client"),
     (r"\bAsyncRetrying\b", "Retrying"),
     (r"\bAsyncIterator\b", "Iterator"),

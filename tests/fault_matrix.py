@@ -2,7 +2,7 @@
 
 One table, used by the fault tests (on asyncio, trio and the sync facade) and checked
 against the published table in docs/reliability.md so the two cannot drift apart.
-Every row runs with ``max_retries=2`` (so at most 3 attempts) and a 0.25 s timeout.
+Every row runs with ``max_retries=2`` (so at most 3 attempts) and a 0.75 s timeout.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ MATRIX: list[Row] = [
         "OutcomeUnknownError", 0),
     Row("answer lost after processing", "drop_after", 3, "APIConnectionError", 1,
         "OutcomeUnknownError", 1),
-    Row("read timeout (1 s latency)", "latency=1", 3, "APITimeoutError", 1,
+    Row("read timeout (2.5 s latency)", "latency=2.5", 3, "APITimeoutError", 1,
         "OutcomeUnknownError", None),
     Row("malformed JSON after processing", "malformed_json", 1, "ResponseValidationError", 1,
         "OutcomeUnknownError", 1),

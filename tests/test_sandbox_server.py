@@ -159,7 +159,8 @@ def test_drop_faults_close_the_connection_mid_response(
 ) -> None:
     before = sandbox.store.count()
     sandbox.inject(Fault(kind=kind, operation="create", times=1))
-    with pytest.raises(httpx.RemoteProtocolError) as info:
+    # Usually the peer's close arrives as a truncated body; under load it can be a reset.
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)) as info:
         _post(client, "/v1/pay/gift/create", create_payload())
     assert not isinstance(info.value, SandboxDroppedConnection)  # a real transport error
     assert sandbox.store.count() == before + issued

@@ -92,6 +92,7 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("commit = AsyncGroupCommit(flush)", "commit = GroupCommit(flush)"),
     ("source = async_iterate(specs)", "source = iterate(specs)"),
     ("return AsyncBulkIssuer(self)", "return BulkIssuer(self)"),
+    ("transport=AsyncShardedTransport(limits)", "transport=ShardedTransport(limits)"),
     ("pool = AsyncWorkerPool(4)", "pool = WorkerPool(4)"),
     ("limit = AsyncRateLimiter(10)", "limit = RateLimiter(10)"),
     ("    await async_sleep(0.5)", "    sleep(0.5)"),

@@ -25,7 +25,7 @@ def make_client(server: SandboxServer) -> AsyncGatePay:
         client_id=SANDBOX_CLIENT_ID,
         secret_key=SANDBOX_SECRET_KEY,
         base_url=server.url,
-        timeout=0.25,
+        timeout=0.75,
         max_retries=2,
     )
 

@@ -26,7 +26,7 @@ def make_client(server: SandboxServer) -> GatePay:
         client_id=SANDBOX_CLIENT_ID,
         secret_key=SANDBOX_SECRET_KEY,
         base_url=server.url,
-        timeout=0.25,
+        timeout=0.75,
         max_retries=2,
     )
 
