@@ -11,13 +11,28 @@ import click
 
 from gatepay_async import AsyncGatePay, ValidationError
 
-__all__ = ["EXIT_INCOMPLETE", "EXIT_OK", "EXIT_USAGE", "ClientOptions", "cli", "client_options"]
+__all__ = [
+    "EXIT_INCOMPLETE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_UNKNOWN",
+    "EXIT_USAGE",
+    "ClientOptions",
+    "cli",
+    "client_options",
+]
 
 EXIT_OK = 0
 #: A usage or configuration error (bad flag, missing credentials, unreadable input).
 EXIT_USAGE = 1
 #: bulk-create: some row is failed or unknown.
 EXIT_INCOMPLETE = 2
+#: create: the answer was lost after the request may have reached GatePay; a card may exist.
+EXIT_UNKNOWN = 3
+#: GatePay answered and refused the request (FAIL, 4xx), or the card was not found.
+EXIT_REFUSED = 4
+#: Stopped by SIGINT or SIGTERM.
 EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
