@@ -59,9 +59,7 @@ def test_gift_cards_methods_match() -> None:
     sync_methods = _public_methods(type(sync_client.gift_cards))
     async_methods = _public_methods(type(async_client.gift_cards))
     assert sorted(sync_methods) == sorted(async_methods)
-    assert {"create", "query", "balance", "list_templates", "merchant_balance"} <= set(
-        sync_methods
-    )
+    assert {"create", "query", "balance", "list_templates", "merchant_balance"} <= set(sync_methods)
     for name, method in sync_methods.items():
         assert _parameters(method) == _parameters(async_methods[name]), name
         assert not inspect.iscoroutinefunction(method), name
