@@ -30,6 +30,7 @@ __all__ = [
     "UNKNOWN_CLIENT",
     "Code",
     "Source",
+    "http_status_code",
     "label_of",
 ]
 
@@ -95,6 +96,13 @@ AUTHENTICATION_CODES: frozenset[str] = frozenset(
 )
 
 _LABELS = {c.code: c.label for c in ALL_CODES}
+
+
+def http_status_code(status: int) -> str:
+    """The code the sandbox puts in a FAIL envelope for an HTTP-level refusal (404, 405,
+    429, 5xx...): the status followed by ``000``, e.g. ``503000``. A sandbox convention:
+    the SDK classifies these answers by their HTTP status, never by this code."""
+    return f"{status}000"
 
 
 def label_of(code: str) -> str:
