@@ -9,11 +9,17 @@ than vanishing: a balance is money, and a missing currency reads as "nothing the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["AMOUNT_KEYS", "CURRENCY_KEYS", "per_currency"]
+__all__ = ["AMOUNT_KEYS", "CURRENCY_KEYS", "is_currency_code", "per_currency"]
+
+#: What a currency key of a flat map looks like: upper case (USDT, BTC, 1INCH, USDC.E).
+#: Other keys of a flat map (say ``uid`` or ``updateTime``) are not balances: they are kept
+#: in ``extra`` as they came, never read as a currency.
+_CURRENCY_CODE = re.compile(r"[A-Z0-9][A-Z0-9._-]{1,19}")
 
 #: Where a per-currency entry keeps its currency, and its amount (first found wins).
 CURRENCY_KEYS = ("currency", "coin", "asset")
@@ -32,6 +38,14 @@ def _amount(value: object, currency: str) -> Decimal:
     return result
 
 
+def is_currency_code(key: object) -> bool:
+    return (
+        isinstance(key, str)
+        and _CURRENCY_CODE.fullmatch(key) is not None
+        and any(c.isalpha() for c in key)
+    )
+
+
 def _entry(item: Mapping[str, Any]) -> tuple[str, Decimal, dict[str, Any]]:
     """One ``{currency, available|amount|balance, ...}`` entry; other fields are returned."""
     currency_key = next((k for k in CURRENCY_KEYS if k in item), None)
@@ -48,8 +62,8 @@ def _entry(item: Mapping[str, Any]) -> tuple[str, Decimal, dict[str, Any]]:
 def per_currency(data: object) -> tuple[dict[str, Decimal], dict[str, Any]]:
     """``(balances, extra)`` from a flat currency map or a list of per-currency entries.
 
-    ``extra`` keeps, per currency, the other fields of its entry (say ``frozen``), so
-    nothing GatePay sent is lost. Raises ValueError on a non-decimal amount, an entry
+    ``extra`` keeps, per currency, the other fields of its entry (say ``frozen``), and a
+    flat map's keys that are not currency codes, so nothing GatePay sent is lost. Raises ValueError on a non-decimal amount, an entry
     without a currency or an amount, or a currency given twice.
     """
     balances: dict[str, Decimal] = {}
@@ -57,7 +71,9 @@ def per_currency(data: object) -> tuple[dict[str, Decimal], dict[str, Any]]:
     if isinstance(data, Mapping):
         items: list[tuple[str, Decimal, dict[str, Any]]] = []
         for currency, value in data.items():
-            if isinstance(value, Mapping):
+            if not is_currency_code(currency):
+                extra[str(currency)] = value
+            elif isinstance(value, Mapping):
                 # {"USDT": {"available": "1.5", "frozen": "0"}}: the key names the currency.
                 amount_key = next((k for k in AMOUNT_KEYS if k in value), None)
                 if amount_key is None:

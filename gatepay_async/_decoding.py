@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from gatepay_async._balances import per_currency
+from gatepay_async._balances import is_currency_code, per_currency
 from gatepay_async._errors import ResponseValidationError
 from gatepay_async._models import (
     GiftCard,
@@ -78,7 +78,9 @@ _BALANCE_LIST_KEYS = ("balances", "list", "items", "records")
 def decode_balance(data: Any) -> GiftCardBalance:
     """A card's balance; a per-currency answer (flat map or list) fills ``balances``."""
     if isinstance(data, list) or (
-        isinstance(data, Mapping) and data and not _CARD_BALANCE_KEYS.intersection(data)
+        isinstance(data, Mapping)
+        and not _CARD_BALANCE_KEYS.intersection(data)
+        and any(is_currency_code(key) for key in data)
     ):
         balances, extra = _per_currency(data, "the balance")
         return GiftCardBalance(balances=balances, extra=extra)

@@ -126,7 +126,7 @@ class GiftCard:
 
 @attrs.frozen(kw_only=True)
 class GiftCardBalance:
-    """A card's balance, or the merchant's per-currency balances (``balances``)."""
+    """A card's balance; an answer in the per-currency shape fills ``balances``."""
 
     card_number: str = _aliased("card_num", "cardNumber", "card_number", default="")
     currency: str = _aliased("currency", default="")

@@ -95,6 +95,12 @@ async def test_merchant_balance_is_a_get_without_parameters_and_reads_the_flat_o
             id="wrapped-list",
         ),
         pytest.param({}, {}, {}, id="no-currency"),
+        pytest.param(
+            {"USDT": "1", "uid": 10002, "updateTime": 1737942105582},
+            {"USDT": Decimal("1")},
+            {"uid": 10002, "updateTime": 1737942105582},
+            id="non-currency-keys-kept-in-extra",
+        ),
     ],
 )
 async def test_merchant_balance_shapes(
@@ -150,6 +156,15 @@ async def test_card_balance_per_currency_answer_fills_balances(data: Any) -> Non
     assert isinstance(balance, GiftCardBalance)
     assert balance.balances == {"USDT": Decimal("12.50"), "BTC": Decimal("0.001")}
     assert balance.extra == {}
+
+
+@pytest.mark.anyio
+async def test_card_balance_with_unknown_field_names_is_not_read_as_currencies() -> None:
+    data = {"cardNo": CARD_NUMBER, "remain": "1.5"}
+    async with make_client(Recorder(success(data))) as gp:
+        balance = await gp.gift_cards.balance(card_number=CARD_NUMBER)
+    assert balance.balances == {}
+    assert balance.extra == data
 
 
 @pytest.mark.anyio

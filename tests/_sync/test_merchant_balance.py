@@ -94,6 +94,12 @@ def test_merchant_balance_is_a_get_without_parameters_and_reads_the_flat_object(
             id="wrapped-list",
         ),
         pytest.param({}, {}, {}, id="no-currency"),
+        pytest.param(
+            {"USDT": "1", "uid": 10002, "updateTime": 1737942105582},
+            {"USDT": Decimal("1")},
+            {"uid": 10002, "updateTime": 1737942105582},
+            id="non-currency-keys-kept-in-extra",
+        ),
     ],
 )
 def test_merchant_balance_shapes(
@@ -147,6 +153,14 @@ def test_card_balance_per_currency_answer_fills_balances(data: Any) -> None:
     assert isinstance(balance, GiftCardBalance)
     assert balance.balances == {"USDT": Decimal("12.50"), "BTC": Decimal("0.001")}
     assert balance.extra == {}
+
+
+def test_card_balance_with_unknown_field_names_is_not_read_as_currencies() -> None:
+    data = {"cardNo": CARD_NUMBER, "remain": "1.5"}
+    with make_client(Recorder(success(data))) as gp:
+        balance = gp.gift_cards.balance(card_number=CARD_NUMBER)
+    assert balance.balances == {}
+    assert balance.extra == data
 
 
 def test_card_balance_keeps_entry_fields() -> None:
