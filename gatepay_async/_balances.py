@@ -63,8 +63,9 @@ def per_currency(data: object) -> tuple[dict[str, Decimal], dict[str, Any]]:
     """``(balances, extra)`` from a flat currency map or a list of per-currency entries.
 
     ``extra`` keeps, per currency, the other fields of its entry (say ``frozen``), and a
-    flat map's keys that are not currency codes, so nothing GatePay sent is lost. Raises ValueError on a non-decimal amount, an entry
-    without a currency or an amount, or a currency given twice.
+    flat map's keys that are not currency codes, so nothing GatePay sent is lost. Raises
+    ValueError on a non-decimal amount, an entry without a currency or an amount, or a
+    currency given twice.
     """
     balances: dict[str, Decimal] = {}
     extra: dict[str, Any] = {}
