@@ -77,3 +77,10 @@ def test_sync_client_closes_and_async_client_acloses() -> None:
         assert hasattr(GatePay, name)
     for name in ("__aenter__", "__aexit__"):
         assert hasattr(AsyncGatePay, name)
+
+
+@pytest.mark.parametrize("name", ["MerchantBalance", "PathSet"])
+def test_balance_and_path_names_are_public_in_both_packages(name: str) -> None:
+    assert name in gatepay_async.__all__
+    assert name in gatepay_sync.__all__
+    assert getattr(gatepay_sync, name) is getattr(gatepay_async, name)
