@@ -16,6 +16,9 @@ from gatepay_async import (
     ResponseValidationError,
     ValidationError,
 )
+from gatepay_async.sandbox import SandboxServer
+from gatepay_async.sandbox._config import DEFAULT_BALANCES
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
     BASE_URL,
     CARD_KEY,
@@ -133,6 +136,24 @@ async def test_a_currency_never_silently_vanishes(data: Any) -> None:
     async with make_client(Recorder(success(data))) as gp:
         with pytest.raises(ResponseValidationError):
             await gp.gift_cards.merchant_balance()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("on_behalf_of", [None, "sub-account-7"])
+async def test_merchant_balance_from_the_sandbox_over_http(
+    sandbox: SandboxServer, on_behalf_of: str | None
+) -> None:
+    async with AsyncGatePay(
+        client_id=SANDBOX_CLIENT_ID,
+        secret_key=SANDBOX_SECRET_KEY,
+        base_url=sandbox.url,
+        on_behalf_of=on_behalf_of,
+        timeout=5.0,
+    ) as gp:
+        funds = await gp.gift_cards.merchant_balance()
+    assert funds.balances == {currency: Decimal(amount) for currency, amount in DEFAULT_BALANCES}
+    assert funds.extra == {}
+    assert sandbox.sandbox.attempts("balance") == 1
 
 
 # ------------------------------------------------------------------------ balance()

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from gatepay_async.sandbox import SandboxServer
+from gatepay_async.sandbox._config import DEFAULT_BALANCES
 from gatepay_sync import (
     GatePay,
     GiftCardBalance,
@@ -17,6 +19,7 @@ from gatepay_sync import (
     ResponseValidationError,
     ValidationError,
 )
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
     BASE_URL,
     CARD_KEY,
@@ -131,6 +134,23 @@ def test_a_currency_never_silently_vanishes(data: Any) -> None:
     with make_client(Recorder(success(data))) as gp:
         with pytest.raises(ResponseValidationError):
             gp.gift_cards.merchant_balance()
+
+
+@pytest.mark.parametrize("on_behalf_of", [None, "sub-account-7"])
+def test_merchant_balance_from_the_sandbox_over_http(
+    sandbox: SandboxServer, on_behalf_of: str | None
+) -> None:
+    with GatePay(
+        client_id=SANDBOX_CLIENT_ID,
+        secret_key=SANDBOX_SECRET_KEY,
+        base_url=sandbox.url,
+        on_behalf_of=on_behalf_of,
+        timeout=5.0,
+    ) as gp:
+        funds = gp.gift_cards.merchant_balance()
+    assert funds.balances == {currency: Decimal(amount) for currency, amount in DEFAULT_BALANCES}
+    assert funds.extra == {}
+    assert sandbox.sandbox.attempts("balance") == 1
 
 
 # ------------------------------------------------------------------------ balance()
