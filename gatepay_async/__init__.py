@@ -22,7 +22,14 @@ from gatepay_async._errors import (
     WaitTimeoutError,
 )
 from gatepay_async._journal import Journal, JournalError
-from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardStatus, GiftCardTemplate
+from gatepay_async._models import (
+    GiftCard,
+    GiftCardBalance,
+    GiftCardStatus,
+    GiftCardTemplate,
+    MerchantBalance,
+)
+from gatepay_async._paths import PathSet
 from gatepay_async._version import __version__
 
 from ._client import AsyncGatePay
@@ -44,7 +51,9 @@ __all__ = [
     "InvalidRequestError",
     "Journal",
     "JournalError",
+    "MerchantBalance",
     "OutcomeUnknownError",
+    "PathSet",
     "RateLimitError",
     "RequestNotSentError",
     "ResponseValidationError",

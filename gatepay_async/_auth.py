@@ -8,8 +8,7 @@ from collections.abc import Generator
 
 import httpx
 
-from gatepay_async._clock import ServerClock
-from gatepay_async._errors import TIMESTAMP_REJECTED_CODE
+from gatepay_async._clock import ServerClock, clock_refusal
 from gatepay_async._signing import sign
 
 __all__ = ["GatePayAuth", "new_nonce"]
@@ -20,8 +19,6 @@ HEADER_NONCE = "X-GatePay-Nonce"
 HEADER_SIGNATURE = "X-GatePay-Signature"
 HEADER_ON_BEHALF_OF = "X-GatePay-On-Behalf-Of"
 HEADER_CERTIFICATE_SN = "X-GatePay-Certificate-SN"
-
-_TIMESTAMP_MARKER = TIMESTAMP_REJECTED_CODE.encode("ascii")
 
 
 def new_nonce() -> str:
@@ -34,8 +31,9 @@ class GatePayAuth(httpx.Auth):
 
     Every send gets a fresh timestamp and nonce, so retries are signed afresh. The
     response's Date header keeps the clock aligned with the server's; a request refused
-    for its timestamp (code 400003) is re-signed with the corrected clock and sent once
-    more: the server refused it unprocessed, so even a create is safe to resend.
+    while that Date shows its timestamp outside GatePay's 10-second window
+    (:func:`~gatepay_async._clock.clock_refusal`) is re-signed with the corrected clock and
+    sent once more: the server refused it unprocessed, so even a create is safe to resend.
     """
 
     requires_request_body = True
@@ -76,23 +74,34 @@ class GatePayAuth(httpx.Auth):
         self.sign_request(request)
         response = yield request
         self.clock.observe(response.headers.get("date"))
-        if _refused_for_timestamp(response):
+        if _refused_for_timestamp(response, request.headers.get(HEADER_TIMESTAMP)):
             self.clock.observe(response.headers.get("date"), force=True)
             self.sign_request(request)
             response = yield request
             self.clock.observe(response.headers.get("date"))
 
 
-def _refused_for_timestamp(response: httpx.Response) -> bool:
-    content = response.content
-    if response.status_code not in (200, 400, 401, 403) or _TIMESTAMP_MARKER not in content:
+def _refused_for_timestamp(response: httpx.Response, signed_timestamp: str | None) -> bool:
+    status_code = response.status_code
+    envelope_status: object = None
+    code: object = None
+    if 200 <= status_code < 300:
+        # Cheap test first: most answers are successes and need no parse.
+        if b"FAIL" not in response.content:
+            return False
+    elif not 400 <= status_code < 500:
         return False
     try:
-        payload = json.loads(content)
+        payload = json.loads(response.content)
     except ValueError:
-        return False
-    return (
-        isinstance(payload, dict)
-        and payload.get("status") == "FAIL"
-        and str(payload.get("code")) == TIMESTAMP_REJECTED_CODE
+        payload = None
+    if isinstance(payload, dict):
+        envelope_status = payload.get("status")
+        code = payload.get("code")
+    return clock_refusal(
+        status_code=status_code,
+        envelope_status=envelope_status,
+        code=code,
+        date_header=response.headers.get("date"),
+        signed_timestamp=signed_timestamp,
     )

@@ -17,6 +17,9 @@ DEFAULT_BASE_URL = "https://openplatform.gateapi.io"
 ENV_CLIENT_ID = "GATEPAY_CLIENT_ID"
 ENV_SECRET_KEY = "GATEPAY_SECRET_KEY"  # noqa: S105 (a variable name)
 ENV_BASE_URL = "GATEPAY_BASE_URL"
+#: The merchant API key, sent as X-GatePay-Certificate-SN on POST (the official Java and
+#: Python clients always send one; the Go client and GatePay's signing rules do not need it).
+ENV_API_KEY = "GATEPAY_API_KEY"
 
 
 @attrs.frozen(repr=False)
@@ -28,9 +31,14 @@ class ClientConfig:
     api_key: str | None
     timeout: httpx.Timeout
     max_retries: int
+    custom_paths: PathSet | None = None
 
     @property
     def paths(self) -> PathSet:
+        """The caller's path set if given, else the institution paths with ``on_behalf_of``
+        and the merchant paths without."""
+        if self.custom_paths is not None:
+            return self.custom_paths
         return INSTITUTION_PATHS if self.on_behalf_of else MERCHANT_PATHS
 
     @classmethod
@@ -44,6 +52,7 @@ class ClientConfig:
         api_key: str | None,
         timeout: float | httpx.Timeout,
         max_retries: int,
+        paths: PathSet | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         env = os.environ if environ is None else environ
@@ -56,6 +65,11 @@ class ClientConfig:
             raise ValidationError("on_behalf_of", "must be a non-empty string or None")
         if api_key is not None and (not isinstance(api_key, str) or not api_key):
             raise ValidationError("api_key", "must be a non-empty string or None")
+        if api_key is None:
+            # An empty variable counts as unset: a blank line in an .env file is no key.
+            api_key = env.get(ENV_API_KEY) or None
+        if paths is not None and not isinstance(paths, PathSet):
+            raise ValidationError("paths", "must be a PathSet or None")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValidationError("max_retries", "must be an integer >= 0")
         return cls(
@@ -66,6 +80,7 @@ class ClientConfig:
             api_key=api_key,
             timeout=_timeout(timeout),
             max_retries=max_retries,
+            custom_paths=paths,
         )
 
 

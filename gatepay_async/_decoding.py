@@ -6,10 +6,19 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from gatepay_async._errors import ResponseValidationError
-from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardTemplate, structure
+import attrs
 
-__all__ = ["decode_balance", "decode_card", "decode_templates"]
+from gatepay_async._balances import is_currency_code, per_currency
+from gatepay_async._errors import ResponseValidationError
+from gatepay_async._models import (
+    GiftCard,
+    GiftCardBalance,
+    GiftCardTemplate,
+    MerchantBalance,
+    structure,
+)
+
+__all__ = ["decode_balance", "decode_card", "decode_merchant_balance", "decode_templates"]
 
 T = TypeVar("T")
 
@@ -47,14 +56,69 @@ def decode_card(data: Any) -> GiftCard:
     return _structure(data, GiftCard, "the gift card")
 
 
+def _per_currency(data: Any, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        return per_currency(data)
+    except ValueError as exc:
+        raise ResponseValidationError(
+            f"cannot decode {what}: {exc}", body=_redacted_text(data)
+        ) from exc
+
+
+#: Every spelling of a GiftCardBalance field: an object with none of them is a currency map.
+_CARD_BALANCE_KEYS = frozenset(
+    alias
+    for field in attrs.fields(GiftCardBalance)
+    for alias in field.metadata.get("gatepay_aliases", ())
+)
+#: Where a list of per-currency entries may sit inside an object.
+_BALANCE_LIST_KEYS = ("balances", "list", "items", "records")
+
+
 def decode_balance(data: Any) -> GiftCardBalance:
-    if isinstance(data, list):
-        data = {"balances": data}
-    elif not isinstance(data, Mapping):
+    """A card's balance; a per-currency answer (flat map or list) fills ``balances``."""
+    if isinstance(data, list) or (
+        isinstance(data, Mapping)
+        and not _CARD_BALANCE_KEYS.intersection(data)
+        and any(is_currency_code(key) for key in data)
+    ):
+        balances, extra = _per_currency(data, "the balance")
+        return GiftCardBalance(balances=balances, extra=extra)
+    if not isinstance(data, Mapping):
         raise ResponseValidationError(
             f"expected a balance object, got {type(data).__name__}", body=_redacted_text(data)
         )
-    return _structure(data, GiftCardBalance, "the balance")
+    nested = data.get("balances")
+    if nested is None:
+        return _structure(data, GiftCardBalance, "the balance")
+    card = _structure(
+        {k: v for k, v in data.items() if k != "balances"}, GiftCardBalance, "the balance"
+    )
+    balances, entry_extra = _per_currency(nested, "the balance")
+    extra = {**card.extra, "balances": entry_extra} if entry_extra else card.extra
+    return attrs.evolve(card, balances=balances, extra=extra)
+
+
+def decode_merchant_balance(data: Any) -> MerchantBalance:
+    """The merchant's funds per currency: the flat ``{"USDT": "12.50"}`` object the official
+    clients read, a list of ``{currency, available|amount|balance}`` entries, or such a
+    list (or map) under ``balances``/``list``/``items``/``records`` beside other fields,
+    which are kept in ``extra``. A non-decimal amount raises ResponseValidationError."""
+    if isinstance(data, Mapping):
+        key = next(
+            (k for k in _BALANCE_LIST_KEYS if isinstance(data.get(k), (list, Mapping))), None
+        )
+        if key is not None:
+            balances, extra = _per_currency(data[key], "the merchant balance")
+            others = {k: v for k, v in data.items() if k != key}
+            return MerchantBalance(balances=balances, extra={**others, **extra})
+    elif not isinstance(data, list):
+        raise ResponseValidationError(
+            f"expected the merchant balance as an object or a list, got {type(data).__name__}",
+            body=_redacted_text(data),
+        )
+    balances, extra = _per_currency(data, "the merchant balance")
+    return MerchantBalance(balances=balances, extra=extra)
 
 
 def decode_templates(data: Any) -> list[GiftCardTemplate]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from gatepay_async._codes import AUTHENTICATION_CODES, INVALID_REQUEST_CODES
 from gatepay_async._redact import redact_text
 
 __all__ = [
@@ -28,13 +29,6 @@ __all__ = [
     "WaitTimeoutError",
     "error_for_response",
 ]
-
-#: Codes that mean "your request was malformed"; the server did not act on it.
-INVALID_REQUEST_CODES = frozenset({"400001", "400007", "300001"})
-#: Codes that mean "your credentials, signature or timestamp were refused".
-AUTHENTICATION_CODES = frozenset({"400002", "400003", "400004", "400005"})
-#: The code for a request refused because its timestamp was outside the window.
-TIMESTAMP_REJECTED_CODE = "400003"
 
 _SNIPPET_LIMIT = 200
 

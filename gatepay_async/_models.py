@@ -18,6 +18,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
+from gatepay_async._balances import per_currency
 from gatepay_async._redact import mask_secret
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "GiftCardBalance",
     "GiftCardStatus",
     "GiftCardTemplate",
+    "MerchantBalance",
     "converter",
     "structure",
 ]
@@ -124,7 +126,7 @@ class GiftCard:
 
 @attrs.frozen(kw_only=True)
 class GiftCardBalance:
-    """A card's balance, or the merchant's per-currency balances (``balances``)."""
+    """A card's balance; an answer in the per-currency shape fills ``balances``."""
 
     card_number: str = _aliased("card_num", "cardNumber", "card_number", default="")
     currency: str = _aliased("currency", default="")
@@ -134,6 +136,20 @@ class GiftCardBalance:
     )
     raw_status: Any = _aliased(default=None)
     balances: dict[str, Decimal] = _aliased("balances", factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class MerchantBalance:
+    """The merchant's available funds per currency (``GET /v1/pay/balance``, no parameters).
+
+    ``balances`` maps each currency code to its amount. ``extra`` keeps everything else
+    GatePay sent: per currency, the other fields of its entry (say ``{"frozen": "0"}``), and
+    any top-level field that is not a balance. An amount that is not a decimal is never
+    dropped: decoding raises ResponseValidationError instead.
+    """
+
+    balances: dict[str, Decimal] = attrs.field(factory=dict)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
@@ -219,17 +235,7 @@ def _to_id(value: object, _: object) -> int | str | None:
 
 def _to_balances(value: object, _: object) -> dict[str, Decimal]:
     """Per-currency balances: ``{"USDT": "1.5"}`` or ``[{"currency": "USDT", ...}]``."""
-    if isinstance(value, Mapping):
-        return {str(k): _to_decimal(v, None) for k, v in value.items()}
-    if isinstance(value, list):
-        result: dict[str, Decimal] = {}
-        for item in value:
-            if not isinstance(item, Mapping) or "currency" not in item:
-                raise TypeError("a balance entry must be an object with a currency")
-            raw = next((item[k] for k in ("available", "amount", "balance") if k in item), None)
-            result[str(item["currency"])] = _to_decimal(raw, None)
-        return result
-    raise TypeError(f"balances must be an object or a list, got {type(value).__name__}")
+    return per_currency(value)[0]
 
 
 converter.register_structure_hook(Decimal, _to_decimal)

@@ -19,6 +19,7 @@ from gatepay_async._clock import ServerClock
 from gatepay_async._config import ClientConfig
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import GatePayError
+from gatepay_async._paths import PathSet
 from gatepay_async._retry import (
     RetryPolicy,
     connection_error,
@@ -47,9 +48,13 @@ class GatePay:
     """The GatePay client. Share one instance across tasks; close it when done.
 
     Arguments not given fall back to the environment (``GATEPAY_CLIENT_ID``,
-    ``GATEPAY_SECRET_KEY``, ``GATEPAY_BASE_URL``). With ``on_behalf_of`` the client uses
-    the institution paths and sends ``X-GatePay-On-Behalf-Of``. ``http_client`` is used as
-    it is (its transport, proxies and headers kept) and is not closed by this client.
+    ``GATEPAY_SECRET_KEY``, ``GATEPAY_BASE_URL``, ``GATEPAY_API_KEY``). With
+    ``on_behalf_of`` the client uses the institution paths and sends
+    ``X-GatePay-On-Behalf-Of``. ``api_key`` is sent as ``X-GatePay-Certificate-SN`` on
+    POST. ``http_client`` is used as it is (its transport, proxies and headers kept) and
+    is not closed by this client. ``paths`` (a :class:`PathSet`) replaces the path set,
+    for an account whose paths differ from the documented (or, for institution templates
+    and balance, assumed) ones.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class GatePay:
         timeout: float | httpx.Timeout = 30.0,
         max_retries: int = 2,
         http_client: httpx.Client | None = None,
+        paths: PathSet | None = None,
     ) -> None:
         self._config = ClientConfig.resolve(
             client_id=client_id,
@@ -71,6 +77,7 @@ class GatePay:
             api_key=api_key,
             timeout=timeout,
             max_retries=max_retries,
+            paths=paths,
         )
         self._clock = ServerClock()
         self._auth = GatePayAuth(

@@ -40,3 +40,10 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Millisecond back-off so retry tests take no time; Retry-After is still honoured."""
     monkeypatch.setattr("gatepay_async._retry.INITIAL_BACKOFF", 0.001)
+
+
+@pytest.fixture(autouse=True)
+def no_api_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GATEPAY_API_KEY is api_key's fallback: a developer's own key must not leak into
+    tests that expect no X-GatePay-Certificate-SN header."""
+    monkeypatch.delenv("GATEPAY_API_KEY", raising=False)

@@ -135,7 +135,7 @@ def test_create_table_shows_the_new_key(env: dict[str, str]) -> None:
     [
         ("query",),
         ("query", "--card-number", "1", "--key", "k"),
-        ("balance",),
+        ("balance", "--card-number", "1", "--key", "k"),
         ("create", "--title", "t"),
         (
             "create",

@@ -41,6 +41,7 @@ def test_constructors_take_the_same_parameters_in_the_same_order() -> None:
         "timeout",
         "max_retries",
         "http_client",
+        "paths",
     ]
 
 
@@ -58,7 +59,7 @@ def test_gift_cards_methods_match() -> None:
     sync_methods = _public_methods(type(sync_client.gift_cards))
     async_methods = _public_methods(type(async_client.gift_cards))
     assert sorted(sync_methods) == sorted(async_methods)
-    assert {"create", "query", "balance", "list_templates"} <= set(sync_methods)
+    assert {"create", "query", "balance", "list_templates", "merchant_balance"} <= set(sync_methods)
     for name, method in sync_methods.items():
         assert _parameters(method) == _parameters(async_methods[name]), name
         assert not inspect.iscoroutinefunction(method), name
@@ -76,3 +77,10 @@ def test_sync_client_closes_and_async_client_acloses() -> None:
         assert hasattr(GatePay, name)
     for name in ("__aenter__", "__aexit__"):
         assert hasattr(AsyncGatePay, name)
+
+
+@pytest.mark.parametrize("name", ["MerchantBalance", "PathSet"])
+def test_balance_and_path_names_are_public_in_both_packages(name: str) -> None:
+    assert name in gatepay_async.__all__
+    assert name in gatepay_sync.__all__
+    assert getattr(gatepay_sync, name) is getattr(gatepay_async, name)

@@ -122,11 +122,14 @@ def query_command(
 def balance_command(
     card_number: str | None, key: str | None, as_json: bool, options: ClientOptions
 ) -> None:
-    """Show a card's balance, by --card-number or --key."""
-    lookup = _lookup(card_number, key)
+    """Show a card's balance, by --card-number or --key; without either, the merchant's
+    available funds per currency."""
+    lookup = None if card_number is None and key is None else _lookup(card_number, key)
 
     async def call() -> Any:
         async with options.client() as gp:
+            if lookup is None:
+                return await gp.gift_cards.merchant_balance()
             return await gp.gift_cards.balance(**lookup)
 
     balance = run_api_call(call)

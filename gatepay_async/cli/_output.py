@@ -14,7 +14,7 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from gatepay_async import GiftCard, GiftCardBalance, GiftCardTemplate
+from gatepay_async import GiftCard, GiftCardBalance, GiftCardTemplate, MerchantBalance
 from gatepay_async._redact import mask_secret
 
 __all__ = [
@@ -124,9 +124,9 @@ def templates_table(templates: Iterable[GiftCardTemplate]) -> Table:
     return table
 
 
-def balance_table(balance: GiftCardBalance) -> Table:
+def balance_table(balance: GiftCardBalance | MerchantBalance) -> Table:
     table = Table(title="Balance")
-    if balance.balances:
+    if isinstance(balance, MerchantBalance) or balance.balances:
         table.add_column("currency")
         table.add_column("available", justify="right")
         for currency, amount in sorted(balance.balances.items()):

@@ -16,7 +16,16 @@ Endpoints (operation names in brackets, used by faults and ``Sandbox.attempts``)
   ``GET /v1/pay/balance/query?cardNumber=..|key=..``; these answer camelCase fields.
 
 ``GET /v1/pay/balance`` with ``cardNumber`` (or ``card_number``) or ``key`` answers one
-card's balance; with neither, the merchant's per-currency balances.
+card's balance; with neither, the merchant's balances as GatePay's official clients parse
+them: a flat object mapping each currency to a decimal string. Create answers carry exactly
+seed 003's fields (no ``title``), query answers seed 004's. Requests in the official Java,
+Python and Go clients' styles are accepted: extra body fields (``api``, ``headers``,
+``version``, ``Header``, ``Version``, ``count``; one card is issued whatever ``count``
+says), ``cardNumber`` in a query body, any JSON spacing or trailing newline (the signature
+covers the bytes as sent), header names in any case, nonces of any length up to 32.
+
+Codes: ``400001`` and ``400007`` are GatePay's; ``400002``-``400005`` and the
+``<status>000`` codes are this sandbox's conventions (``gatepay_async._codes``).
 
 Every answer is ``{"status","code","label","errorMessage","data"}`` JSON, carries a
 ``Date`` header from the sandbox clock (``clock_offset`` included) and is signed like a
@@ -28,7 +37,7 @@ Error conventions (checked in this order; the first failure answers):
 ====================================================  ====  ======  ==========================
 check                                                 HTTP  code    label
 ====================================================  ====  ======  ==========================
-unknown path / wrong method                           404   404000  Not Found
+unknown path / wrong method (sandbox codes)           404   404000  Not Found
                                                       405   405000  Method Not Allowed
 POST without ``Content-Type: application/json``       400   400007  Unsupported Content-Type
 body over ``max_body_bytes``                          400   400001  Invalid request parameters

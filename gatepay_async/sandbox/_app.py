@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from gatepay_async._codes import http_status_code
 from gatepay_async.sandbox._faults import parse_fault
 from gatepay_async.sandbox._handlers import INSTITUTION, LEGACY, MERCHANT
 from gatepay_async.sandbox._responses import dumps, fail_envelope, http_phrase, signed_headers
@@ -139,7 +140,7 @@ def build_app(sandbox: Sandbox) -> Starlette:
         detail = exc.detail if status != 405 else f"method {request.method} not allowed here"
         if status == 404 and request.url.path != "/openapi.yaml":
             detail = f"no such endpoint: {request.method} {request.url.path}"
-        body = dumps(fail_envelope(f"{status}000", http_phrase(status), detail))
+        body = dumps(fail_envelope(http_status_code(status), http_phrase(status), detail))
         headers = {
             name.decode("latin-1"): value.decode("latin-1")
             for name, value in signed_headers(sandbox.config.secret_key, sandbox.now(), body)

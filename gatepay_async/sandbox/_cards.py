@@ -70,7 +70,10 @@ def status_at(card: Card, now_ms: int, pending_seconds: float) -> int:
 
 
 def create_data(card: Card) -> dict[str, Any]:
-    """The create answer of the merchant and institution APIs (seed 003), plus ``title``."""
+    """The create answer of the merchant and institution APIs: exactly seed 003's fields.
+
+    No ``title``: GatePay's documented create answer does not echo it, so a client must
+    not count on it (query answers carry it, seed 004)."""
     return {
         "card_num": card.card_num,
         "card_key": card.card_key,
@@ -85,7 +88,6 @@ def create_data(card: Card) -> dict[str, Any]:
         "give_count": 0,
         "last_give_time": 0,
         "create_time": card.create_time,
-        "title": card.title,
     }
 
 

@@ -100,10 +100,10 @@ class Operations:
     def balance(self, api: str, scope: str, query: bytes, now: float) -> Any:
         lookup = lookup_from_query(parse_query(query), required=api == LEGACY)
         if lookup is None:
-            return [
-                {"currency": currency, "available": amount}
-                for currency, amount in self._config.balances
-            ]
+            # The merchant's funds as the official clients parse them: a flat object
+            # mapping each currency to a decimal string (Java: one field per currency;
+            # Go: map[string]string).
+            return dict(self._config.balances)
         card = self._find(lookup, scope)
         return balance_data(card, self._status(card, now))
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from starlette.types import Send
 
+from gatepay_async import _codes
 from gatepay_async._signing import sign
 
 __all__ = [
@@ -32,21 +33,14 @@ __all__ = [
     "success_envelope",
 ]
 
-CODE_INVALID = "400001"
-CODE_BAD_SIGNATURE = "400002"
-CODE_BAD_TIMESTAMP = "400003"
-CODE_UNKNOWN_CLIENT = "400004"
-CODE_BAD_NONCE = "400005"
-CODE_BAD_CONTENT_TYPE = "400007"
-
-_LABELS = {
-    CODE_INVALID: "Invalid request parameters",
-    CODE_BAD_SIGNATURE: "Invalid signature",
-    CODE_BAD_TIMESTAMP: "Invalid timestamp",
-    CODE_UNKNOWN_CLIENT: "Invalid client",
-    CODE_BAD_NONCE: "Invalid nonce",
-    CODE_BAD_CONTENT_TYPE: "Unsupported Content-Type",
-}
+# The codes live in gatepay_async._codes, shared with the SDK's error mapping; 400002-400005
+# are this sandbox's conventions, not documented GatePay codes.
+CODE_INVALID = _codes.INVALID_PARAMETERS.code
+CODE_BAD_SIGNATURE = _codes.BAD_SIGNATURE.code
+CODE_BAD_TIMESTAMP = _codes.BAD_TIMESTAMP.code
+CODE_UNKNOWN_CLIENT = _codes.UNKNOWN_CLIENT.code
+CODE_BAD_NONCE = _codes.BAD_NONCE.code
+CODE_BAD_CONTENT_TYPE = _codes.BAD_CONTENT_TYPE.code
 
 JSON = b"application/json"
 
@@ -58,7 +52,7 @@ class Rejection(Exception):
         super().__init__(message)
         self.http_status = http_status
         self.code = code
-        self.label = _LABELS.get(code, "") if label is None else label
+        self.label = _codes.label_of(code) if label is None else label
         self.message = message
 
     @classmethod

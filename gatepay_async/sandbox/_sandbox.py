@@ -9,6 +9,7 @@ from types import TracebackType
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gatepay_async._codes import http_status_code
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import (
     NO_FAULT,
@@ -253,7 +254,9 @@ class Sandbox:
             status = fault.status or 503
             body = dumps(
                 fail_envelope(
-                    f"{status}000", http_phrase(status), f"sandbox fault: injected HTTP {status}"
+                    http_status_code(status),
+                    http_phrase(status),
+                    f"sandbox fault: injected HTTP {status}",
                 )
             )
             await send_response(

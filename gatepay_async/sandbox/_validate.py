@@ -114,11 +114,13 @@ def _optional_string(body: Mapping[str, Any], name: str) -> str | None:
 
 
 def lookup_from_body(body: Mapping[str, Any]) -> Lookup:
-    """A query body: ``card_number`` (or ``cardNumber``) and/or ``key``; the key wins."""
+    """A query body: ``card_number`` (or ``cardNumber``, the official Python client's
+    spelling) and/or ``key``; the key wins. Each present field must be a string or null."""
     key = _optional_string(body, "key")
     number = _optional_string(body, "card_number")
+    camel = _optional_string(body, "cardNumber")
     if number is None:
-        number = _optional_string(body, "cardNumber")
+        number = camel
     if key is not None:
         return Lookup(key=key)
     if number is not None:

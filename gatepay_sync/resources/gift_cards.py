@@ -12,14 +12,25 @@ from typing import TYPE_CHECKING
 
 from gatepay_async._bulk_models import BulkResult, CardSpec
 from gatepay_async._bulk_plan import JournalArgument
-from gatepay_async._decoding import decode_balance, decode_card, decode_templates
+from gatepay_async._decoding import (
+    decode_balance,
+    decode_card,
+    decode_merchant_balance,
+    decode_templates,
+)
 from gatepay_async._errors import (
     APIConnectionError,
     OutcomeUnknownError,
     ResponseValidationError,
     WaitTimeoutError,
 )
-from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardStatus, GiftCardTemplate
+from gatepay_async._models import (
+    GiftCard,
+    GiftCardBalance,
+    GiftCardStatus,
+    GiftCardTemplate,
+    MerchantBalance,
+)
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import monotonic, sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
@@ -97,7 +108,10 @@ class GiftCards:
     def balance(
         self, *, card_number: str | None = None, key: str | None = None
     ) -> GiftCardBalance:
-        """A card's balance, by exactly one of ``card_number`` or ``key``."""
+        """A card's balance, by exactly one of ``card_number`` or ``key``.
+
+        An answer in the per-currency shape fills ``balances`` (every currency kept).
+        """
         field, value = card_lookup(card_number, key)
         client = self._client
         data = client._request(
@@ -107,6 +121,17 @@ class GiftCards:
             params={_BALANCE_PARAMS[field]: value},
         )
         return decode_balance(data)
+
+    def merchant_balance(self) -> MerchantBalance:
+        """The merchant's available funds per currency.
+
+        ``GET`` on the balance path with no parameters, as GatePay's official clients call
+        it. Every currency in the answer is in ``balances``; an amount that is not a
+        decimal raises ResponseValidationError instead of being left out.
+        """
+        client = self._client
+        data = client._request("GET", client._config.paths.balance, policy=RetryPolicy.READ)
+        return decode_merchant_balance(data)
 
     def create_many(
         self,

@@ -33,6 +33,7 @@ from gatepay_async import (
     GiftCardBalance,
     GiftCardStatus,
     GiftCardTemplate,
+    MerchantBalance,
 )
 from gatepay_async._signing import sign
 from tests.contract.conftest import DOCUMENT_PATH
@@ -59,6 +60,9 @@ TEMPLATES = _example("GiftCardTemplateListOk")
 CREATED = _example("GiftCardCreateOk")
 QUERIED = _example("GiftCardQueryOk")
 CARD_BALANCE = _example("BalanceOk", "cardBalance")
+MERCHANT_BALANCES = _example("BalanceOk", "merchantBalances")
+#: Prism answers the first example unless asked for another by name.
+PREFER_MERCHANT_BALANCES = {"Prefer": "example=merchantBalances"}
 
 
 @attrs.frozen
@@ -180,6 +184,28 @@ def test_sync_client_matches_the_contract(
     with GatePay(**options.kwargs(prism_url)) as client:
         result = getattr(client.gift_cards, method)(**arguments)
     check(result)
+
+
+def check_merchant_balance(result: Any) -> None:
+    assert isinstance(result, MerchantBalance)
+    assert result.balances == {k: Decimal(v) for k, v in MERCHANT_BALANCES.items()}
+
+
+@pytest.mark.anyio
+async def test_async_merchant_balance_matches_the_contract(
+    prism_url: str, options: ClientOptions
+) -> None:
+    http = httpx.AsyncClient(headers=PREFER_MERCHANT_BALANCES, trust_env=False, timeout=30.0)
+    async with http, AsyncGatePay(**options.kwargs(prism_url), http_client=http) as client:
+        check_merchant_balance(await client.gift_cards.merchant_balance())
+
+
+def test_sync_merchant_balance_matches_the_contract(prism_url: str, options: ClientOptions) -> None:
+    from gatepay_sync import GatePay
+
+    http = httpx.Client(headers=PREFER_MERCHANT_BALANCES, trust_env=False, timeout=30.0)
+    with http, GatePay(**options.kwargs(prism_url), http_client=http) as client:
+        check_merchant_balance(client.gift_cards.merchant_balance())
 
 
 # --- negative controls: Prism really validates ------------------------------------------------
