@@ -127,6 +127,19 @@ def test_bulk_create_with_a_wrong_secret_exits_4_and_sends_no_create(
     assert server.sandbox.attempts("create") == before
 
 
+def test_bulk_create_runs_when_the_credential_check_fails_otherwise(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(f"ref,title,template_id,currency,amount\na,x,{TEMPLATE_ID},USDT,1\n")
+    server.sandbox.inject(parse_fault("templates:status=503"))
+    try:
+        result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"))
+    finally:
+        server.sandbox.clear_faults()
+    assert result.exit_code == EXIT_OK, result.output
+
+
 def test_wait_that_times_out_exits_2(env: dict[str, str]) -> None:
     card = create_card()
     result = invoke(

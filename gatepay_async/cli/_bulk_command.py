@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,8 @@ from rich.progress import (
 from rich.table import Table
 
 from gatepay_async._bulk_models import BulkResult, BulkState
+from gatepay_async._client import AsyncGatePay
+from gatepay_async._errors import AuthenticationError, GatePayError
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async.cli._csv_io import InputError, read_specs, scan_input, write_output
 from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
@@ -70,6 +73,20 @@ class RunTally:
                 unknown=self.states[BulkState.UNKNOWN],
                 speed=self.cards_per_second,
             )
+
+
+class _NotCredentials(Exception):
+    """The credential check failed for another reason than the credentials."""
+
+
+async def _check_credentials(gp: AsyncGatePay) -> None:
+    """A signed read: AuthenticationError if GatePay refuses the credentials."""
+    try:
+        await gp.gift_cards.list_templates()
+    except AuthenticationError:
+        raise
+    except GatePayError:
+        raise _NotCredentials from None
 
 
 def _progress(show: bool) -> Progress:
@@ -169,7 +186,9 @@ def bulk_create_command(
             async def run() -> None:
                 async with client as gp:
                     # Wrong credentials: refused here (exit 4), before any create is sent.
-                    await gp.gift_cards.list_templates()
+                    # Any other failure of this read is left to the run to meet row by row.
+                    with contextlib.suppress(_NotCredentials):
+                        await _check_credentials(gp)
                     results = gp.gift_cards.create_many(
                         read_specs(input_csv),
                         concurrency=concurrency,

