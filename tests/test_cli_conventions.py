@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -370,24 +369,30 @@ def test_ctrl_c_during_wait_exits_130(env: dict[str, str]) -> None:
         [
             sys.executable, "-m", "gatepay_async.cli", "wait", "--card-number",
             card["card_number"], "--status", "REDEEMED", "--timeout", "60", "--json",
+            "--verbose",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_child_env(env),
     )  # fmt: skip
+    assert process.stderr is not None
     try:
-        time.sleep(2.0)  # started and polling
-        assert process.poll() is None
+        first = process.stderr.readline()  # the first poll's debug line: it is polling
+        assert "/v1/pay/gift/query" in first, first
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
+        process.wait(timeout=20)
+        err = first + process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        process.stderr.close()
+        if process.stdout is not None:
+            process.stdout.close()
     assert process.returncode == EXIT_INTERRUPTED, err
     assert "Traceback" not in err
-    assert json.loads(err)["error"]["exit_code"] == EXIT_INTERRUPTED
+    assert json.loads(err.splitlines()[-1])["error"]["exit_code"] == EXIT_INTERRUPTED
 
 
 def test_every_cli_module_imports_first_without_a_cycle() -> None:
