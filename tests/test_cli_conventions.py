@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -411,3 +412,20 @@ def test_every_command_has_help(name: str) -> None:
     result = invoke(name, "--help")
     assert result.exit_code == 0
     assert result.output.startswith(f"Usage: gatepay {name}")
+
+
+def test_gatepay_sandbox_and_the_module_are_one_command() -> None:
+    from gatepay_async.sandbox._command import sandbox_command
+
+    assert cli.get_command(click.Context(cli), "sandbox") is sandbox_command
+    module_help = subprocess.run(
+        [sys.executable, "-m", "gatepay_async.sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=_child_env(),
+    ).stdout
+    gatepay_help = invoke("sandbox", "--help").output
+    module_help = module_help.replace("python -m gatepay_async.sandbox", "gatepay sandbox")
+    assert module_help.split() == gatepay_help.split()  # the same words, wrapped alike or not

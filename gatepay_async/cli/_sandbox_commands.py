@@ -114,8 +114,10 @@ def demo_command(cards: int, options: ClientOptions) -> None:
         print_json({name: to_json(value) for name, value in report.items()})
         return
     click.echo("\nNext: run `gatepay sandbox --port 8765` in one shell; in another:")
-    click.echo("  export GATEPAY_CLIENT_ID=sandbox-client GATEPAY_SECRET_KEY=sandbox-secret")
-    click.echo("  export GATEPAY_BASE_URL=http://127.0.0.1:8765")
+    click.echo(
+        "  export GATEPAY_BASE_URL=http://127.0.0.1:8765 GATEPAY_CLIENT_ID=sandbox-client"
+        " GATEPAY_SECRET_KEY=sandbox-secret"
+    )
     click.echo("  gatepay templates")
 
 
