@@ -13,7 +13,7 @@ import anyio
 import click
 
 from gatepay_async import AsyncGatePay, CardSpec, GiftCard, GiftCardStatus
-from gatepay_async.cli._options import ClientOptions, client_options
+from gatepay_async.cli._options import ClientOptions, client_options, enable_debug_logging
 from gatepay_async.cli._output import (
     cards_table,
     print_json,
@@ -50,6 +50,8 @@ def demo_command(cards: int, options: ClientOptions) -> None:
     The credentials and base URL options are ignored: the demo uses its own sandbox.
     """
     sandbox = _sandbox_module()
+    if options.verbose:
+        enable_debug_logging()
     config = sandbox.SandboxConfig(pending_seconds=0.5)
     console = stdout_console()
     show = not options.as_json
