@@ -4,7 +4,7 @@ Sybil collects README.md (pytest's ``testpaths`` names it): each block is one te
 blocks of the file share one namespace, and a block preceded by ``<!-- skip: next -->``
 is skipped. Each block runs against a sandbox served on 127.0.0.1, with the
 ``GATEPAY_*`` variables the README tells the reader to export, in an empty directory
-(the bulk example writes a journal there).
+(the bulk example writes a journal there). Each block must print something.
 """
 
 from __future__ import annotations
@@ -32,13 +32,21 @@ def readme_sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def readme_environment(
-    readme_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+    readme_sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[None]:
+    """The reader's shell; afterwards, the block must have printed something (a block
+    that defines ``main()`` and never calls it prints nothing)."""
     monkeypatch.setenv("GATEPAY_BASE_URL", readme_sandbox.url)
     for name, value in README_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("GATEPAY_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
+    yield
+    printed = capsys.readouterr().out
+    assert printed.strip(), "this README block printed nothing: does it run what it defines?"
 
 
 pytest_collect_file = Sybil(
