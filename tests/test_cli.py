@@ -194,7 +194,7 @@ def test_credentials_from_flags(server: SandboxServer, monkeypatch: pytest.Monke
     wrong = invoke(
         "templates", "--client-id", CLIENT_ID, "--secret-key", "nope", "--base-url", server.url
     )
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == 4  # GatePay refused the credentials
     assert "AuthenticationError" in wrong.output
     assert "nope" not in wrong.output
 
@@ -211,11 +211,14 @@ def test_main_exits_with_the_command_status(env: dict[str, str]) -> None:
     assert caught.value.code == 0
 
 
-def test_sandbox_command_passes_its_options_through() -> None:
+def test_sandbox_command_has_real_help() -> None:
     result = invoke("sandbox", "--help")
     assert result.exit_code == 0
+    assert result.output.startswith("Usage: gatepay sandbox [OPTIONS]")
     assert "--latency" in result.output
     assert "--db" in result.output
+    assert "drop_after" in result.output  # the fault kinds and their syntax
+    assert "OPERATION:KIND" in result.output
     assert invoke("sandbox", "--port", "not-a-port").exit_code == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import socket
 import sqlite3
@@ -23,10 +22,10 @@ from gatepay_async.sandbox import (
     SandboxServer,
     SqliteStore,
     _command,
-    build_arg_parser,
-    config_from_args,
+    config_from_params,
     main,
     parse_fault,
+    sandbox_command,
 )
 from gatepay_async.sandbox._cards import Card
 from gatepay_async.sandbox._verify import ReplayCache
@@ -379,17 +378,22 @@ def test_replay_cache_has_a_hard_size_limit() -> None:
 # -- command line ---------------------------------------------------------------------
 
 
-def test_arg_parser_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def parse(argv: list[str]) -> dict[str, Any]:
+    """The sandbox command's parameters for ``argv`` (nothing is served)."""
+    return dict(sandbox_command.make_context("sandbox", argv).params)
+
+
+def test_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GATEPAY_SANDBOX_CLIENT_ID", raising=False)
     monkeypatch.delenv("GATEPAY_SANDBOX_SECRET_KEY", raising=False)
-    args = build_arg_parser().parse_args([])
-    assert (args.host, args.port, args.db) == ("127.0.0.1", 8765, None)
-    assert config_from_args(args) == SandboxConfig()
+    params = parse([])
+    assert (params["host"], params["port"], params["db"]) == ("127.0.0.1", 8765, None)
+    assert config_from_params(params) == SandboxConfig()
 
 
-def test_arg_parser_reads_every_option(tmp_path: Path) -> None:
+def test_command_reads_every_option(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
-    args = build_arg_parser().parse_args(
+    params = parse(
         [
             "--host", "127.0.0.1", "--port", "0", "--db", db,
             "--client-id", "cid", "--secret-key", "sk",
@@ -397,8 +401,8 @@ def test_arg_parser_reads_every_option(tmp_path: Path) -> None:
             "--fault", "create:status=503,times=2", "--fault", "*:latency=0.05",
         ]
     )  # fmt: skip
-    assert args.port == 0
-    config = config_from_args(args)
+    assert params["port"] == 0
+    config = config_from_params(params)
     assert config == SandboxConfig(
         client_id="cid",
         secret_key="sk",
@@ -413,12 +417,12 @@ def test_arg_parser_reads_every_option(tmp_path: Path) -> None:
     )
 
 
-def test_arg_parser_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEPAY_SANDBOX_CLIENT_ID", "env-id")
     monkeypatch.setenv("GATEPAY_SANDBOX_SECRET_KEY", "env-secret")
-    config = config_from_args(build_arg_parser().parse_args([]))
+    config = config_from_params(parse([]))
     assert (config.client_id, config.secret_key) == ("env-id", "env-secret")
-    explicit = config_from_args(build_arg_parser().parse_args(["--client-id", "flag-id"]))
+    explicit = config_from_params(parse(["--client-id", "flag-id"]))
     assert explicit.client_id == "flag-id"
 
 
@@ -427,26 +431,27 @@ def test_arg_parser_environment_fallbacks(monkeypatch: pytest.MonkeyPatch) -> No
     [
         (["--fault", "create:explode"], "unknown kind"),
         (["--fault", "create"], "OPERATION:KIND"),
-        (["--port", "70000"], "0-65535"),
-        (["--port", "http"], "port number"),
+        (["--port", "70000"], "0<=x<=65535"),
+        (["--port", "http"], "not a valid integer"),
         (["--latency", "-1"], ">= 0"),
         (["--pending-seconds", "soon"], "number of seconds"),
         (["--clock-offset", "nan"], "finite"),
     ],
 )
-def test_arg_parser_rejects_bad_options(
+def test_command_rejects_bad_options(
     argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as info:
-        build_arg_parser().parse_args(argv)
-    assert info.value.code == 2
+    assert main(argv) == 1
     assert complaint in capsys.readouterr().err
 
 
-def test_arg_parser_can_be_extended_by_another_command() -> None:
-    parser = build_arg_parser(prog="gatepay sandbox")
-    assert parser.prog == "gatepay sandbox"
-    assert isinstance(parser, argparse.ArgumentParser)
+def test_help_lists_the_fault_kinds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: python -m gatepay_async.sandbox [OPTIONS]")
+    for kind in ("status", "drop_before", "drop_after", "malformed_json", "clock_offset"):
+        assert kind in out
+    assert "OPERATION:KIND" in out
 
 
 def test_main_prints_url_and_credentials_then_serves(
@@ -474,6 +479,11 @@ def test_main_prints_url_and_credentials_then_serves(
     assert "cli-id" in out
     assert "cli-secret" in out
     assert "create:drop_after,times=1" in out
+    assert (
+        f"export GATEPAY_BASE_URL=http://127.0.0.1:{port} GATEPAY_CLIENT_ID=cli-id"
+        " GATEPAY_SECRET_KEY=cli-secret" in out
+    )
+    assert "Ctrl-C" in out
     assert sandbox.config.client_id == "cli-id"
     assert [f.kind for f in sandbox.faults] == ["drop_after"]
 

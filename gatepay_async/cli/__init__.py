@@ -1,4 +1,4 @@
-"""The ``gatepay`` command: templates, create, query, balance, bulk-create, sandbox, demo.
+"""The ``gatepay`` command: templates, create, query, balance, wait, bulk-create, sandbox, demo.
 
 Needs the ``cli`` extra (click and rich): ``pip install 'gatepay[cli]'``.
 """

@@ -1,15 +1,32 @@
-"""The click group, its exit codes, and the options every API command shares."""
+"""The click group: shared options, how errors end a command, and the command list.
+
+The commands live in their own modules, which import nothing from this one (their
+options and exit codes come from ``_options`` and ``_exit``), so there is no import
+cycle: this module imports them at the top and adds them to the group.
+"""
 
 from __future__ import annotations
 
-import functools
+import importlib
+import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
-from gatepay_async import AsyncGatePay, ValidationError
+from gatepay_async._errors import APIError, GatePayError, OutcomeUnknownError
+from gatepay_async.cli import _bulk_command, _commands, _sandbox_commands
+from gatepay_async.cli._exit import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNKNOWN,
+    EXIT_USAGE,
+    exit_code_for,
+)
+from gatepay_async.cli._options import ClientOptions, client_options, shared_options
 
 __all__ = [
     "EXIT_INCOMPLETE",
@@ -21,32 +38,65 @@ __all__ = [
     "ClientOptions",
     "cli",
     "client_options",
+    "error_payload",
 ]
 
-EXIT_OK = 0
-#: A usage or configuration error (bad flag, missing credentials, unreadable input).
-EXIT_USAGE = 1
-#: bulk-create: some row is failed or unknown.
-EXIT_INCOMPLETE = 2
-#: create: the answer was lost after the request may have reached GatePay; a card may exist.
-EXIT_UNKNOWN = 3
-#: GatePay answered and refused the request (FAIL, 4xx), or the card was not found.
-EXIT_REFUSED = 4
-#: Stopped by SIGINT or SIGTERM.
-EXIT_INTERRUPTED = 130
+#: Commands whose module needs an optional extra, imported only when used or listed.
+LAZY_COMMANDS = {"sandbox": "gatepay_async.sandbox._command:sandbox_command"}
+SANDBOX_EXTRA = "the sandbox needs the 'sandbox' extra: pip install 'gatepay[cli,sandbox]'"
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-_FLAGS = {"client_id": "--client-id", "secret_key": "--secret-key", "base_url": "--base-url"}
-_ENV = {
-    "client_id": "GATEPAY_CLIENT_ID",
-    "secret_key": "GATEPAY_SECRET_KEY",
-    "base_url": "GATEPAY_BASE_URL",
-}
+def error_payload(exc: BaseException, code: int) -> dict[str, Any]:
+    """What ``--json`` prints on stderr for an error (secret-free: exception texts are)."""
+    message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    if isinstance(exc, click.Abort | KeyboardInterrupt):
+        message = "interrupted"
+    error: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": message,
+        "exit_code": code,
+    }
+    if isinstance(exc, APIError):
+        error.update(code=exc.code, label=exc.label, status_code=exc.status_code)
+    if isinstance(exc, OutcomeUnknownError):
+        error["card_may_exist"] = True
+    return {"error": error}
+
+
+def _report(exc: BaseException, code: int, as_json: bool) -> None:
+    if as_json:
+        sys.stderr.write(json.dumps(error_payload(exc, code), ensure_ascii=False) + "\n")
+    elif isinstance(exc, click.ClickException):
+        exc.show()
+    elif isinstance(exc, click.Abort | KeyboardInterrupt):
+        click.echo("Interrupted.", err=True)
+    else:
+        click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
+
+
+def _json_requested(args: Sequence[str], options: ClientOptions) -> bool:
+    if options.as_json:
+        return True
+    words = list(args)
+    return "--json" in (words[: words.index("--")] if "--" in words else words)
 
 
 class _Group(click.Group):
-    """A group whose usage errors exit 1 (click's default is 2, which means "incomplete")."""
+    """Exit codes from ``_exit`` (click's own: 2 for usage), JSON errors, lazy commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            return _missing_extra(cmd_name, f"{SANDBOX_EXTRA} ({exc.name} is missing)")
+        command: click.Command = getattr(module, attribute)
+        return command
 
     def main(
         self,
@@ -58,117 +108,51 @@ class _Group(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        words = list(sys.argv[1:] if args is None else args)
+        options = ClientOptions()
         try:
-            result = super().main(args, prog_name, complete_var, False, **extra)
+            result = super().main(words, prog_name, complete_var, False, obj=options, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(EXIT_OK)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(EXIT_USAGE)
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except (click.ClickException, click.Abort, KeyboardInterrupt, GatePayError) as exc:
+            code = exit_code_for(exc)
+            _report(exc, code, _json_requested(words, options))
+            sys.exit(code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _missing_extra(name: str, message: str) -> click.Command:
+    @click.command(name, context_settings={"ignore_unknown_options": True})
+    @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+    def command(arguments: tuple[str, ...]) -> None:
+        raise click.UsageError(message)
+
+    command.help = f"(not installed) {message}"
+    return command
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gatepay", prog_name="gatepay")
+@shared_options()
 def cli() -> None:
     """GatePay gift cards from the command line.
 
     Credentials come from --client-id / --secret-key / --base-url or from the
     GATEPAY_CLIENT_ID, GATEPAY_SECRET_KEY and GATEPAY_BASE_URL variables (prefer the
-    variables for the secret key: flags show up in process lists). Try `gatepay demo`:
-    it needs no credentials.
+    variables for the secret key: flags show up in process lists). These options, and
+    --timeout, --verbose and --json, go before or after the command name. Try
+    `gatepay demo`: it needs no credentials.
+
+    Exit codes: 0 done; 1 usage or configuration error, or GatePay unreachable;
+    2 not finished (bulk rows failed or unknown, wait timed out); 3 a create's outcome
+    is unknown (a card may exist); 4 GatePay refused (or, for a read, failed) the
+    request; 130 interrupted.
     """
 
 
-class ClientOptions:
-    """The connection options of one command, turned into a client on demand."""
-
-    def __init__(
-        self,
-        client_id: str | None,
-        secret_key: str | None,
-        base_url: str | None,
-        on_behalf_of: str | None,
-        timeout: float,
-    ) -> None:
-        self.client_id = client_id
-        self.secret_key = secret_key
-        self.base_url = base_url
-        self.on_behalf_of = on_behalf_of
-        self.timeout = timeout
-
-    def client(self) -> AsyncGatePay:
-        """An AsyncGatePay; a configuration problem becomes a usage error (exit 1)."""
-        try:
-            return AsyncGatePay(
-                client_id=self.client_id,
-                secret_key=self.secret_key,
-                base_url=self.base_url,
-                on_behalf_of=self.on_behalf_of,
-                timeout=self.timeout,
-            )
-        except ValidationError as exc:
-            flag = _FLAGS.get(exc.argument)
-            if flag is None:
-                raise click.UsageError(str(exc)) from None
-            raise click.UsageError(
-                f"{exc.argument}: {exc.reason}"
-                if "missing" not in exc.reason
-                else f"missing {exc.argument}: pass {flag} or set {_ENV[exc.argument]}"
-            ) from None
-
-
-def client_options(command: F) -> F:
-    """Add the connection options; the command receives ``options: ClientOptions``."""
-
-    @click.option("--client-id", metavar="ID", help="GatePay client id [env GATEPAY_CLIENT_ID]")
-    @click.option(
-        "--secret-key",
-        metavar="KEY",
-        help="payment API secret key [env GATEPAY_SECRET_KEY; prefer the variable]",
-    )
-    @click.option(
-        "--base-url",
-        metavar="URL",
-        help="API base URL [env GATEPAY_BASE_URL; default https://openplatform.gateapi.io]",
-    )
-    @click.option("--on-behalf-of", metavar="ID", help="institution sub-account id")
-    @click.option(
-        "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        default=30.0,
-        show_default=True,
-        help="seconds per request",
-    )
-    @functools.wraps(command)
-    def wrapper(
-        *args: Any,
-        client_id: str | None,
-        secret_key: str | None,
-        base_url: str | None,
-        on_behalf_of: str | None,
-        timeout: float,
-        **kwargs: Any,
-    ) -> Any:
-        options = ClientOptions(client_id, secret_key, base_url, on_behalf_of, timeout)
-        return command(*args, options=options, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _register() -> None:
-    from gatepay_async.cli import _bulk_command, _commands, _sandbox_commands
-
-    for module in (_commands, _bulk_command, _sandbox_commands):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+for _module in (_commands, _bulk_command, _sandbox_commands):
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,16 +22,13 @@ from rich.progress import (
 from rich.table import Table
 
 from gatepay_async._bulk_models import BulkResult, BulkState
+from gatepay_async._client import AsyncGatePay
+from gatepay_async._errors import AuthenticationError, GatePayError
 from gatepay_async._journal import Journal, JournalError
-from gatepay_async.cli._app import (
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    ClientOptions,
-    client_options,
-)
 from gatepay_async.cli._csv_io import InputError, read_specs, scan_input, write_output
-from gatepay_async.cli._output import stderr_console, stdout_console
+from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
+from gatepay_async.cli._options import ClientOptions, client_options
+from gatepay_async.cli._output import print_json, stderr_console, stdout_console
 
 __all__ = ["COMMANDS", "bulk_create_command"]
 
@@ -75,6 +73,20 @@ class RunTally:
                 unknown=self.states[BulkState.UNKNOWN],
                 speed=self.cards_per_second,
             )
+
+
+class _NotCredentials(Exception):
+    """The credential check failed for another reason than the credentials."""
+
+
+async def _check_credentials(gp: AsyncGatePay) -> None:
+    """A signed read: AuthenticationError if GatePay refuses the credentials."""
+    try:
+        await gp.gift_cards.list_templates()
+    except AuthenticationError:
+        raise
+    except GatePayError:
+        raise _NotCredentials from None
 
 
 def _progress(show: bool) -> Progress:
@@ -125,6 +137,13 @@ def _progress(show: bool) -> Progress:
     help="at most this many requests per second",
 )
 @click.option("--progress/--no-progress", default=True, help="show the progress bar")
+@click.option(
+    "--spreadsheet-safe/--raw-cells",
+    default=True,
+    show_default=True,
+    help="prefix a cell starting with = + - @ tab or CR with ' so spreadsheets do not run it"
+    " as a formula (a program reading OUT strips that '; the journal keeps raw values)",
+)
 @client_options
 def bulk_create_command(
     input_csv: Path,
@@ -134,6 +153,7 @@ def bulk_create_command(
     retry_unknown: bool,
     rate: float | None,
     progress: bool,
+    spreadsheet_safe: bool,
     options: ClientOptions,
 ) -> int:
     """Issue one card per row of INPUT_CSV (columns ref,title,template_id,currency,amount).
@@ -143,7 +163,8 @@ def bulk_create_command(
     twice, unknown ones are not sent again unless --retry-unknown. OUT is rewritten
     from the journal on every run (columns ref,state,card_number,key,status,amount,
     currency,error). Exit status: 0 every row issued, 2 some row failed or unknown,
-    1 a usage or configuration error.
+    1 a usage or configuration error, 4 GatePay refused the credentials (checked with a
+    signed read before any create is sent), 130 interrupted. --json prints a summary object.
     """
     journal_path = journal_path or out_path.with_name(out_path.name + ".journal")
     try:
@@ -164,6 +185,10 @@ def bulk_create_command(
 
             async def run() -> None:
                 async with client as gp:
+                    # Wrong credentials: refused here (exit 4), before any create is sent.
+                    # Any other failure of this read is left to the run to meet row by row.
+                    with contextlib.suppress(_NotCredentials):
+                        await _check_credentials(gp)
                     results = gp.gift_cards.create_many(
                         read_specs(input_csv),
                         concurrency=concurrency,
@@ -181,11 +206,41 @@ def bulk_create_command(
                 interrupted = True
             except InputError as exc:
                 raise click.UsageError(str(exc)) from None
-        counts = write_output(input_csv, out_path, journal)
-    _summary(out, tally, counts, out_path, journal_path, interrupted)
+        counts = write_output(input_csv, out_path, journal, spreadsheet_safe=spreadsheet_safe)
     if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if counts[BulkState.ISSUED.value] == sum(counts.values()) else EXIT_INCOMPLETE
+        status = EXIT_INTERRUPTED
+    elif counts[BulkState.ISSUED.value] == sum(counts.values()):
+        status = EXIT_OK
+    else:
+        status = EXIT_INCOMPLETE
+    if options.as_json:
+        print_json(_summary_data(tally, counts, out_path, journal_path, interrupted, status))
+    else:
+        _summary(out, tally, counts, out_path, journal_path, interrupted)
+    return status
+
+
+def _summary_data(
+    tally: RunTally,
+    counts: Counter[str],
+    out_path: Path,
+    journal_path: Path,
+    interrupted: bool,
+    exit_code: int,
+) -> dict[str, object]:
+    """The --json summary: the same facts as the table, for a program."""
+    return {
+        "issued": counts[BulkState.ISSUED.value],
+        "issued_this_run": tally.issued_now,
+        "failed": counts[BulkState.FAILED.value],
+        "unknown": counts[BulkState.UNKNOWN.value],
+        "total": sum(counts.values()),
+        "interrupted": interrupted,
+        "seconds": round(tally.elapsed, 3),
+        "output": str(out_path),
+        "journal": str(journal_path),
+        "exit_code": exit_code,
+    }
 
 
 def _summary(

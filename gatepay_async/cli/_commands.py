@@ -1,4 +1,4 @@
-"""``templates``, ``create``, ``query`` and ``balance``."""
+"""``templates``, ``create``, ``query``, ``balance`` and ``wait``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import anyio
 import click
 
-from gatepay_async import GatePayError, ValidationError
-from gatepay_async.cli._app import ClientOptions, client_options
+from gatepay_async import GiftCardStatus, ValidationError
+from gatepay_async.cli._options import ClientOptions, client_options, secret_value, shared_options
 from gatepay_async.cli._output import (
     balance_table,
     card_table,
@@ -23,17 +23,16 @@ __all__ = ["COMMANDS", "run_api_call"]
 
 T = TypeVar("T")
 
-json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+KEY_HELP = "the card's key; '-' reads it from stdin, '@FILE' from a file (kept out of `ps`)"
 
 
 def run_api_call(call: Callable[[], Awaitable[T]]) -> T:
-    """Run one async call; a GatePay error is printed and becomes exit status 1."""
+    """Run one async call. Bad input is a usage error (exit 1); other GatePay errors
+    propagate to the group, which picks the exit code (see ``_exit``)."""
     try:
         return anyio.run(call)
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
-    except GatePayError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
 
 def _lookup(card_number: str | None, key: str | None) -> dict[str, str]:
@@ -49,10 +48,13 @@ def _decimal(value: str) -> Decimal:
         raise click.BadParameter(f"{value!r} is not a decimal number") from None
 
 
+card_number_option = click.option("--card-number", help="the card's number")
+key_option = click.option("--key", metavar="KEY|-|@FILE", callback=secret_value, help=KEY_HELP)
+
+
 @click.command("templates")
-@json_option
 @client_options
-def templates_command(as_json: bool, options: ClientOptions) -> None:
+def templates_command(options: ClientOptions) -> None:
     """List the cover templates available for new cards."""
 
     async def call() -> Any:
@@ -60,7 +62,7 @@ def templates_command(as_json: bool, options: ClientOptions) -> None:
             return await gp.gift_cards.list_templates()
 
     templates = run_api_call(call)
-    if as_json:
+    if options.as_json:
         print_json(templates)
     else:
         stdout_console().print(templates_table(templates))
@@ -71,12 +73,15 @@ def templates_command(as_json: bool, options: ClientOptions) -> None:
 @click.option("--template-id", required=True, help="a template id (see `gatepay templates`)")
 @click.option("--currency", required=True, help="e.g. USDT")
 @click.option("--amount", required=True, help="e.g. 10 or 0.99 (at most 6 decimals)")
-@json_option
 @client_options
 def create_command(
-    title: str, template_id: str, currency: str, amount: str, as_json: bool, options: ClientOptions
+    title: str, template_id: str, currency: str, amount: str, options: ClientOptions
 ) -> None:
-    """Issue one gift card. The output holds its key: keep it safe."""
+    """Issue one gift card. The output holds its key: keep it safe.
+
+    Exit 3 when the answer was lost after the request may have reached GatePay: a card
+    may exist, and it was not sent again. Exit 4 when GatePay refused it.
+    """
     value = _decimal(amount)
 
     async def call() -> Any:
@@ -86,20 +91,17 @@ def create_command(
             )
 
     card = run_api_call(call)
-    if as_json:
+    if options.as_json:
         print_json(card)
     else:
         stdout_console().print(card_table(card, show_key=True, title="Gift card issued"))
 
 
 @click.command("query")
-@click.option("--card-number", help="the card's number")
-@click.option("--key", help="the card's key")
-@json_option
+@card_number_option
+@key_option
 @client_options
-def query_command(
-    card_number: str | None, key: str | None, as_json: bool, options: ClientOptions
-) -> None:
+def query_command(card_number: str | None, key: str | None, options: ClientOptions) -> None:
     """Show one card, by --card-number or --key (the table masks the key)."""
     lookup = _lookup(card_number, key)
 
@@ -108,20 +110,17 @@ def query_command(
             return await gp.gift_cards.query(**lookup)
 
     card = run_api_call(call)
-    if as_json:
+    if options.as_json:
         print_json(card)
     else:
         stdout_console().print(card_table(card, show_key=False, title="Gift card"))
 
 
 @click.command("balance")
-@click.option("--card-number", help="the card's number")
-@click.option("--key", help="the card's key")
-@json_option
+@card_number_option
+@key_option
 @client_options
-def balance_command(
-    card_number: str | None, key: str | None, as_json: bool, options: ClientOptions
-) -> None:
+def balance_command(card_number: str | None, key: str | None, options: ClientOptions) -> None:
     """Show a card's balance, by --card-number or --key; without either, the merchant's
     available funds per currency."""
     lookup = None if card_number is None and key is None else _lookup(card_number, key)
@@ -133,10 +132,68 @@ def balance_command(
             return await gp.gift_cards.balance(**lookup)
 
     balance = run_api_call(call)
-    if as_json:
+    if options.as_json:
         print_json(balance)
     else:
         stdout_console().print(balance_table(balance))
 
 
-COMMANDS = [templates_command, create_command, query_command, balance_command]
+STATUS_NAMES = [status.name for status in GiftCardStatus]
+
+
+@click.command("wait")
+@card_number_option
+@key_option
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    required=True,
+    type=click.Choice(STATUS_NAMES, case_sensitive=False),
+    help="a status to wait for (repeatable: any of them ends the wait)",
+)
+@click.option(
+    "--timeout",
+    "wait_timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="seconds to wait in all (a request timeout goes before the command)",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="seconds before the second poll (then 1.5x longer each time, at most 30 s)",
+)
+@shared_options(request_timeout=False)
+def wait_command(
+    card_number: str | None,
+    key: str | None,
+    statuses: tuple[str, ...],
+    wait_timeout: float,
+    interval: float,
+) -> None:
+    """Poll a card until its status is one of --status; print the card.
+
+    GatePay sends no callbacks. Exit 2 if no such status is seen within --timeout.
+    """
+    options = click.get_current_context().ensure_object(ClientOptions)
+    lookup = _lookup(card_number, key)
+    wanted = [GiftCardStatus[name.upper()] for name in statuses]
+
+    async def call() -> Any:
+        async with options.client() as gp:
+            return await gp.gift_cards.wait_for_status(
+                **lookup, statuses=wanted, timeout=wait_timeout, interval=interval
+            )
+
+    card = run_api_call(call)
+    if options.as_json:
+        print_json(card)
+    else:
+        stdout_console().print(card_table(card, show_key=False, title="Gift card"))
+
+
+COMMANDS = [templates_command, create_command, query_command, balance_command, wait_command]

@@ -18,6 +18,7 @@ __all__ = [
     "InputError",
     "read_specs",
     "scan_input",
+    "spreadsheet_cell",
     "write_output",
 ]
 
@@ -25,6 +26,17 @@ INPUT_COLUMNS = ("ref", "title", "template_id", "currency", "amount")
 OUTPUT_COLUMNS = ("ref", "state", "card_number", "key", "status", "amount", "currency", "error")
 NOT_ATTEMPTED = "not attempted yet (the run stopped before this row): run again"
 EMPTY_REF = "ref: must not be empty"
+
+
+#: What a spreadsheet takes for the start of a formula (or, for tab and CR, a cell break
+#: that can hide one): OWASP's list for CSV injection.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: str) -> str:
+    """``value`` as a spreadsheet shows it as text: a leading ``'`` when it would
+    otherwise be read as a formula. Anything else is returned unchanged."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 class InputError(Exception):
@@ -87,8 +99,12 @@ def read_specs(path: Path) -> Iterator[CardSpec]:
         )
 
 
-def write_output(input_path: Path, out_path: Path, journal: Journal) -> Counter[str]:
+def write_output(
+    input_path: Path, out_path: Path, journal: Journal, *, spreadsheet_safe: bool = False
+) -> Counter[str]:
     """Write one output row per input row, in input order, from the journal (mode 0600).
+
+    ``spreadsheet_safe`` passes every cell through :func:`spreadsheet_cell`.
 
     The file is written beside ``out_path`` and renamed over it, so a reader never sees
     half of it. Returns how many rows are in each state.
@@ -103,7 +119,7 @@ def write_output(input_path: Path, out_path: Path, journal: Journal) -> Counter[
             for row in _rows(input_path):
                 line = _output_row(row, journal)
                 counts[line[1]] += 1
-                writer.writerow(line)
+                writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, FILE_MODE)

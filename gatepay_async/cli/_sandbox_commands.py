@@ -1,4 +1,8 @@
-"""``gatepay sandbox`` (a local GatePay) and ``gatepay demo`` (a tour against one)."""
+"""``gatepay demo``: a tour against a sandbox started in this process.
+
+(``gatepay sandbox`` is the sandbox's own command, ``gatepay_async.sandbox._command``,
+loaded by the group only when used: it needs the ``sandbox`` extra.)
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,15 @@ from typing import Any
 import anyio
 import click
 
-from gatepay_async import AsyncGatePay, CardSpec, GiftCardStatus
-from gatepay_async.cli._output import cards_table, stdout_console, templates_table
+from gatepay_async import AsyncGatePay, CardSpec, GiftCard, GiftCardStatus
+from gatepay_async.cli._options import ClientOptions, client_options, enable_debug_logging
+from gatepay_async.cli._output import (
+    cards_table,
+    print_json,
+    stdout_console,
+    templates_table,
+    to_json,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -24,40 +35,44 @@ def _sandbox_module() -> Any:
     return sandbox
 
 
-@click.command(
-    "sandbox",
-    context_settings={"ignore_unknown_options": True, "help_option_names": []},
-    add_help_option=False,
-)
-@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
-def sandbox_command(arguments: tuple[str, ...]) -> int:
-    """Run a local GatePay sandbox (--port, --db FILE, --latency S, --fault SPEC...; -h)."""
-    sandbox = _sandbox_module()
-    try:
-        return int(sandbox.main(list(arguments)))
-    except SystemExit as exc:  # argparse: --help exits 0, a bad option exits 2
-        code = exc.code if isinstance(exc.code, int) else 1
-        return 0 if code == 0 else 1
+def in_spec_order(specs: list[CardSpec], cards: dict[str, GiftCard]) -> list[GiftCard]:
+    """The issued cards in the order of their specs (card 2 before card 10), whatever
+    order create_many finished them in."""
+    return [cards[spec.ref] for spec in specs if spec.ref in cards]
 
 
 @click.command("demo")
 @click.option("--cards", type=click.IntRange(1, 50), default=3, show_default=True)
-def demo_command(cards: int) -> None:
-    """Start a sandbox on 127.0.0.1, issue a few cards and show them. No setup needed."""
+@client_options
+def demo_command(cards: int, options: ClientOptions) -> None:
+    """Start a sandbox on 127.0.0.1, issue a few cards and show them. No setup needed.
+
+    The credentials and base URL options are ignored: the demo uses its own sandbox.
+    """
     sandbox = _sandbox_module()
+    if options.verbose:
+        enable_debug_logging()
     config = sandbox.SandboxConfig(pending_seconds=0.5)
     console = stdout_console()
+    show = not options.as_json
+    report: dict[str, Any] = {}
     with sandbox.SandboxServer(config) as server:
-        console.print(f"[bold]GatePay sandbox[/] running on {server.url} (in this process)")
+        if show:
+            console.print(f"[bold]GatePay sandbox[/] running on {server.url} (in this process)")
+        report["sandbox_url"] = server.url
 
         async def tour() -> None:
             async with AsyncGatePay(
                 client_id=config.client_id, secret_key=config.secret_key, base_url=server.url
             ) as gp:
                 templates = await gp.gift_cards.list_templates()
-                console.print(templates_table(templates))
+                report["templates"] = templates
                 template_id = templates[0].template_id
-                console.print(f"\nIssuing {cards} cards with create_many (template {template_id})")
+                if show:
+                    console.print(templates_table(templates))
+                    console.print(
+                        f"\nIssuing {cards} cards with create_many (template {template_id})"
+                    )
                 specs = [
                     CardSpec(
                         ref=f"demo-{number}",
@@ -68,32 +83,44 @@ def demo_command(cards: int) -> None:
                     )
                     for number in range(1, cards + 1)
                 ]
-                issued = [r.card async for r in gp.gift_cards.create_many(specs) if r.card]
-                issued.sort(key=lambda card: card.title)
-                console.print(cards_table(issued, show_key=False, title="Issued"))
-                console.print("\nWaiting for the cards to leave 'pending payment'...")
-                shown = []
-                for card in issued:
-                    shown.append(
-                        await gp.gift_cards.wait_for_status(
-                            card_number=card.card_number,
-                            statuses=[GiftCardStatus.NOT_REDEEMED],
-                            timeout=10,
-                            interval=0.2,
-                        )
+                done = {r.ref: r.card async for r in gp.gift_cards.create_many(specs) if r.card}
+                issued = in_spec_order(specs, done)
+                report["issued"] = issued
+                if show:
+                    console.print(cards_table(issued, show_key=False, title="Issued"))
+                    console.print(
+                        "\nNew cards are 'pending payment' until GatePay settles the payment"
+                        " (the sandbox takes --pending-seconds); waiting with wait_for_status..."
                     )
-                console.print(cards_table(shown, show_key=False, title="Queried"))
+                shown = [
+                    await gp.gift_cards.wait_for_status(
+                        card_number=card.card_number,
+                        statuses=[GiftCardStatus.NOT_REDEEMED],
+                        timeout=10,
+                        interval=0.2,
+                    )
+                    for card in issued
+                ]
+                report["queried"] = shown
                 first = shown[0]
                 balance = await gp.gift_cards.balance(card_number=first.card_number)
-                console.print(
-                    f"\nBalance of {first.card_number}: {balance.amount} {balance.currency}"
-                )
+                report["balance"] = balance
+                if show:
+                    console.print(cards_table(shown, show_key=False, title="Queried"))
+                    console.print(
+                        f"\nBalance of {first.card_number}: {balance.amount} {balance.currency}"
+                    )
 
         anyio.run(tour)
+    if options.as_json:
+        print_json({name: to_json(value) for name, value in report.items()})
+        return
     click.echo("\nNext: run `gatepay sandbox --port 8765` in one shell; in another:")
-    click.echo("  export GATEPAY_CLIENT_ID=sandbox-client GATEPAY_SECRET_KEY=sandbox-secret")
-    click.echo("  export GATEPAY_BASE_URL=http://127.0.0.1:8765")
+    click.echo(
+        "  export GATEPAY_BASE_URL=http://127.0.0.1:8765 GATEPAY_CLIENT_ID=sandbox-client"
+        " GATEPAY_SECRET_KEY=sandbox-secret"
+    )
     click.echo("  gatepay templates")
 
 
-COMMANDS = [sandbox_command, demo_command]
+COMMANDS = [demo_command]

@@ -2,7 +2,7 @@
 
 Use it in tests through ``httpx.ASGITransport(app=Sandbox(config).app)``, over real HTTP
 with ``SandboxServer`` (uvicorn on 127.0.0.1 in a background thread), or from a shell
-with ``python -m gatepay_async.sandbox --port 8765``.
+with ``python -m gatepay_async.sandbox --port 8765`` (the same as ``gatepay sandbox``).
 
 Endpoints (operation names in brackets, used by faults and ``Sandbox.attempts``):
 
@@ -72,7 +72,7 @@ Admin endpoints (not signed): ``GET /_sandbox/stats``, ``POST /_sandbox/faults``
 shipped beside this package, when there is one.
 """
 
-from gatepay_async.sandbox._command import build_arg_parser, config_from_args, main
+from gatepay_async.sandbox._command import config_from_params, main, sandbox_command
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import KINDS, OPERATIONS, Fault, parse_fault
 from gatepay_async.sandbox._responses import SandboxDroppedConnection
@@ -91,8 +91,8 @@ __all__ = [
     "SandboxDroppedConnection",
     "SandboxServer",
     "SqliteStore",
-    "build_arg_parser",
-    "config_from_args",
+    "config_from_params",
     "main",
     "parse_fault",
+    "sandbox_command",
 ]

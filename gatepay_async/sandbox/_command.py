@@ -1,149 +1,235 @@
-"""``python -m gatepay_async.sandbox``: run the sandbox in the foreground."""
+"""The sandbox's command: ``gatepay sandbox`` and ``python -m gatepay_async.sandbox``.
+
+One click command serves both (click comes with uvicorn, so the ``sandbox`` extra is
+enough). It prints the URL, ready-to-paste ``export`` lines and how to stop it, then
+serves in the foreground until Ctrl-C or SIGTERM; Ctrl-C ends it with status 130 and
+no traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
-import os
+import shlex
 import sys
+import textwrap
 from collections.abc import Sequence
+from typing import Any
+
+import click
 
 from gatepay_async.sandbox._config import SandboxConfig
-from gatepay_async.sandbox._faults import Fault, parse_fault
+from gatepay_async.sandbox._faults import KINDS, OPERATIONS, Fault, parse_fault
 from gatepay_async.sandbox._sandbox import Sandbox
 from gatepay_async.sandbox._server import bind_socket, uvicorn_server
 
-__all__ = ["build_arg_parser", "config_from_args", "main"]
+__all__ = ["config_from_params", "main", "sandbox_command"]
 
 ENV_CLIENT_ID = "GATEPAY_SANDBOX_CLIENT_ID"
 ENV_SECRET_KEY = "GATEPAY_SANDBOX_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
+PROG = "python -m gatepay_async.sandbox"
+EXIT_USAGE = 1
+EXIT_INTERRUPTED = 130
+
+_DEFAULTS = SandboxConfig()
+_KINDS_TEXT = "\n             ".join(textwrap.wrap(", ".join(KINDS), 60))
+
+FAULT_HELP = f"""\b
+Faults (--fault SPEC, repeatable), SPEC = OPERATION:KIND[=VALUE][,KEY=VALUE...]
+  OPERATION  {", ".join(OPERATIONS)}   (* = every operation)
+  KIND       {_KINDS_TEXT}
+  KEY        times=N (then the fault is spent), status=HTTP, retry_after=S,
+             latency=S, offset=S
+\b
+Examples:
+  --fault 'create:status=503,retry_after=1,times=2'   two 503s, then normal
+  --fault 'query:drop_before,times=1'                 drop one connection unanswered
+  --fault 'create:drop_after'                         issue the card, lose the answer
+  --fault '*:latency=0.05'                            50 ms before every answer
+Faults can also be added while it runs: POST /_sandbox/faults {{"spec": "..."}}.
+"""
 
 
-def _fault(spec: str) -> Fault:
-    try:
-        return parse_fault(spec)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on
+    """A finite number of seconds (``minimum`` bounds it when given)."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float | None = None) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"expected a number of seconds, got {value!r}", param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"expected a finite number of seconds, got {value!r}", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"expected seconds >= {self.minimum:g}, got {value!r}", param, ctx)
+        return number
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
-    return value
+class _FaultSpec(click.ParamType):  # type: ignore[type-arg]
+    name = "spec"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Fault):
+            return value
+        try:
+            return parse_fault(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
-def _non_negative_seconds(text: str) -> float:
-    value = _seconds(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
-    return value
-
-
-def build_arg_parser(
-    prog: str | None = "python -m gatepay_async.sandbox",
-) -> argparse.ArgumentParser:
-    """The sandbox's options; another command line can reuse (or extend) this parser."""
-    defaults = SandboxConfig()
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Run a local GatePay sandbox: signed gift-card endpoints with fault injection.",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
-    parser.add_argument("--port", type=_port, default=8765, help="port; 0 picks a free one")
-    parser.add_argument("--db", metavar="FILE", help="SQLite file keeping cards across restarts")
-    parser.add_argument(
-        "--client-id",
-        default=os.environ.get(ENV_CLIENT_ID, defaults.client_id),
-        help=f"client id to accept (env {ENV_CLIENT_ID}; default %(default)s)",
-    )
-    parser.add_argument(
-        "--secret-key",
-        default=os.environ.get(ENV_SECRET_KEY, defaults.secret_key),
-        help=f"secret key for signatures (env {ENV_SECRET_KEY})",
-    )
-    parser.add_argument(
-        "--pending-seconds",
-        type=_non_negative_seconds,
-        default=defaults.pending_seconds,
-        help="seconds a new card stays 'pending payment' (%(default)s)",
-    )
-    parser.add_argument(
-        "--latency",
-        type=_non_negative_seconds,
-        default=defaults.latency,
-        help="seconds slept before every gift-card answer (%(default)s)",
-    )
-    parser.add_argument(
-        "--clock-offset",
-        type=_seconds,
-        default=defaults.clock_offset,
-        help="seconds the sandbox clock runs ahead of this machine's (%(default)s)",
-    )
-    parser.add_argument(
-        "--fault",
-        dest="faults",
-        metavar="SPEC",
-        type=_fault,
-        action="append",
-        default=[],
-        help="inject a fault, e.g. 'create:status=503,retry_after=1,times=2' (repeatable)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["critical", "error", "warning", "info", "debug"],
-        help="uvicorn log level (%(default)s)",
-    )
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> SandboxConfig:
-    """The SandboxConfig that parsed arguments describe."""
+def config_from_params(params: dict[str, Any]) -> SandboxConfig:
+    """The SandboxConfig that the command's parsed parameters describe."""
     return SandboxConfig(
-        client_id=args.client_id,
-        secret_key=args.secret_key,
-        pending_seconds=args.pending_seconds,
-        clock_offset=args.clock_offset,
-        latency=args.latency,
-        db_path=args.db,
-        faults=tuple(args.faults),
+        client_id=params["client_id"],
+        secret_key=params["secret_key"],
+        pending_seconds=params["pending_seconds"],
+        clock_offset=params["clock_offset"],
+        latency=params["latency"],
+        db_path=params["db"],
+        faults=tuple(params["faults"]),
     )
+
+
+def export_lines(url: str, config: SandboxConfig) -> str:
+    """The shell line that points the SDK and the ``gatepay`` command at this sandbox."""
+    values = {
+        "GATEPAY_BASE_URL": url,
+        "GATEPAY_CLIENT_ID": config.client_id,
+        "GATEPAY_SECRET_KEY": config.secret_key,
+    }
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
+
+@click.command(
+    "sandbox",
+    epilog=FAULT_HELP,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="port; 0 picks a free one",
+)
+@click.option("--db", metavar="FILE", help="SQLite file keeping cards across restarts")
+@click.option(
+    "--client-id",
+    envvar=ENV_CLIENT_ID,
+    default=_DEFAULTS.client_id,
+    show_default=True,
+    show_envvar=True,
+    help="client id to accept",
+)
+@click.option(
+    "--secret-key",
+    envvar=ENV_SECRET_KEY,
+    default=_DEFAULTS.secret_key,
+    show_default=True,
+    show_envvar=True,
+    help="secret key requests must be signed with",
+)
+@click.option(
+    "--pending-seconds",
+    type=_Seconds(minimum=0),
+    default=_DEFAULTS.pending_seconds,
+    show_default=True,
+    help="seconds a new card stays 'pending payment' (its payment settling) before 'not redeemed'",
+)
+@click.option(
+    "--latency",
+    type=_Seconds(minimum=0),
+    default=_DEFAULTS.latency,
+    show_default=True,
+    help="seconds slept before every gift-card answer",
+)
+@click.option(
+    "--clock-offset",
+    type=_Seconds(),
+    default=_DEFAULTS.clock_offset,
+    show_default=True,
+    help="seconds the sandbox clock runs ahead of this machine's (negative: behind)",
+)
+@click.option(
+    "--fault",
+    "faults",
+    metavar="SPEC",
+    type=_FaultSpec(),
+    multiple=True,
+    help="inject a fault, e.g. 'create:status=503,times=2' (repeatable; kinds below)",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="warning",
+    show_default=True,
+    help="uvicorn log level",
+)
+def sandbox_command(host: str, port: int, log_level: str, **params: Any) -> int:
+    """Run a local GatePay sandbox in the foreground (Ctrl-C stops it).
+
+    It checks signatures, timestamps and nonces like GatePay, keeps cards in memory (or
+    in --db), and injects faults. It prints the lines to paste into another shell so that
+    the SDK and the gatepay command talk to it.
+    """
+    try:
+        config = config_from_params(params)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc}", err=True)
+        return EXIT_USAGE
+    with sock, Sandbox(config) as sandbox:
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        url = f"http://{shown}:{bound_port}"
+        lines = [
+            f"GatePay sandbox on {url}",
+            f"  client id:  {config.client_id}",
+            f"  secret key: {config.secret_key}",
+            f"  cards:      {config.db_path or 'in memory'}",
+            *(f"  fault:      {fault.spec}" for fault in config.faults),
+            "",
+            "In another shell:",
+            f"  {export_lines(url, config)}",
+            "  gatepay templates",
+            "",
+            "Stop it with Ctrl-C (or SIGTERM).",
+        ]
+        for line in lines:
+            click.echo(line)
+        sys.stdout.flush()
+        try:
+            uvicorn_server(sandbox, log_level=log_level).run(sockets=[sock])
+        except KeyboardInterrupt:
+            # uvicorn shuts down on the first Ctrl-C, then raises it again for us.
+            click.echo("Sandbox stopped.", err=True)
+            return EXIT_INTERRUPTED
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, print the URL and credentials, and serve until interrupted."""
-    parser = build_arg_parser()
-    args = parser.parse_args(argv)
+    """Run the command as ``python -m gatepay_async.sandbox``; return its exit status."""
     try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
-    try:
-        sock = bind_socket(args.host, args.port)
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    with sock, Sandbox(config) as sandbox:
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"GatePay sandbox on http://{shown}:{port}", flush=True)
-        print(f"  client id:  {config.client_id}", flush=True)
-        print(f"  secret key: {config.secret_key}", flush=True)
-        print(f"  cards:      {config.db_path or 'in memory'}", flush=True)
-        for fault in config.faults:
-            print(f"  fault:      {fault.spec}", flush=True)
-        uvicorn_server(sandbox, log_level=args.log_level).run(sockets=[sock])
-    return 0
+        result = sandbox_command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name=PROG,
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as exc:  # --help
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("Sandbox stopped.", err=True)
+        return EXIT_INTERRUPTED
+    return int(result) if isinstance(result, int) else 0

