@@ -202,7 +202,11 @@ def test_demo_json_orders_cards_numerically() -> None:
     result = invoke("demo", "--cards", "11", "--json")
     assert result.exit_code == EXIT_OK, result.output
     report = json.loads(result.stdout)
-    titles = [card["title"] for card in report["issued"]]
+    # A create answer carries no title (seed 003): the issued cards are told apart by
+    # amount (5 x the card's number); the queried ones carry their titles.
+    amounts = [card["amount"] for card in report["issued"]]
+    assert amounts == [str(5 * n) for n in range(1, 12)]
+    titles = [card["title"] for card in report["queried"]]
     assert titles == [f"Demo card {n}" for n in range(1, 12)]
     assert [card["status"] for card in report["queried"]] == ["NOT_REDEEMED"] * 11
     assert report["balance"]["currency"] == "USDT"
@@ -211,8 +215,8 @@ def test_demo_json_orders_cards_numerically() -> None:
 def test_demo_table_orders_cards_numerically() -> None:
     result = invoke("demo", "--cards", "11")
     assert result.exit_code == EXIT_OK, result.output
-    issued = result.stdout.split("Issued", 1)[1].split("Queried", 1)[0]
-    positions = [issued.index(f"Demo card {n} ") for n in (1, 2, 10)]
+    queried = result.stdout.split("Queried", 1)[1]
+    positions = [queried.index(f"Demo card {n} ") for n in (1, 2, 10)]
     assert positions == sorted(positions)
     assert "pending payment" in result.stdout
 
