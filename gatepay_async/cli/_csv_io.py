@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ __all__ = [
     "INPUT_COLUMNS",
     "OUTPUT_COLUMNS",
     "InputError",
+    "check_paths",
     "read_specs",
     "scan_input",
     "write_output",
@@ -87,15 +90,66 @@ def read_specs(path: Path) -> Iterator[CardSpec]:
         )
 
 
+def _identity(path: Path) -> tuple[int, int] | str:
+    """What ``path`` names: (device, inode) if it exists (through links), else its real path."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return info.st_dev, info.st_ino
+
+
+def check_paths(input_path: Path, out_path: Path, journal_path: Path) -> None:
+    """Refuse files that are one another, or an output that cannot be written.
+
+    Runs before anything is sent. The journal must not be the input or the output (the
+    output would overwrite it and the next run would issue every card again), and the
+    output must not be the input. Files are compared by device and inode, so symbolic
+    and hard links to one file are caught. The output must not be a symbolic link, and
+    its directory must take a new file (written, then renamed over the output).
+    """
+    names = {"input": input_path, "output (--out)": out_path, "journal (--journal)": journal_path}
+    seen: dict[tuple[int, int] | str, str] = {}
+    for role, path in names.items():
+        other = seen.setdefault(_identity(path), role)
+        if other != role:
+            raise InputError(
+                f"the {role} {path} is the same file as the {other}; use separate files"
+                " (nothing was sent)"
+            )
+    if out_path.is_symlink():
+        raise InputError(
+            f"the output {out_path} is a symbolic link; pass the file it points to"
+            " (nothing was sent)"
+        )
+    if out_path.exists() and not stat.S_ISREG(out_path.stat().st_mode):
+        raise InputError(f"the output {out_path} is not a regular file (nothing was sent)")
+    try:
+        fd, probe = _temporary(out_path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the output {out_path}: {exc.strerror or exc} (nothing was sent)"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _temporary(out_path: Path) -> tuple[int, str]:
+    """A new file beside ``out_path``, created exclusively (never through a link), 0600."""
+    directory = out_path.parent if str(out_path.parent) else Path(".")
+    return tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=directory)
+
+
 def write_output(input_path: Path, out_path: Path, journal: Journal) -> Counter[str]:
     """Write one output row per input row, in input order, from the journal (mode 0600).
 
-    The file is written beside ``out_path`` and renamed over it, so a reader never sees
-    half of it. Returns how many rows are in each state.
+    The file is created exclusively beside ``out_path`` and renamed over it, so a reader
+    never sees half of it and no link planted at the temporary name is followed. Returns
+    how many rows are in each state.
     """
     counts: Counter[str] = Counter()
-    temporary = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    fd, name = _temporary(out_path)
+    temporary = Path(name)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
