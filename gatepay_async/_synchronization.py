@@ -174,9 +174,11 @@ class AsyncCancelShield:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> bool:
+        # True swallows the cancellation of this very scope (after cancel()).
         if self._scope is not None:
-            self._scope.__exit__(exc_type, exc, tb)
+            return bool(self._scope.__exit__(exc_type, exc, tb))
+        return False
 
 
 class CancelShield:

@@ -16,6 +16,7 @@ from gatepay_async._journal import FILE_MODE, Journal
 
 __all__ = [
     "INPUT_COLUMNS",
+    "NOT_ATTEMPTED_STATE",
     "OUTPUT_COLUMNS",
     "InputError",
     "check_paths",
@@ -26,6 +27,9 @@ __all__ = [
 
 INPUT_COLUMNS = ("ref", "title", "template_id", "currency", "amount")
 OUTPUT_COLUMNS = ("ref", "state", "card_number", "key", "status", "amount", "currency", "error")
+#: The output's state for a row the run never reached (stopped, interrupted): nothing
+#: was sent for it, nothing is wrong with it; running again sends it.
+NOT_ATTEMPTED_STATE = "not_attempted"
 NOT_ATTEMPTED = "not attempted yet (the run stopped before this row): run again"
 EMPTY_REF = "ref: must not be empty"
 
@@ -172,8 +176,18 @@ def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
     ref = row["ref"]
     entry = journal.entry(ref) if ref else None
     if entry is None:
-        error = EMPTY_REF if not ref else NOT_ATTEMPTED
-        return [ref, BulkState.FAILED.value, "", "", "", row["amount"], row["currency"], error]
+        if not ref:
+            return [
+                ref,
+                BulkState.FAILED.value,
+                "",
+                "",
+                "",
+                row["amount"],
+                row["currency"],
+                EMPTY_REF,
+            ]
+        return [ref, NOT_ATTEMPTED_STATE, "", "", "", row["amount"], row["currency"], NOT_ATTEMPTED]
     card = entry.card
     if entry.state is BulkState.ISSUED and card is not None:
         amount = format(card.amount, "f") if card.amount is not None else row["amount"]
