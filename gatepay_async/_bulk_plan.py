@@ -222,6 +222,10 @@ class BulkPlan:
                 self.journal.record_unknown(job.ref, text)
         return BulkResult(job.ref, state, error=text, exception=reported)
 
+    def not_sent(self, job: CreateJob, text: str) -> BulkResult:
+        """A create that was never sent (failed: safe to send again)."""
+        return self._fail(job.ref, text)
+
     def interrupted(self, job: CreateJob, text: str) -> BulkResult:
         """A create abandoned while in flight: a card may exist."""
         if self.journal is not None and self.journal.failure is None:

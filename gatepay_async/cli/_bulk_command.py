@@ -51,6 +51,7 @@ from gatepay_async.cli._csv_io import (
     InputError,
     check_paths,
     read_specs,
+    recover_from_output,
     scan_input,
     write_output,
 )
@@ -272,6 +273,16 @@ def bulk_create_command(
         journal = Journal.open(journal_path)
     except JournalError as exc:
         raise click.UsageError(str(exc)) from None
+    try:
+        recovered = recover_from_output(out_path, journal)
+    except JournalError as exc:
+        journal.close()
+        raise click.UsageError(str(exc)) from None
+    if recovered:
+        sys.stderr.write(
+            f"gatepay: took {recovered} card(s) that the journal could not record back from"
+            f" {out_path} into the journal\n"
+        )
     interactive = sys.stderr.isatty()
     with journal, _signals_restored():
         with _progress(progress and interactive) as bar:

@@ -13,6 +13,7 @@ from typing import IO
 
 from gatepay_async._bulk_models import BulkState, CardSpec
 from gatepay_async._journal import FILE_MODE, Journal
+from gatepay_async._models import GiftCardStatus
 
 __all__ = [
     "INPUT_COLUMNS",
@@ -21,6 +22,7 @@ __all__ = [
     "InputError",
     "check_paths",
     "read_specs",
+    "recover_from_output",
     "scan_input",
     "write_output",
 ]
@@ -170,6 +172,49 @@ def write_output(input_path: Path, out_path: Path, journal: Journal) -> Counter[
         temporary.unlink(missing_ok=True)
         raise
     return counts
+
+
+def recover_from_output(out_path: Path, journal: Journal) -> int:
+    """Take back from an earlier output the cards its journal could not record.
+
+    When a journal write failed (disk full), the cards issued meanwhile were written to
+    the output (and the terminal) but not to the journal, which reads them as unknown:
+    without this, the next run would rewrite the output and lose their keys. Only refs
+    the journal holds as unknown are taken, so nothing can be issued twice. Returns how
+    many were recorded.
+    """
+    if not out_path.is_file() or out_path.is_symlink():
+        return 0
+    recovered = 0
+    try:
+        with out_path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                ref = row.get("ref") or ""
+                number, key = row.get("card_number") or "", row.get("key") or ""
+                if (
+                    row.get("state") == BulkState.ISSUED.value
+                    and number
+                    and key
+                    and journal.state(ref) is BulkState.UNKNOWN
+                ):
+                    card: dict[str, object] = {
+                        "card_num": number,
+                        "card_key": key,
+                        "recovered_from": "output",
+                    }
+                    for field in ("amount", "currency"):
+                        if row.get(field):
+                            card[field] = row[field]
+                    status = GiftCardStatus.__members__.get(row.get("status") or "")
+                    if status is not None:
+                        card["status"] = status.value
+                    journal.record_issued(ref, card)
+                    recovered += 1
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return recovered  # an unreadable old output holds nothing to take back
+    if recovered:
+        journal.flush()
+    return recovered
 
 
 def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
