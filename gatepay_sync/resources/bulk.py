@@ -76,6 +76,8 @@ ROUND_SECONDS = 10.0
 STRAGGLER_PATIENCE = 0.25
 
 
+#: The error of a row whose intent could not be made durable (so it was not sent).
+JOURNAL_FAILED = "not sent: the journal could not record its intent (see the journal error)"
 #: The error of a create abandoned by :meth:`BulkIssuer.abandon`.
 INTERRUPTED_IN_THIS_RUN = "interrupted in this run: the request was abandoned before its answer"
 
@@ -297,7 +299,7 @@ class BulkIssuer:
                         self._commit.commit()
                     except JournalError as exc:
                         self._journal_failed(exc)  # the intent is not durable: never send
-                        return None
+                        return plan.not_sent(job, JOURNAL_FAILED)
                     intent_written = True
                 client = self._client
                 key = id(job)
