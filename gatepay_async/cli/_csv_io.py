@@ -180,8 +180,8 @@ def recover_from_output(out_path: Path, journal: Journal) -> int:
     When a journal write failed (disk full), the cards issued meanwhile were written to
     the output (and the terminal) but not to the journal, which reads them as unknown:
     without this, the next run would rewrite the output and lose their keys. Only refs
-    the journal holds as unknown are taken, so nothing can be issued twice. Returns how
-    many were recorded.
+    whose last journal record is their intent (sent, outcome never recorded) are taken,
+    so nothing can be issued twice. Returns how many were recorded.
     """
     if not out_path.is_file() or out_path.is_symlink():
         return 0
@@ -195,7 +195,7 @@ def recover_from_output(out_path: Path, journal: Journal) -> int:
                     row.get("state") == BulkState.ISSUED.value
                     and number
                     and key
-                    and journal.state(ref) is BulkState.UNKNOWN
+                    and journal.interrupted(ref)
                 ):
                     card: dict[str, object] = {
                         "card_num": number,

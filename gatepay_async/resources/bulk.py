@@ -110,7 +110,13 @@ class AsyncBulkRun(AsyncIterator[BulkResult]):
         self._issuer.stop()
 
     def abandon(self) -> None:
-        """Stop, and give up on the requests in flight: they are recorded as unknown."""
+        """Stop, and give up on the requests in flight: they are recorded as unknown.
+
+        Call it from the run's event loop (a task, a signal receiver). In the sync facade
+        a second Ctrl-C calls it for you; from elsewhere call it from a thread, not from
+        inside a signal handler (it writes the journal, whose lock the interrupted code
+        may hold).
+        """
         self._issuer.abandon()
 
     def __aiter__(self) -> AsyncBulkRun:
