@@ -174,10 +174,18 @@ class Stopper:
             )
 
     async def watch(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        with anyio.open_signal_receiver(*STOP_SIGNALS) as received:
+        try:
+            receiver = anyio.open_signal_receiver(*STOP_SIGNALS)
+            received = receiver.__enter__()
+        except NotImplementedError:  # Windows: Ctrl-C stays a KeyboardInterrupt
+            task_status.started()
+            return
+        try:
             task_status.started()
             async for signum in received:
                 self(signum)
+        finally:
+            receiver.__exit__(None, None, None)
 
 
 def _defer_signals(stopper: Stopper) -> None:
