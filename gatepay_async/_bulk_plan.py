@@ -222,6 +222,16 @@ class BulkPlan:
                 self.journal.record_unknown(job.ref, text)
         return BulkResult(job.ref, state, error=text, exception=reported)
 
+    def not_sent(self, job: CreateJob, text: str) -> BulkResult:
+        """A create that was never sent (failed: safe to send again)."""
+        return self._fail(job.ref, text)
+
+    def interrupted(self, job: CreateJob, text: str) -> BulkResult:
+        """A create abandoned while in flight: a card may exist."""
+        if self.journal is not None and self.journal.failure is None:
+            self.journal.record_unknown(job.ref, text)
+        return BulkResult(job.ref, BulkState.UNKNOWN, error=text)
+
     def rate_limited(self, job: CreateJob, exc: RateLimitError, attempts: int) -> BulkResult:
         """A create refused with 429 every time: not issued."""
         text = f"{error_text(exc)} (refused {attempts} times; not issued)"

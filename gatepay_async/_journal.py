@@ -25,9 +25,11 @@ last record); cards are read back from disk on demand. The journal is thread-saf
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -122,6 +124,10 @@ class Journal:
         self._written = size  # bytes in the file
         self._pending: list[bytes] = []
         self._closed = False
+        #: Set once a write or fsync failed: nothing is written any more (no torn record
+        #: followed by a rewritten one), intents are refused (so nothing more is sent),
+        #: and outcomes are kept in memory so the caller can still report their keys.
+        self._failure: JournalError | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ opening
@@ -136,12 +142,29 @@ class Journal:
         Raises :class:`JournalError` if another run holds it open.
         """
         file_path = Path(path)
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        # Never through a symbolic link: a link planted at the journal's path must not
+        # redirect card keys into another file (or append them to the input).
+        flags = (
+            os.O_RDWR
+            | os.O_APPEND
+            | os.O_CREAT
+            | getattr(os, "O_CLOEXEC", 0)
+            | getattr(os, "O_NOFOLLOW", 0)
+        )
         existed = file_path.exists()
         try:
             fd = os.open(file_path, flags, FILE_MODE)
         except OSError as exc:
-            raise JournalError(f"cannot open the journal {file_path}: {exc}") from exc
+            if file_path.is_symlink():
+                raise JournalError(
+                    f"the journal {file_path} is a symbolic link; pass the file it points to"
+                ) from None
+            raise JournalError(
+                f"cannot open the journal {file_path}: {exc.strerror or exc}"
+            ) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise JournalError(f"the journal {file_path} is not a regular file")
         try:
             if fcntl is not None:
                 try:
@@ -210,9 +233,6 @@ class Journal:
         state = _STATES[code]
         if code == _INTENT:
             return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True)
-        if offset >= self._written:
-            with self._lock:
-                self._write_pending()
         record = self._read_record(offset)
         if code == _ISSUED:
             try:
@@ -228,6 +248,13 @@ class Journal:
         return JournalEntry(ref, state, error=str(error) if error is not None else None)
 
     def _read_record(self, offset: int) -> dict[str, Any] | None:
+        if offset >= self._written:  # still in memory (not flushed, or the disk failed)
+            with self._lock:
+                if offset >= self._written:
+                    pending = b"".join(self._pending)
+                    start = offset - self._written
+                    end = pending.find(b"\n", start)
+                    return _parse(pending[start : end if end >= 0 else None])
         chunks: list[bytes] = []
         position = offset
         while True:
@@ -240,16 +267,39 @@ class Journal:
                 break
             chunks.append(chunk)
             position += len(chunk)
-        try:
-            record = json.loads(b"".join(chunks))
-        except ValueError:
-            return None
-        return record if isinstance(record, dict) else None
+        return _parse(b"".join(chunks))
+
+    # ------------------------------------------------------------------ failure
+
+    @property
+    def failure(self) -> JournalError | None:
+        """The error that stopped this journal's writes, or None."""
+        return self._failure
+
+    def unwritten_cards(self) -> list[tuple[str, dict[str, Any]]]:
+        """(ref, card data) of the issued records that never reached the file.
+
+        Empty unless a write failed: those cards exist and their keys are only here,
+        in memory; the caller must put them where the user finds them.
+        """
+        with self._lock:
+            lines = b"".join(self._pending).splitlines()
+        cards = []
+        for line in lines:
+            record = _parse(line)
+            if record and record.get("op") == "issued" and isinstance(record.get("card"), dict):
+                cards.append((str(record.get("ref")), record["card"]))
+        return cards
 
     # ------------------------------------------------------------------ writing
 
     def record_intent(self, ref: str, request: CreateRequest) -> None:
-        """Note that the create for ``ref`` is about to be sent (then :meth:`flush`)."""
+        """Note that the create for ``ref`` is about to be sent (then :meth:`flush`).
+
+        Raises :class:`JournalError` once a write has failed: nothing more may be sent.
+        """
+        if self._failure is not None:
+            raise self._failure
         self._write(
             ref,
             _INTENT,
@@ -283,10 +333,17 @@ class Journal:
         the latest with the next intent of its worker.
         """
         with self._lock:
+            if self._failure is not None:
+                raise self._failure
             if self._closed:
                 return
             self._write_pending()
-        _flush_fd(self._fd)
+            fd = self._fd
+        try:
+            _flush_fd(fd)
+        except OSError as exc:
+            with self._lock:
+                raise self._fail(exc) from None
 
     def close(self) -> None:
         """Flush and close. Closing twice is harmless."""
@@ -294,8 +351,12 @@ class Journal:
             if self._closed:
                 return
             try:
-                self._write_pending()
-                _flush_fd(self._fd)
+                if self._failure is None:
+                    self._write_pending()
+                    try:
+                        _flush_fd(self._fd)
+                    except OSError as exc:
+                        raise self._fail(exc) from None
             finally:
                 self._closed = True
                 os.close(self._fd)
@@ -315,7 +376,10 @@ class Journal:
         line = _encode(record)
         with self._lock:
             offset = self._append(line)
-            if self._remember_new or ref in self._index:
+            previous = self._index.get(ref)
+            if previous is not None and previous & 3 == _ISSUED and code != _ISSUED:
+                return  # an issued card stays issued (as when the journal is read back)
+            if self._remember_new or previous is not None:
                 self._index[ref] = (offset << 2) | code
 
     def _append(self, data: bytes) -> int:
@@ -328,19 +392,54 @@ class Journal:
         return offset
 
     def _write_pending(self) -> None:
-        """Write the queued records to the file in one go (hold the lock)."""
+        """Write the queued records to the file in one go (hold the lock).
+
+        A failed write is never retried: the file is cut back to its last complete
+        record (a torn fragment followed by a rewritten record would corrupt both), the
+        journal stops writing, and the records stay in memory (see :meth:`failure`).
+        """
+        if self._failure is not None:
+            raise self._failure
         if not self._pending:
             return
         data = b"".join(self._pending)
         view = memoryview(data)
         try:
             while view:
-                written = os.write(self._fd, view)
+                written = _write_fd(self._fd, view)
                 view = view[written:]
         except OSError as exc:
-            raise JournalError(f"cannot write to the journal {self._path}: {exc}") from exc
+            # Cut the torn fragment off; if even that fails, a torn last line is
+            # skipped when the journal is read back.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._written)
+            raise self._fail(exc) from None
         self._pending.clear()
         self._written += len(data)
+
+    def _fail(self, exc: OSError) -> JournalError:
+        """Enter the failed state (hold the lock) and return the error to raise."""
+        if self._failure is None:
+            reason = exc.strerror or str(exc)
+            self._failure = JournalError(
+                f"cannot write to the journal {self._path} ({reason}); the run stopped"
+                " before sending anything more. Free some space (or fix the disk) and run"
+                " again with the same journal: nothing it recorded is sent twice."
+            )
+        return self._failure
+
+
+def _write_fd(fd: int, data: memoryview) -> int:
+    """``os.write``, one place for tests to make fail."""
+    return os.write(fd, data)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _read_index(fd: int) -> tuple[dict[str, int], int, bool]:

@@ -158,6 +158,13 @@ class AsyncCancelShield:
     def __init__(self, enabled: bool = True) -> None:
         self._scope = anyio.CancelScope(shield=True) if enabled else None
 
+    def cancel(self) -> bool:
+        """Cancel the block itself (abandon it); False if that cannot be done."""
+        if self._scope is None:
+            return False
+        self._scope.cancel()
+        return True
+
     def __enter__(self) -> None:
         if self._scope is not None:
             self._scope.__enter__()
@@ -167,9 +174,11 @@ class AsyncCancelShield:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> bool:
+        # True swallows the cancellation of this very scope (after cancel()).
         if self._scope is not None:
-            self._scope.__exit__(exc_type, exc, tb)
+            return bool(self._scope.__exit__(exc_type, exc, tb))
+        return False
 
 
 class CancelShield:
@@ -177,6 +186,10 @@ class CancelShield:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+
+    def cancel(self) -> bool:
+        """A thread cannot be cancelled: always False."""
+        return False
 
     def __enter__(self) -> None:
         return None
@@ -355,9 +368,12 @@ class AsyncWorkerPool:
     when the block raised an ``Exception`` (a running call is never abandoned by an
     error); only a cancellation of the enclosing task cancels them. An exception raised
     by a call stops the pool: later ``submit`` calls raise it, and so does the exit.
+    ``on_interrupt`` is for the thread twin (tasks are cancelled instead).
     """
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(
+        self, concurrency: int, on_interrupt: Callable[[int], object] | None = None
+    ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         self._concurrency = concurrency
@@ -433,10 +449,15 @@ class WorkerPool:
     """The thread twin of :class:`AsyncWorkerPool` (a ThreadPoolExecutor).
 
     Calls run in worker threads. Leaving the block always waits for the running calls;
-    a KeyboardInterrupt in the submitting thread does not abandon them either.
+    a KeyboardInterrupt in the submitting thread does not abandon them either: a running
+    call may have sent a create, and what it records must not meet a closed journal.
+    Each KeyboardInterrupt (the one that ended the block, and any during the wait) is
+    passed to ``on_interrupt(n)``, n counting them from 1, and the wait goes on.
     """
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(
+        self, concurrency: int, on_interrupt: Callable[[int], object] | None = None
+    ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         self._concurrency = concurrency
@@ -445,6 +466,7 @@ class WorkerPool:
         self._condition = threading.Condition()
         self._error: Exception | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._on_interrupt = on_interrupt
 
     @property
     def running(self) -> int:
@@ -466,7 +488,15 @@ class WorkerPool:
         executor = self._executor
         assert executor is not None, "the pool was not entered"
         self._executor = None
-        executor.shutdown(wait=True)
+        interrupts = 0
+        if isinstance(exc, KeyboardInterrupt):
+            interrupts = self._interrupted(interrupts)
+        while True:
+            try:
+                executor.shutdown(wait=True)
+                break
+            except KeyboardInterrupt:
+                interrupts = self._interrupted(interrupts)
         if exc is None and self._error is not None:
             raise self._error
 
@@ -489,6 +519,12 @@ class WorkerPool:
         """Wait up to ``seconds`` for every running call to end; True if they did."""
         with self._condition:
             return self._condition.wait_for(lambda: self._running == 0, seconds)
+
+    def _interrupted(self, count: int) -> int:
+        count += 1
+        if self._on_interrupt is not None:
+            self._on_interrupt(count)
+        return count
 
     def _run(self, fn: Callable[[T], Any], arg: T) -> None:
         try:

@@ -83,6 +83,7 @@ RULES: list[tuple[str, str | None]] = [
     (r"\bAsyncGatePay\b", "GatePay"),
     (r"\bAsyncGiftCards\b", "GiftCards"),
     (r"\bAsyncBulkIssuer\b", "BulkIssuer"),
+    (r"\bAsyncBulkRun\b", "BulkRun"),
     (r"\bAsyncShardedTransport\b", "ShardedTransport"),
     (r"\bAsyncClient\b", "Client"),
     (r"\bAsyncRetrying\b", "Retrying"),
@@ -95,6 +96,8 @@ RULES: list[tuple[str, str | None]] = [
     (r"\bawait\s+", ""),
     (r"\b__aenter__\b", "__enter__"),
     (r"\b__aexit__\b", "__exit__"),
+    (r"\b__aiter__\b", "__iter__"),
+    (r"\b__anext__\b", "__next__"),
     (r"\baclose\b", "close"),
     (r"\banext\(", "next("),
 ]

@@ -83,6 +83,11 @@ SAMPLES: list[tuple[str, str | None]] = [
         "def __exit__(self, *args: object) -> None:",
     ),
     ("first = await anext(it)", "first = next(it)"),
+    ("def __aiter__(self) -> AsyncBulkRun:", "def __iter__(self) -> BulkRun:"),
+    (
+        "async def __anext__(self) -> BulkResult:",
+        "def __next__(self) -> BulkResult:",
+    ),
     # the shared concurrency helpers (SYNC_NAMES)
     (
         "from gatepay_async._synchronization import AsyncLock, async_sleep",

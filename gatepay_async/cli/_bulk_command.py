@@ -1,13 +1,27 @@
-"""``gatepay bulk-create``: issue the cards of a CSV file, exactly once, resumably."""
+"""``gatepay bulk-create``: issue the cards of a CSV file, exactly once, resumably.
+
+Stopping. SIGINT (Ctrl-C) and SIGTERM (docker, systemd, Kubernetes, ``timeout``) are
+handled alike: the first takes no new rows, lets the requests in flight finish and be
+recorded, writes the output and exits 130; a second abandons the requests in flight
+(recorded as unknown, "interrupted in this run"). A journal that cannot be written
+stops the run before the next create; the keys of cards issued but not journaled go to
+the output and to stderr.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import signal
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import anyio
+import anyio.abc
 import click
 from rich.console import Console
 from rich.progress import (
@@ -20,15 +34,25 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._client import AsyncGatePay
 from gatepay_async._errors import AuthenticationError, GatePayError
 from gatepay_async._journal import Journal, JournalError
-from gatepay_async.cli._csv_io import InputError, read_specs, scan_input, write_output
+from gatepay_async.cli._csv_io import (
+    NOT_ATTEMPTED_STATE,
+    InputError,
+    check_paths,
+    read_specs,
+    recover_from_output,
+    scan_input,
+    write_output,
+)
 from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
 from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
+from gatepay_async.resources.bulk import AsyncBulkRun
 
 __all__ = ["COMMANDS", "bulk_create_command"]
 
@@ -37,14 +61,24 @@ UNKNOWN_ADVICE = (
     " Look them up in your GatePay merchant records (by title and amount) before doing"
     " anything. If no card exists, run again with --retry-unknown to send them again."
 )
+NOT_ATTEMPTED_ADVICE = (
+    "Rows marked 'not_attempted' were never sent (the run stopped first): run the same"
+    " command again to send them."
+)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class RunTally:
-    """Counts for the progress bar and the summary (updated from on_progress)."""
+    """Counts for the progress bar and the summary (updated from on_progress).
 
-    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
+    Rows answered from the journal (replayed) are not counted as progress: they take no
+    time, and counting them would make the ETA promise the rest at that speed.
+    """
+
+    def __init__(self, progress: Progress | None, task: TaskID | None, total: int) -> None:
         self.progress = progress
         self.task = task
+        self.total = total
         self.states: Counter[BulkState] = Counter()
         self.resumed = 0
         self.issued_now = 0
@@ -67,10 +101,12 @@ class RunTally:
         if self.progress is not None and self.task is not None:
             self.progress.update(
                 self.task,
-                advance=1,
+                total=self.total - self.resumed,
+                advance=0 if result.from_journal else 1,
                 issued=self.states[BulkState.ISSUED],
                 failed=self.states[BulkState.FAILED],
                 unknown=self.states[BulkState.UNKNOWN],
+                resumed=self.resumed,
                 speed=self.cards_per_second,
             )
 
@@ -96,7 +132,8 @@ def _progress(show: bool) -> Progress:
         MofNCompleteColumn(),
         TextColumn(
             "[green]{task.fields[issued]} issued[/] [red]{task.fields[failed]} failed[/]"
-            " [yellow]{task.fields[unknown]} unknown[/]"
+            " [yellow]{task.fields[unknown]} unknown[/] ({task.fields[resumed]} from the"
+            " journal)"
         ),
         TextColumn("{task.fields[speed]:.0f} cards/s"),
         TimeElapsedColumn(),
@@ -106,6 +143,83 @@ def _progress(show: bool) -> Progress:
         disable=not show,
         transient=False,
     )
+
+
+def _say(bar: Progress, message: str) -> None:
+    """One line on stderr, literally, above the progress bar if there is one."""
+    if bar.live.is_started:
+        bar.console.print(Text(message))
+    else:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+
+class Stopper:
+    """What SIGINT and SIGTERM do to the run: the first stops it, the second abandons."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.signals = 0
+        self.run: AsyncBulkRun | None = None
+
+    def __call__(self, signum: int) -> None:
+        self.signals += 1
+        run = self.run
+        in_flight = run.in_flight if run is not None else 0
+        if self.signals == 1:
+            if run is not None:
+                run.stop()
+            name = signal.Signals(signum).name
+            _say(
+                self.bar,
+                f"{name}: taking no new rows; waiting for {in_flight} requests in flight;"
+                " press Ctrl-C again to abandon them",
+            )
+        elif self.signals == 2:
+            if run is not None:
+                run.abandon()
+            _say(
+                self.bar,
+                f"abandoning {in_flight} requests in flight: they are recorded as unknown",
+            )
+
+    async def watch(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        try:
+            receiver = anyio.open_signal_receiver(*STOP_SIGNALS)
+            received = receiver.__enter__()
+        except NotImplementedError:  # Windows: Ctrl-C stays a KeyboardInterrupt
+            task_status.started()
+            return
+        try:
+            task_status.started()
+            async for signum in received:
+                self(signum)
+        finally:
+            receiver.__exit__(None, None, None)
+
+
+def _defer_signals(stopper: Stopper) -> None:
+    """Outside the run (setting up, writing the output): a signal is noted, not obeyed.
+
+    Those steps are short, and the output must be written whatever happens; a signal
+    noted before the run starts stops it before anything is sent.
+    """
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        stopper.signals += 1
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, note)
+
+
+@contextlib.contextmanager
+def _signals_restored() -> Iterator[None]:
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @click.command("bulk-create")
@@ -136,12 +250,16 @@ def _progress(show: bool) -> Progress:
     type=click.FloatRange(min=0, min_open=True),
     help="at most this many requests per second",
 )
-@click.option("--progress/--no-progress", default=True, help="show the progress bar")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="show the progress bar (on a terminal; elsewhere a one-line summary at the end)",
+)
 @click.option(
     "--spreadsheet-safe/--raw-cells",
     default=True,
     show_default=True,
-    help="prefix a cell starting with = + - @ tab or CR with ' so spreadsheets do not run it"
+    help="prefix a cell starting with = + - @ ' tab or CR with ' so spreadsheets do not run it"
     " as a formula (a program reading OUT strips that '; the journal keeps raw values)",
 )
 @client_options
@@ -162,13 +280,19 @@ def bulk_create_command(
     can be killed and run again with the same --journal: issued rows are never sent
     twice, unknown ones are not sent again unless --retry-unknown. OUT is rewritten
     from the journal on every run (columns ref,state,card_number,key,status,amount,
-    currency,error). Exit status: 0 every row issued, 2 some row failed or unknown,
-    1 a usage or configuration error, 4 GatePay refused the credentials (checked with a
-    signed read before any create is sent), 130 interrupted. --json prints a summary object.
+    currency,error; state is issued, failed, unknown or not_attempted).
+
+    Ctrl-C or SIGTERM: no new rows are sent, the requests in flight finish and are
+    recorded, OUT is written, exit 130; a second signal abandons the requests in flight
+    (recorded as unknown). Exit status: 0 every row issued, 1 a usage or configuration
+    error, 2 some row failed, unknown or not attempted (also: the journal could not be
+    written), 4 GatePay refused the credentials (checked with a signed read before any
+    create is sent), 130 interrupted. --json prints a summary object.
     """
     journal_path = journal_path or out_path.with_name(out_path.name + ".journal")
     try:
         total = scan_input(input_csv)
+        check_paths(input_csv, out_path, journal_path)
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
     client = options.client()
@@ -176,47 +300,57 @@ def bulk_create_command(
         journal = Journal.open(journal_path)
     except JournalError as exc:
         raise click.UsageError(str(exc)) from None
-    out = stdout_console()
-    interrupted = False
-    with journal:
-        with _progress(progress) as bar:
-            task = bar.add_task("issuing", total=total, issued=0, failed=0, unknown=0, speed=0.0)
-            tally = RunTally(bar, task)
-
-            async def run() -> None:
-                async with client as gp:
-                    # Wrong credentials: refused here (exit 4), before any create is sent.
-                    # Any other failure of this read is left to the run to meet row by row.
-                    with contextlib.suppress(_NotCredentials):
-                        await _check_credentials(gp)
-                    results = gp.gift_cards.create_many(
-                        read_specs(input_csv),
-                        concurrency=concurrency,
-                        journal=journal,
-                        retry_unknown=retry_unknown,
-                        rate=rate,
-                        on_progress=tally,
-                    )
-                    async for _ in results:
-                        pass
-
-            try:
-                anyio.run(run)
-            except KeyboardInterrupt:
-                interrupted = True
-            except InputError as exc:
-                raise click.UsageError(str(exc)) from None
-        counts = write_output(input_csv, out_path, journal, spreadsheet_safe=spreadsheet_safe)
+    try:
+        recovered = recover_from_output(out_path, journal, spreadsheet_safe=spreadsheet_safe)
+    except JournalError as exc:
+        journal.close()
+        raise click.UsageError(str(exc)) from None
+    if recovered:
+        sys.stderr.write(
+            f"gatepay: took {recovered} card(s) that the journal could not record back from"
+            f" {out_path} into the journal\n"
+        )
+    interactive = sys.stderr.isatty()
+    with journal, _signals_restored():
+        with _progress(progress and interactive) as bar:
+            task = bar.add_task(
+                "issuing", total=total, issued=0, failed=0, unknown=0, resumed=0, speed=0.0
+            )
+            tally = RunTally(bar, task, total)
+            stopper = Stopper(bar)
+            _defer_signals(stopper)
+            failure = _issue(
+                client, input_csv, journal, concurrency, retry_unknown, rate, tally, stopper
+            )
+            _defer_signals(stopper)  # the event loop put the default handlers back
+        unwritten = journal.unwritten_cards()
+        if unwritten:  # first, where nothing can fail: these keys exist nowhere else
+            _print_unwritten(unwritten)
+        if failure is not None:
+            sys.stderr.write(f"gatepay: {failure}\n")
+        try:
+            counts = write_output(input_csv, out_path, journal, spreadsheet_safe=spreadsheet_safe)
+        except OSError as exc:
+            where = "printed above" if unwritten else "in the journal"
+            sys.stderr.write(
+                f"gatepay: cannot write the output {out_path}: {exc.strerror or exc}."
+                f" The keys of the cards issued are {where}; free some space and run again"
+                " with the same journal to write the output (nothing is sent twice).\n"
+            )
+            return EXIT_INCOMPLETE
+    interrupted = stopper.signals > 0
     if interrupted:
         status = EXIT_INTERRUPTED
-    elif counts[BulkState.ISSUED.value] == sum(counts.values()):
+    elif failure is None and counts[BulkState.ISSUED.value] == sum(counts.values()):
         status = EXIT_OK
     else:
         status = EXIT_INCOMPLETE
     if options.as_json:
         print_json(_summary_data(tally, counts, out_path, journal_path, interrupted, status))
     else:
-        _summary(out, tally, counts, out_path, journal_path, interrupted)
+        _summary(stdout_console(), tally, counts, out_path, journal_path, interrupted)
+        if progress and not interactive:
+            _one_line_summary(tally, counts, interrupted)
     return status
 
 
@@ -234,6 +368,7 @@ def _summary_data(
         "issued_this_run": tally.issued_now,
         "failed": counts[BulkState.FAILED.value],
         "unknown": counts[BulkState.UNKNOWN.value],
+        "not_attempted": counts[NOT_ATTEMPTED_STATE],
         "total": sum(counts.values()),
         "interrupted": interrupted,
         "seconds": round(tally.elapsed, 3),
@@ -241,6 +376,76 @@ def _summary_data(
         "journal": str(journal_path),
         "exit_code": exit_code,
     }
+
+
+def _issue(
+    client: AsyncGatePay,
+    input_csv: Path,
+    journal: Journal,
+    concurrency: int,
+    retry_unknown: bool,
+    rate: float | None,
+    tally: RunTally,
+    stopper: Stopper,
+) -> JournalError | None:
+    """Run create_many under the signal watcher; the journal's failure if it had one."""
+
+    async def run() -> JournalError | None:
+        async with client as gp, anyio.create_task_group() as watchers:
+            await watchers.start(stopper.watch)
+            # Wrong credentials: refused here (exit 4), before any create is sent. Any
+            # other failure of this read is left to the run to meet row by row.
+            with contextlib.suppress(_NotCredentials):
+                await _check_credentials(gp)
+            stopper.run = gp.gift_cards.create_many(
+                read_specs(input_csv),
+                concurrency=concurrency,
+                journal=journal,
+                retry_unknown=retry_unknown,
+                rate=rate,
+                on_progress=tally,
+            )
+            if stopper.signals:  # a signal came while the run was being set up
+                stopper.run.stop()
+            try:
+                async for _ in stopper.run:
+                    pass
+            except JournalError as exc:
+                return exc
+            finally:
+                watchers.cancel_scope.cancel()
+        return None
+
+    try:
+        return anyio.run(run)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _print_unwritten(cards: list[tuple[str, dict[str, Any]]]) -> None:
+    """The cards the journal could not record, whole and plain, on stderr."""
+    lines = [
+        f"gatepay: {len(cards)} card(s) were issued but could not be written to the journal."
+        " Keep these keys (they are also in the output if it could be written):",
+        "ref,card_number,key",
+    ]
+    for ref, card in cards:
+        number = card.get("card_num") or card.get("cardNumber") or card.get("card_number")
+        key = card.get("card_key") or card.get("key")
+        lines.append(f"{ref},{number},{key}")
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
+
+
+def _one_line_summary(tally: RunTally, counts: Counter[str], interrupted: bool) -> None:
+    """For logs and CI: the end of the run on one whole line (no bar to cut)."""
+    total = sum(counts.values())
+    sys.stderr.write(
+        f"bulk-create {'interrupted' if interrupted else 'done'}: {total} rows:"
+        f" {counts[BulkState.ISSUED.value]} issued ({tally.issued_now} by this run),"
+        f" {counts[BulkState.FAILED.value]} failed, {counts[BulkState.UNKNOWN.value]} unknown,"
+        f" {counts[NOT_ATTEMPTED_STATE]} not attempted; {tally.elapsed:.1f} s\n"
+    )
 
 
 def _summary(
@@ -258,14 +463,16 @@ def _summary(
     table.add_row("  of which issued by this run", str(tally.issued_now))
     table.add_row("failed", str(counts[BulkState.FAILED.value]))
     table.add_row("unknown", str(counts[BulkState.UNKNOWN.value]))
+    if counts[NOT_ATTEMPTED_STATE]:
+        table.add_row("not attempted", str(counts[NOT_ATTEMPTED_STATE]))
     table.add_row("total", str(sum(counts.values())))
     console.print(table)
     console.print(
         f"{tally.issued_now} cards issued in {tally.elapsed:.1f} s"
         f" ({tally.cards_per_second:.0f} cards/s)"
     )
-    console.print(f"output:  {out_path}")
-    console.print(f"journal: {journal_path}")
+    console.print(Text(f"output:  {out_path}"))
+    console.print(Text(f"journal: {journal_path}"))
     if counts[BulkState.FAILED.value]:
         console.print(
             "Rows marked 'failed' were not issued (see their error column); fix them and run"
@@ -273,6 +480,8 @@ def _summary(
         )
     if counts[BulkState.UNKNOWN.value]:
         console.print(UNKNOWN_ADVICE)
+    if counts[NOT_ATTEMPTED_STATE]:
+        console.print(NOT_ATTEMPTED_ADVICE)
 
 
 COMMANDS = [bulk_create_command]

@@ -15,6 +15,7 @@ from gatepay_async.cli._output import (
     balance_table,
     card_table,
     print_json,
+    print_table,
     stdout_console,
     templates_table,
 )
@@ -94,7 +95,7 @@ def create_command(
     if options.as_json:
         print_json(card)
     else:
-        stdout_console().print(card_table(card, show_key=True, title="Gift card issued"))
+        print_table(card_table(card, show_key=True, title="Gift card issued"))
 
 
 @click.command("query")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,12 +13,17 @@ from typing import IO
 
 from gatepay_async._bulk_models import BulkState, CardSpec
 from gatepay_async._journal import FILE_MODE, Journal
+from gatepay_async._models import GiftCardStatus
 
 __all__ = [
     "INPUT_COLUMNS",
+    "NOT_ATTEMPTED_STATE",
     "OUTPUT_COLUMNS",
     "InputError",
+    "check_paths",
+    "plain_cell",
     "read_specs",
+    "recover_from_output",
     "scan_input",
     "spreadsheet_cell",
     "write_output",
@@ -24,6 +31,9 @@ __all__ = [
 
 INPUT_COLUMNS = ("ref", "title", "template_id", "currency", "amount")
 OUTPUT_COLUMNS = ("ref", "state", "card_number", "key", "status", "amount", "currency", "error")
+#: The output's state for a row the run never reached (stopped, interrupted): nothing
+#: was sent for it, nothing is wrong with it; running again sends it.
+NOT_ATTEMPTED_STATE = "not_attempted"
 NOT_ATTEMPTED = "not attempted yet (the run stopped before this row): run again"
 EMPTY_REF = "ref: must not be empty"
 
@@ -31,12 +41,21 @@ EMPTY_REF = "ref: must not be empty"
 #: What a spreadsheet takes for the start of a formula (or, for tab and CR, a cell break
 #: that can hide one): OWASP's list for CSV injection.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Cells given a leading quote: formula starts, and a quote itself, so that the mark can
+#: always be taken off again (:func:`plain_cell`) without guessing.
+_QUOTED_STARTS = (*FORMULA_STARTS, "'")
 
 
 def spreadsheet_cell(value: str) -> str:
     """``value`` as a spreadsheet shows it as text: a leading ``'`` when it would
-    otherwise be read as a formula. Anything else is returned unchanged."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    otherwise be read as a formula (or already starts with ``'``). Anything else is
+    returned unchanged."""
+    return "'" + value if value.startswith(_QUOTED_STARTS) else value
+
+
+def plain_cell(cell: str) -> str:
+    """The value :func:`spreadsheet_cell` was given: its leading ``'`` taken off."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 class InputError(Exception):
@@ -99,6 +118,56 @@ def read_specs(path: Path) -> Iterator[CardSpec]:
         )
 
 
+def _identity(path: Path) -> tuple[int, int] | str:
+    """What ``path`` names: (device, inode) if it exists (through links), else its real path."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return info.st_dev, info.st_ino
+
+
+def check_paths(input_path: Path, out_path: Path, journal_path: Path) -> None:
+    """Refuse files that are one another, or an output that cannot be written.
+
+    Runs before anything is sent. The journal must not be the input or the output (the
+    output would overwrite it and the next run would issue every card again), and the
+    output must not be the input. Files are compared by device and inode, so symbolic
+    and hard links to one file are caught. The output must not be a symbolic link, and
+    its directory must take a new file (written, then renamed over the output).
+    """
+    names = {"input": input_path, "output (--out)": out_path, "journal (--journal)": journal_path}
+    seen: dict[tuple[int, int] | str, str] = {}
+    for role, path in names.items():
+        other = seen.setdefault(_identity(path), role)
+        if other != role:
+            raise InputError(
+                f"the {role} {path} is the same file as the {other}; use separate files"
+                " (nothing was sent)"
+            )
+    if out_path.is_symlink():
+        raise InputError(
+            f"the output {out_path} is a symbolic link; pass the file it points to"
+            " (nothing was sent)"
+        )
+    if out_path.exists() and not stat.S_ISREG(out_path.stat().st_mode):
+        raise InputError(f"the output {out_path} is not a regular file (nothing was sent)")
+    try:
+        fd, probe = _temporary(out_path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the output {out_path}: {exc.strerror or exc} (nothing was sent)"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _temporary(out_path: Path) -> tuple[int, str]:
+    """A new file beside ``out_path``, created exclusively (never through a link), 0600."""
+    directory = out_path.parent if str(out_path.parent) else Path(".")
+    return tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=directory)
+
+
 def write_output(
     input_path: Path, out_path: Path, journal: Journal, *, spreadsheet_safe: bool = False
 ) -> Counter[str]:
@@ -106,12 +175,13 @@ def write_output(
 
     ``spreadsheet_safe`` passes every cell through :func:`spreadsheet_cell`.
 
-    The file is written beside ``out_path`` and renamed over it, so a reader never sees
-    half of it. Returns how many rows are in each state.
+    The file is created exclusively beside ``out_path`` and renamed over it, so a reader
+    never sees half of it and no link planted at the temporary name is followed. Returns
+    how many rows are in each state.
     """
     counts: Counter[str] = Counter()
-    temporary = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    fd, name = _temporary(out_path)
+    temporary = Path(name)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -130,12 +200,69 @@ def write_output(
     return counts
 
 
+def recover_from_output(out_path: Path, journal: Journal, *, spreadsheet_safe: bool) -> int:
+    """Take back from an earlier output the cards its journal could not record.
+
+    When a journal write failed (disk full), the cards issued meanwhile were written to
+    the output (and the terminal) but not to the journal, which reads them as unknown:
+    without this, the next run would rewrite the output and lose their keys. Only refs
+    whose last journal record is their intent (sent, outcome never recorded) are taken,
+    so nothing can be issued twice. ``spreadsheet_safe`` says how that output was written
+    (run again with the same flags): its quote marks are taken off. Returns how many were
+    recorded.
+    """
+    if not out_path.is_file() or out_path.is_symlink():
+        return 0
+    recovered = 0
+    try:
+        with out_path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                ref = row.get("ref") or ""
+                if spreadsheet_safe:
+                    row = {name: plain_cell(cell or "") for name, cell in row.items()}
+                number, key = row.get("card_number") or "", row.get("key") or ""
+                if (
+                    row.get("state") == BulkState.ISSUED.value
+                    and number
+                    and key
+                    and journal.interrupted(ref)
+                ):
+                    card: dict[str, object] = {
+                        "card_num": number,
+                        "card_key": key,
+                        "recovered_from": "output",
+                    }
+                    for field in ("amount", "currency"):
+                        if row.get(field):
+                            card[field] = row[field]
+                    status = GiftCardStatus.__members__.get(row.get("status") or "")
+                    if status is not None:
+                        card["status"] = status.value
+                    journal.record_issued(ref, card)
+                    recovered += 1
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return recovered  # an unreadable old output holds nothing to take back
+    if recovered:
+        journal.flush()
+    return recovered
+
+
 def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
     ref = row["ref"]
     entry = journal.entry(ref) if ref else None
     if entry is None:
-        error = EMPTY_REF if not ref else NOT_ATTEMPTED
-        return [ref, BulkState.FAILED.value, "", "", "", row["amount"], row["currency"], error]
+        if not ref:
+            return [
+                ref,
+                BulkState.FAILED.value,
+                "",
+                "",
+                "",
+                row["amount"],
+                row["currency"],
+                EMPTY_REF,
+            ]
+        return [ref, NOT_ATTEMPTED_STATE, "", "", "", row["amount"], row["currency"], NOT_ATTEMPTED]
     card = entry.card
     if entry.state is BulkState.ISSUED and card is not None:
         amount = format(card.amount, "f") if card.amount is not None else row["amount"]

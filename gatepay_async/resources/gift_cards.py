@@ -5,7 +5,7 @@ This module is the source of ``gatepay_sync/resources/gift_cards.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ from gatepay_async._synchronization import async_monotonic, async_sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
 from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
 
-from .bulk import AsyncBulkIssuer
+from .bulk import AsyncBulkIssuer, AsyncBulkRun
 
 if TYPE_CHECKING:
     from .._client import AsyncGatePay
@@ -141,7 +141,7 @@ class AsyncGiftCards:
         retry_unknown: bool = False,
         rate: float | None = None,
         on_progress: Callable[[BulkResult], object] | None = None,
-    ) -> AsyncIterator[BulkResult]:
+    ) -> AsyncBulkRun:
         """Issue many cards, at most ``concurrency`` requests at a time.
 
         Iterate over the returned iterator to run it: one :class:`BulkResult` per spec,
@@ -174,16 +174,24 @@ class AsyncGiftCards:
         outcomes are fsynced. Stopping early (``break``) is safe; without a journal,
         the cards issued in the batch that was not yet handed out are not reported, so
         use a journal for anything that matters.
+
+        The returned run can be stopped cleanly: ``run.stop()`` takes no new rows and
+        ends the iteration once the requests in flight are recorded; ``run.abandon()``
+        records those as unknown instead of waiting. Install your own signal handlers
+        to call them (``gatepay bulk-create`` does, for SIGINT and SIGTERM alike). A
+        journal that cannot be written stops the run before the next create is sent.
         """
-        return AsyncBulkIssuer(
-            self._client,
-            specs,
-            concurrency=concurrency,
-            journal=journal,
-            retry_unknown=retry_unknown,
-            rate=rate,
-            on_progress=on_progress,
-        ).results()
+        return AsyncBulkRun(
+            AsyncBulkIssuer(
+                self._client,
+                specs,
+                concurrency=concurrency,
+                journal=journal,
+                retry_unknown=retry_unknown,
+                rate=rate,
+                on_progress=on_progress,
+            )
+        )
 
     async def wait_for_status(
         self,

@@ -13,6 +13,22 @@ about a second; when a round ends no request is in flight, its outcomes are made
 durable, and only then are its results yielded. Yielding only between rounds is what
 makes it safe to stop iterating early (``break``), on asyncio and trio alike: the
 generator is never suspended inside its task group.
+
+Stopping (SIGINT, SIGTERM, a deadline: whatever the caller decides). :meth:`stop` makes
+the run take no new rows: the requests in flight finish and are recorded, the outcomes
+are made durable and handed out, and the iteration ends; rows not reached get no
+result (a rerun with the journal sends them). :meth:`abandon` (a second signal) also
+gives up on the requests in flight: they are recorded as ``unknown`` ("interrupted in
+this run"). A library installs no signal handlers: the ``gatepay`` command does, and a
+program can do the same with ``signal.signal(signal.SIGTERM, lambda *_: run.stop())``.
+In the sync facade a worker thread cannot be abandoned: :meth:`abandon` records its
+request as unknown at once (durably) and the run still waits for it, so the journal is
+never closed under a running create, and its real outcome replaces the unknown.
+
+A journal that cannot be written (disk full, I/O error) stops the run before the next
+create is sent; the outcomes of the requests in flight are kept in memory
+(``Journal.unwritten_cards``), handed out, and the iteration then raises the
+:class:`~gatepay_async._journal.JournalError`.
 """
 
 from __future__ import annotations
@@ -32,6 +48,7 @@ from gatepay_async._bulk_plan import (
     rate_limit_pause,
 )
 from gatepay_async._errors import RateLimitError
+from gatepay_async._journal import JournalError
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
     CancelShield,
@@ -46,7 +63,7 @@ from gatepay_async._synchronization import (
 if TYPE_CHECKING:
     from .._client import GatePay
 
-__all__ = ["BulkIssuer"]
+__all__ = ["BulkIssuer", "BulkRun"]
 
 #: A round stops taking new rows once this many results per slot wait (so a round spans
 #: about 20 request latencies whatever the latency, and its drain costs ~2.5%), or after
@@ -57,6 +74,61 @@ ROUND_SECONDS = 10.0
 #: ...then waits this long for the requests in flight; while one straggles it goes on
 #: sending the other rows, up to twice the round's results.
 STRAGGLER_PATIENCE = 0.25
+
+
+#: The error of a row whose intent could not be made durable (so it was not sent).
+JOURNAL_FAILED = "not sent: the journal could not record its intent (see the journal error)"
+#: The error of a create abandoned by :meth:`BulkIssuer.abandon`.
+INTERRUPTED_IN_THIS_RUN = "interrupted in this run: the request was abandoned before its answer"
+
+
+class BulkRun(Iterator[BulkResult]):
+    """What ``create_many`` returns: iterate it for the results; :meth:`stop` and
+    :meth:`abandon` end the run early (see the module's docstring)."""
+
+    def __init__(self, issuer: BulkIssuer) -> None:
+        self._issuer = issuer
+        # The generator refers to the issuer, never to this object: dropping this
+        # object (a ``break`` out of the loop) finalises the generator at once.
+        self._results = issuer.results()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` (or :meth:`abandon`) was called."""
+        return self._issuer.stopping
+
+    @property
+    def in_flight(self) -> int:
+        """How many creates are being sent right now."""
+        return self._issuer.in_flight
+
+    def stop(self) -> None:
+        """Take no new rows; let the requests in flight finish, record them, and end.
+
+        Safe to call from a signal handler, another task or (sync facade) another
+        thread. The iteration ends normally once the requests in flight are recorded.
+        """
+        self._issuer.stop()
+
+    def abandon(self) -> None:
+        """Stop, and give up on the requests in flight: they are recorded as unknown.
+
+        Call it from the run's event loop (a task, a signal receiver). In the sync facade
+        a second Ctrl-C calls it for you; from elsewhere call it from a thread, not from
+        inside a signal handler (it writes the journal, whose lock the interrupted code
+        may hold).
+        """
+        self._issuer.abandon()
+
+    def __iter__(self) -> BulkRun:
+        return self
+
+    def __next__(self) -> BulkResult:
+        return next(self._results)
+
+    def close(self) -> None:
+        """End the iteration early (as leaving the loop does)."""
+        self._results.close()  # type: ignore[attr-defined]
 
 
 class BulkIssuer:
@@ -89,6 +161,32 @@ class BulkIssuer:
         self._done: list[BulkResult] = []
         self._plan = BulkPlan(None, retry_unknown=retry_unknown, check_duplicates=False)
         self._commit: GroupCommit | None = None
+        self._stopping = False
+        self._abandoning = False
+        self._in_flight: dict[int, tuple[CreateJob, CancelShield]] = {}
+        self._journal_failure: JournalError | None = None
+
+    # ------------------------------------------------------------------ stopping
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def abandon(self) -> None:
+        self._stopping = self._abandoning = True
+        for job, shield in list(self._in_flight.values()):
+            if not shield.cancel():  # a thread cannot be cancelled: say so now
+                self._plan.interrupted(job, INTERRUPTED_IN_THIS_RUN)
+                journal = self._plan.journal
+                if journal is not None and journal.failure is None:
+                    journal.flush()
 
     def results(self) -> Iterator[BulkResult]:
         """Issue every row, yielding one result per row as rounds complete."""
@@ -105,12 +203,17 @@ class BulkIssuer:
             exhausted = False
             while not exhausted:
                 done = self._done = []
-                exhausted = self._round(source)
-                if self._commit is not None:
-                    self._commit.commit()  # outcomes are durable before they are told
+                exhausted = self._round(source) or self._stopping
+                if self._commit is not None and self._journal_failure is None:
+                    try:
+                        self._commit.commit()  # outcomes durable before they are told
+                    except JournalError as exc:
+                        self._journal_failed(exc)
                 done.reverse()  # hand results out in completion order, freeing each one
                 while done:
                     yield done.pop()
+            if self._journal_failure is not None:
+                raise self._journal_failure
         finally:
             if owned and journal is not None:
                 journal.close()
@@ -121,11 +224,13 @@ class BulkIssuer:
         plan = self._plan
         limit = max(ROUND_MIN_RESULTS, ROUND_RESULTS_PER_SLOT * self._concurrency)
         most = 2 * limit
-        with WorkerPool(self._concurrency) as pool:
+        with WorkerPool(self._concurrency, on_interrupt=self._interrupted) as pool:
             fill_until = monotonic() + ROUND_SECONDS
             pulled = 0
             while True:
                 while len(done) < limit and (pulled % 32 or monotonic() < fill_until):
+                    if self._stopping:
+                        return True  # no new rows; leaving the pool drains the ones in flight
                     pulled += 1
                     spec = next(source, None)
                     if spec is None:
@@ -149,10 +254,28 @@ class BulkIssuer:
                 self._on_progress(result)
 
     def _issue(self, job: CreateJob) -> None:
-        self._report(self._create(job))
+        result = self._create(job)
+        if result is not None:
+            self._report(result)
 
-    def _create(self, job: CreateJob) -> BulkResult:
-        """Send one create: intent first, shared back-off on 429, outcome recorded."""
+    def _interrupted(self, count: int) -> None:
+        """Sync facade: Ctrl-C while the worker threads run (the first stops, then abandon)."""
+        if count == 1:
+            self.stop()
+        else:
+            self.abandon()
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        """The journal cannot be written: send nothing more (the run ends with ``exc``)."""
+        if self._journal_failure is None:
+            self._journal_failure = exc
+        self._stopping = True
+
+    def _create(self, job: CreateJob) -> BulkResult | None:
+        """Send one create: intent first, shared back-off on 429, outcome recorded.
+
+        None: the run stopped before this row was sent (it has no result).
+        """
         plan = self._plan
         journal = plan.journal
         intent_written = False
@@ -165,16 +288,28 @@ class BulkIssuer:
                 if intent_written and journal is not None:  # refused with 429 so far
                     journal.record_failed(job.ref, "interrupted after HTTP 429; not issued")
                 raise
-            with CancelShield(enabled=journal is not None):
+            if self._stopping:  # stopped while this row waited for its turn
+                if intent_written and journal is not None:  # refused with 429 so far
+                    journal.record_failed(job.ref, "interrupted after HTTP 429; not issued")
+                return None
+            shield = CancelShield(enabled=journal is not None)
+            result: BulkResult | None = None
+            with shield:
                 halted = plan.halted(job)
                 if halted is not None:
                     return halted
                 if journal is not None and not intent_written:
-                    journal.record_intent(job.ref, job.request)
-                    assert self._commit is not None
-                    self._commit.commit()
+                    try:
+                        journal.record_intent(job.ref, job.request)
+                        assert self._commit is not None
+                        self._commit.commit()
+                    except JournalError as exc:
+                        self._journal_failed(exc)  # the intent is not durable: never send
+                        return plan.not_sent(job, JOURNAL_FAILED)
                     intent_written = True
                 client = self._client
+                key = id(job)
+                self._in_flight[key] = (job, shield)
                 try:
                     data = client._request(
                         "POST",
@@ -189,4 +324,13 @@ class BulkIssuer:
                     continue
                 except Exception as exc:
                     return plan.failed_send(job, exc)
-                return plan.issued(job, data)
+                except BaseException:
+                    # Abandoned (abandon() cancelled this shield), or the task is torn
+                    # down: the request may have issued a card.
+                    result = plan.interrupted(job, INTERRUPTED_IN_THIS_RUN)
+                    raise
+                else:
+                    return plan.issued(job, data)
+                finally:
+                    del self._in_flight[key]
+            return result  # only reached when abandon() cancelled the shield

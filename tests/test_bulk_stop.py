@@ -1,0 +1,131 @@
+"""create_many's stop path on both facades: stop() takes no new rows and records the
+requests in flight; abandon() records them as unknown; the sync facade's worker threads
+are drained through Ctrl-C, so the journal is never closed under a running create."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from gatepay_async._bulk_models import BulkResult, BulkState
+from gatepay_async._journal import Journal
+from gatepay_async.resources.bulk import INTERRUPTED_IN_THIS_RUN, AsyncBulkRun
+from gatepay_sync.resources.bulk import BulkRun
+from tests._async.test_bulk import FakeGatePay, make_client, specs
+from tests._sync.test_bulk import FakeGatePay as SyncFakeGatePay
+from tests._sync.test_bulk import make_client as make_sync_client
+
+
+def _journal_states(path: Path) -> dict[str, BulkState | None]:
+    with Journal.open(path) as journal:
+        return {ref: journal.state(ref) for ref in journal}
+
+
+@pytest.mark.anyio
+async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_path: Path) -> None:
+    fake = FakeGatePay(latency=0.02)
+    results: list[BulkResult] = []
+    run: AsyncBulkRun | None = None
+    count = 0
+
+    def progress(result: BulkResult) -> None:
+        nonlocal count
+        count += 1
+        if count >= 10 and run is not None:
+            run.stop()
+
+    async with make_client(fake) as gp:
+        run = gp.gift_cards.create_many(
+            specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
+        )
+        results.extend([r async for r in run])  # ends normally, no exception
+    assert run.stopping
+    assert 10 <= len(fake.seen) < 500
+    assert sorted(r.ref for r in results) == sorted(fake.seen)  # each sent create reported
+    assert {r.state for r in results} == {BulkState.ISSUED}
+    assert _journal_states(tmp_path / "j") == dict.fromkeys(fake.seen, BulkState.ISSUED)
+
+
+def test_sync_stop_from_a_worker_thread(tmp_path: Path) -> None:
+    fake = SyncFakeGatePay(latency=0.02)
+    run: BulkRun | None = None
+    count = 0
+
+    def progress(result: BulkResult) -> None:
+        nonlocal count
+        count += 1
+        if count >= 10 and run is not None:
+            run.stop()
+
+    with make_sync_client(fake) as gp:
+        run = gp.gift_cards.create_many(
+            specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
+        )
+        results = list(run)
+    assert 10 <= len(fake.seen) < 500
+    assert sorted(r.ref for r in results) == sorted(fake.seen)
+    assert _journal_states(tmp_path / "j") == dict.fromkeys(fake.seen, BulkState.ISSUED)
+
+
+@pytest.mark.anyio
+async def test_abandon_records_the_requests_in_flight_as_unknown(tmp_path: Path) -> None:
+    fake = FakeGatePay(latency=30.0)
+    results: list[BulkResult] = []
+    async with make_client(fake) as gp:
+        run = gp.gift_cards.create_many(specs(50), concurrency=4, journal=tmp_path / "j")
+
+        async def consume() -> None:
+            results.extend([r async for r in run])
+
+        with anyio.fail_after(10):  # far less than the latency: nothing waited for it
+            async with anyio.create_task_group() as group:
+                group.start_soon(consume)
+                while run.in_flight < 4:  # noqa: ASYNC110 - a counter, no event to wait on
+                    await anyio.sleep(0.01)
+                run.stop()
+                await anyio.sleep(0.1)
+                assert run.in_flight == 4  # stop() waits for them...
+                run.abandon()  # ...abandon() does not
+    assert len(fake.seen) == 4
+    assert sorted(r.ref for r in results) == sorted(fake.seen)
+    for result in results:
+        assert result.state is BulkState.UNKNOWN
+        assert result.error == INTERRUPTED_IN_THIS_RUN
+    assert _journal_states(tmp_path / "j") == dict.fromkeys(fake.seen, BulkState.UNKNOWN)
+
+
+def test_sync_ctrl_c_twice_never_closes_the_journal_under_a_running_create(
+    tmp_path: Path,
+) -> None:
+    """The old pool gave up waiting on the second Ctrl-C and the journal was closed while
+    worker threads still had answers to record: their cards' keys were dropped."""
+    fake = SyncFakeGatePay(latency=1.0)
+    path = tmp_path / "j"
+
+    def interrupt() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timers = [threading.Timer(0.3, interrupt), threading.Timer(0.6, interrupt)]
+    with make_sync_client(fake) as gp:
+        run = gp.gift_cards.create_many(specs(50), concurrency=4, journal=path)
+        for timer in timers:
+            timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                list(run)
+        finally:
+            for timer in timers:
+                timer.join()
+    assert len(fake.seen) == 4
+    assert sorted(fake.issued) == sorted(fake.seen)
+    # Every card issued has its outcome (and key) in the journal; the second Ctrl-C had
+    # recorded them as unknown first, and the real answers replaced that.
+    assert _journal_states(path) == dict.fromkeys(fake.seen, BulkState.ISSUED)
+    records = path.read_text(encoding="utf-8")
+    assert records.count('"op":"unknown"') == 4
+    assert INTERRUPTED_IN_THIS_RUN in records
