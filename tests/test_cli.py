@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 
 from gatepay_async.cli import main
 from gatepay_async.cli._app import cli
+from gatepay_async.cli._csv_io import plain_cell
 from gatepay_async.sandbox import SandboxConfig, SandboxServer
 
 CLIENT_ID = "cli-test-client"
@@ -61,10 +62,11 @@ def write_input(path: Path, rows: Sequence[tuple[str, ...]]) -> Path:
 
 
 def read_output(path: Path) -> list[dict[str, str]]:
+    """The output's rows as a program reads them: the spreadsheet quote marks taken off."""
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         assert reader.fieldnames == OUTPUT_HEADER
-        return list(reader)
+        return [{name: plain_cell(cell) for name, cell in row.items()} for row in reader]
 
 
 # ------------------------------------------------------------------------ single calls

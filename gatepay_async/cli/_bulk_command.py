@@ -391,35 +391,53 @@ def _issue(
     """Run create_many under the signal watcher; the journal's failure if it had one."""
 
     async def run() -> JournalError | None:
-        async with client as gp, anyio.create_task_group() as watchers:
-            await watchers.start(stopper.watch)
-            # Wrong credentials: refused here (exit 4), before any create is sent. Any
-            # other failure of this read is left to the run to meet row by row.
+        async with client as gp:
+            # Wrong credentials: refused here (exit 4), before any create is sent and
+            # outside the task group, so the error reaches the exit-code mapping whole.
+            # Any other failure of this read is left to the run to meet row by row.
             with contextlib.suppress(_NotCredentials):
                 await _check_credentials(gp)
-            stopper.run = gp.gift_cards.create_many(
-                read_specs(input_csv),
-                concurrency=concurrency,
-                journal=journal,
-                retry_unknown=retry_unknown,
-                rate=rate,
-                on_progress=tally,
+            return await _run_rows(
+                gp, input_csv, journal, concurrency, retry_unknown, rate, tally, stopper
             )
-            if stopper.signals:  # a signal came while the run was being set up
-                stopper.run.stop()
-            try:
-                async for _ in stopper.run:
-                    pass
-            except JournalError as exc:
-                return exc
-            finally:
-                watchers.cancel_scope.cancel()
-        return None
 
     try:
         return anyio.run(run)
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+async def _run_rows(
+    gp: AsyncGatePay,
+    input_csv: Path,
+    journal: Journal,
+    concurrency: int,
+    retry_unknown: bool,
+    rate: float | None,
+    tally: RunTally,
+    stopper: Stopper,
+) -> JournalError | None:
+    """create_many over the rows, with the signal watcher beside it."""
+    async with anyio.create_task_group() as watchers:
+        await watchers.start(stopper.watch)
+        stopper.run = gp.gift_cards.create_many(
+            read_specs(input_csv),
+            concurrency=concurrency,
+            journal=journal,
+            retry_unknown=retry_unknown,
+            rate=rate,
+            on_progress=tally,
+        )
+        if stopper.signals:  # a signal came while the run was being set up
+            stopper.run.stop()
+        try:
+            async for _ in stopper.run:
+                pass
+        except JournalError as exc:
+            return exc
+        finally:
+            watchers.cancel_scope.cancel()
+    return None
 
 
 def _print_unwritten(cards: list[tuple[str, dict[str, Any]]]) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import anyio
+import attrs
 import click
 
 from gatepay_async import GiftCardStatus, ValidationError
@@ -95,7 +96,9 @@ def create_command(
     if options.as_json:
         print_json(card)
     else:
-        print_table(card_table(card, show_key=True, title="Gift card issued"))
+        # GatePay's create answer carries no title (seed 003): show the one that was sent.
+        shown = card if card.title else attrs.evolve(card, title=title)
+        print_table(card_table(shown, show_key=True, title="Gift card issued"))
 
 
 @click.command("query")
