@@ -6,10 +6,12 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import attrs
+
 from gatepay_async._errors import ResponseValidationError
 from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardTemplate, structure
 
-__all__ = ["decode_balance", "decode_card", "decode_templates"]
+__all__ = ["decode_balance", "decode_card", "decode_card_leniently", "decode_templates"]
 
 T = TypeVar("T")
 
@@ -45,6 +47,23 @@ def decode_card(data: Any) -> GiftCard:
             f"expected a gift card object, got {type(data).__name__}", body=_redacted_text(data)
         )
     return _structure(data, GiftCard, "the gift card")
+
+
+def decode_card_leniently(
+    data: Mapping[str, Any], card_number: str | None, key: str | None
+) -> GiftCard:
+    """An issued card from a create answer whose number and key were already found usable.
+
+    Never fails: if even the lenient model cannot be built, the card carries its number
+    and key and the whole answer in ``extra``.
+    """
+    try:
+        card = structure(data, GiftCard)
+    except Exception:
+        return GiftCard(card_number=card_number or "", key=key or "", extra=dict(data))
+    if card.card_number == card_number and card.key == key:
+        return card
+    return attrs.evolve(card, card_number=card_number or "", key=key or "")
 
 
 def decode_balance(data: Any) -> GiftCardBalance:

@@ -69,7 +69,7 @@ def demo_command(cards: int) -> None:
                     for number in range(1, cards + 1)
                 ]
                 issued = [r.card async for r in gp.gift_cards.create_many(specs) if r.card]
-                issued.sort(key=lambda card: card.title)
+                issued.sort(key=lambda card: card.title or "")
                 console.print(cards_table(issued, show_key=False, title="Issued"))
                 console.print("\nWaiting for the cards to leave 'pending payment'...")
                 shown = []

@@ -20,18 +20,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+import httpx
+
 from gatepay_async._bulk_models import BulkResult, CardSpec
 from gatepay_async._bulk_plan import (
-    RATE_LIMITED_ATTEMPTS,
     BulkPlan,
     CreateJob,
     JournalArgument,
     check_options,
     check_unique_refs,
     open_journal,
-    rate_limit_pause,
 )
 from gatepay_async._errors import RateLimitError
+from gatepay_async._outcome import RATE_LIMITED_SENDS, CreateCall
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
     CancelShield,
@@ -41,6 +42,7 @@ from gatepay_async._synchronization import (
     WorkerPool,
     iterate,
     monotonic,
+    sleep,
 )
 
 if TYPE_CHECKING:
@@ -152,41 +154,55 @@ class BulkIssuer:
         self._report(self._create(job))
 
     def _create(self, job: CreateJob) -> BulkResult:
-        """Send one create: intent first, shared back-off on 429, outcome recorded."""
+        """Send one create: intent first, the raw answer durable, the outcome recorded.
+
+        The client's one retry loop resends what may be resent; its waits between
+        attempts are :meth:`_pause`, so a 429 pauses the whole run.
+        """
         plan = self._plan
         journal = plan.journal
-        intent_written = False
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._limiter.acquire()
-            except BaseException:
-                if intent_written and journal is not None:  # refused with 429 so far
-                    journal.record_failed(job.ref, "interrupted after HTTP 429; not issued")
-                raise
-            with CancelShield(enabled=journal is not None):
-                halted = plan.halted(job)
-                if halted is not None:
-                    return halted
-                if journal is not None and not intent_written:
-                    journal.record_intent(job.ref, job.request)
+        self._limiter.acquire()
+        with CancelShield(enabled=journal is not None):
+            halted = plan.halted(job)
+            if halted is not None:
+                return halted
+            if journal is not None:
+                journal.record_intent(job.ref, job.request)
+                assert self._commit is not None
+                self._commit.commit()
+            answers: list[httpx.Response] = []
+
+            def on_answer(response: httpx.Response) -> None:
+                answers.append(response)
+                if journal is not None:
+                    journal.record_answer(
+                        job.ref, job.request, response.status_code, response.content
+                    )
                     assert self._commit is not None
                     self._commit.commit()
-                    intent_written = True
-                client = self._client
-                try:
-                    data = client._request(
-                        "POST",
-                        client._config.paths.create,
-                        policy=RetryPolicy.CREATE,
-                        content=job.request.body,
-                    )
-                except RateLimitError as exc:
-                    if attempt >= RATE_LIMITED_ATTEMPTS:
-                        return plan.rate_limited(job, exc, attempt)
-                    self._limiter.pause(rate_limit_pause(exc, attempt))
-                    continue
-                except Exception as exc:
-                    return plan.failed_send(job, exc)
-                return plan.issued(job, data)
+
+            client = self._client
+            try:
+                card = client._request(
+                    "POST",
+                    client._config.paths.create,
+                    policy=RetryPolicy.CREATE,
+                    content=job.request.body,
+                    create=CreateCall(
+                        job.request,
+                        on_answer=on_answer,
+                        pause=self._pause,
+                        rate_limited_sends=RATE_LIMITED_SENDS,
+                    ),
+                )
+            except Exception as exc:
+                return plan.failed_send(job, exc, sends=len(answers))
+            return plan.issued(job, card, answers[-1] if answers else None)
+
+    def _pause(self, exc: BaseException, seconds: float) -> None:
+        """The wait before a create is sent again: after a 429, every worker waits."""
+        if isinstance(exc, RateLimitError):
+            self._limiter.pause(seconds)
+        else:
+            sleep(seconds)
+        self._limiter.acquire()

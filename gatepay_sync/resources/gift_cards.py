@@ -13,13 +13,9 @@ from typing import TYPE_CHECKING
 from gatepay_async._bulk_models import BulkResult, CardSpec
 from gatepay_async._bulk_plan import JournalArgument
 from gatepay_async._decoding import decode_balance, decode_card, decode_templates
-from gatepay_async._errors import (
-    APIConnectionError,
-    OutcomeUnknownError,
-    ResponseValidationError,
-    WaitTimeoutError,
-)
+from gatepay_async._errors import WaitTimeoutError
 from gatepay_async._models import GiftCard, GiftCardBalance, GiftCardStatus, GiftCardTemplate
+from gatepay_async._outcome import CreateCall
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import monotonic, sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
@@ -58,29 +54,26 @@ class GiftCards:
     ) -> GiftCard:
         """Issue one gift card.
 
-        Resent only when the request provably never reached GatePay. If it may have
-        reached GatePay and the answer was lost, :class:`OutcomeUnknownError` is raised
-        and nothing is resent: a card may exist.
+        The outcome is decided by the one rule shared with ``create_many`` (see
+        docs/reliability.md): the card when GatePay answered SUCCESS with a card number
+        and key; the matching :class:`APIError` when GatePay refused it; and
+        :class:`OutcomeUnknownError` (with GatePay's raw answer, when one arrived) for a
+        lost or unreadable answer, a 5xx, a redirect, or a SUCCESS without a usable
+        number and key. Resent only when the request provably never reached GatePay or
+        was refused with 429; an unknown outcome is never resent: a card may exist.
         """
         checked = build_create_request(
             title=title, template_id=template_id, currency=currency, amount=amount
         )
         client = self._client
-        try:
-            data = client._request(
-                "POST", client._config.paths.create, policy=RetryPolicy.CREATE, content=checked.body
-            )
-            return decode_card(data)
-        except (APIConnectionError, ResponseValidationError) as exc:
-            if isinstance(exc, APIConnectionError) and not exc.request_sent:
-                raise
-            raise OutcomeUnknownError(
-                title=checked.title,
-                template_id=checked.template_id,
-                currency=checked.currency,
-                amount=checked.amount,
-                cause=exc,
-            ) from exc
+        card: GiftCard = client._request(
+            "POST",
+            client._config.paths.create,
+            policy=RetryPolicy.CREATE,
+            content=checked.body,
+            create=CreateCall(checked),
+        )
+        return card
 
     def query(self, *, card_number: str | None = None, key: str | None = None) -> GiftCard:
         """A card's details, by exactly one of ``card_number`` or ``key``."""
