@@ -133,9 +133,11 @@ class BulkPlan:
                 entry = journal.entry(ref)
                 assert entry is not None
                 # A recorded answer may prove a card that the earlier run could not read:
-                # then the ref is issued, and never sent again, retry_unknown or not.
-                if entry.state is BulkState.ISSUED or not self.retry_unknown:
-                    return self._from_journal(spec, entry)
+                # then the ref is issued, and never sent again, retry_unknown or not. A
+                # row that changed since it was sent is never sent again either.
+                result = self._from_journal(spec, entry)
+                if entry.state is BulkState.ISSUED or result.changed or not self.retry_unknown:
+                    return result
         if self._halt is not None:
             return self._fail(ref, self._halt)
         try:
