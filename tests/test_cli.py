@@ -270,6 +270,29 @@ def test_bulk_create_writes_every_row_and_a_rerun_sends_nothing(
     assert read_output(out) == output
 
 
+def test_bulk_create_flags_a_changed_row_and_exits_2(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [(f"c{i}", f"changed-{i}", TEMPLATE_ID, "USDT", "1.5") for i in range(3)]
+    out = tmp_path / "out.csv"
+    args = ["--out", str(out), "--journal", str(tmp_path / "run.journal")]
+    first = invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), *args)
+    assert first.exit_code == 0, first.output
+    keys = {row["ref"]: row["key"] for row in read_output(out)}
+
+    rows[1] = ("c1", "changed-1", TEMPLATE_ID, "USDT", "2.5")  # the amount changed
+    before = server.sandbox.attempts("create")
+    again = invoke("bulk-create", str(write_input(tmp_path / "in2.csv", rows)), *args)
+    assert again.exit_code == 2, again.output
+    assert server.sandbox.attempts("create") == before  # never resent
+    output = {row["ref"]: row for row in read_output(out)}
+    assert output["c1"]["error"].startswith("changed: amount")
+    assert output["c1"]["state"] == "issued"
+    assert output["c1"]["key"] == keys["c1"]  # the card issued for the old row is kept
+    assert output["c0"]["error"] == ""
+    assert "changed since their ref was sent" in again.output
+
+
 def test_bulk_create_all_issued_exits_0(env: dict[str, str], tmp_path: Path) -> None:
     source = write_input(
         tmp_path / "in.csv", [(f"ok{i}", f"ok-{i}", TEMPLATE_ID, "USDT", "3") for i in range(3)]

@@ -142,7 +142,8 @@ def bulk_create_command(
     can be killed and run again with the same --journal: issued rows are never sent
     twice, unknown ones are not sent again unless --retry-unknown. OUT is rewritten
     from the journal on every run (columns ref,state,card_number,key,status,amount,
-    currency,error). Exit status: 0 every row issued, 2 some row failed or unknown,
+    currency,error). Exit status: 0 every row issued, 2 some row failed, unknown or
+    changed since its ref was sent (never resent),
     1 a usage or configuration error.
     """
     journal_path = journal_path or out_path.with_name(out_path.name + ".journal")
@@ -182,10 +183,17 @@ def bulk_create_command(
             except InputError as exc:
                 raise click.UsageError(str(exc)) from None
         counts = write_output(input_csv, out_path, journal)
+    changed = counts.pop("changed", 0)
     _summary(out, tally, counts, out_path, journal_path, interrupted)
+    if changed:  # a changed row was not sent: this run did not do what the input says
+        out.print(
+            f"{changed} row(s) changed since their ref was sent (see 'changed:' in the"
+            " error column); they were NOT sent again. Give a changed row a new ref."
+        )
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_OK if counts[BulkState.ISSUED.value] == sum(counts.values()) else EXIT_INCOMPLETE
+    complete = counts[BulkState.ISSUED.value] == sum(counts.values()) and not changed
+    return EXIT_OK if complete else EXIT_INCOMPLETE
 
 
 def _summary(

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import IO
 
 from gatepay_async._bulk_models import BulkState, CardSpec
-from gatepay_async._journal import FILE_MODE, Journal
+from gatepay_async._bulk_plan import changed_fields, changed_text
+from gatepay_async._journal import FILE_MODE, Journal, JournalEntry
 
 __all__ = [
     "INPUT_COLUMNS",
@@ -91,7 +92,8 @@ def write_output(input_path: Path, out_path: Path, journal: Journal) -> Counter[
     """Write one output row per input row, in input order, from the journal (mode 0600).
 
     The file is written beside ``out_path`` and renamed over it, so a reader never sees
-    half of it. Returns how many rows are in each state.
+    half of it. Returns how many rows are in each state, and under ``"changed"`` how many
+    rows differ from what the journal recorded as sent for their ref.
     """
     counts: Counter[str] = Counter()
     temporary = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
@@ -101,8 +103,9 @@ def write_output(input_path: Path, out_path: Path, journal: Journal) -> Counter[
             writer = csv.writer(handle)
             writer.writerow(OUTPUT_COLUMNS)
             for row in _rows(input_path):
-                line = _output_row(row, journal)
+                line, changed = _output_row(row, journal)
                 counts[line[1]] += 1
+                counts["changed"] += changed
                 writer.writerow(line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -114,12 +117,23 @@ def write_output(input_path: Path, out_path: Path, journal: Journal) -> Counter[
     return counts
 
 
-def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
+def _output_row(row: dict[str, str], journal: Journal) -> tuple[list[str], bool]:
+    """The output row, and whether the input row changed since its ref was sent."""
     ref = row["ref"]
     entry = journal.entry(ref) if ref else None
     if entry is None:
         error = EMPTY_REF if not ref else NOT_ATTEMPTED
-        return [ref, BulkState.FAILED.value, "", "", "", row["amount"], row["currency"], error]
+        return [
+            ref,
+            BulkState.FAILED.value,
+            "",
+            "",
+            "",
+            row["amount"],
+            row["currency"],
+            error,
+        ], False
+    changed = _changed(row, entry)
     card = entry.card
     if entry.state is BulkState.ISSUED and card is not None:
         amount = format(card.amount, "f") if card.amount is not None else row["amount"]
@@ -131,8 +145,9 @@ def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
             card.status.name,
             amount,
             card.currency or row["currency"],
-            "",
-        ]
+            changed,
+        ], bool(changed)
+    error = "; ".join(text for text in (changed, entry.error or "") if text)
     return [
         ref,
         entry.state.value,
@@ -141,5 +156,14 @@ def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
         "",
         row["amount"],
         row["currency"],
-        entry.error or "",
-    ]
+        error,
+    ], bool(changed)
+
+
+def _changed(row: dict[str, str], entry: JournalEntry) -> str:
+    """Why this row is flagged, if it differs from what was sent for its ref ('' if not)."""
+    if entry.state is BulkState.FAILED:
+        return ""  # a failed row is sent again as it is now
+    spec = CardSpec(ref=row["ref"], **{name: row[name] for name in INPUT_COLUMNS[1:]})
+    fields = changed_fields(entry.intent, spec)
+    return changed_text(fields, entry.state) if fields else ""
