@@ -211,16 +211,17 @@ class AsyncGatePay:
         if create is None:
             response = await self._send_once(request, path, attempt=attempt)
             return decode_envelope(response, method=request.method, path=path)
-        try:
-            response = await self._send_once(request, path, attempt=attempt)
-        except APIConnectionError as exc:
-            lost = create.lost(exc)
-            if lost is exc:
-                raise
-            raise lost from exc
-        if create.on_answer is not None:
-            await create.on_answer(response)  # durable before anything interprets it
-        return create.interpret(response, method=request.method, path=path)
+        with create.guard():
+            try:
+                response = await self._send_once(request, path, attempt=attempt)
+            except APIConnectionError as exc:
+                lost = create.lost(exc)
+                if lost is exc:
+                    raise
+                raise lost from exc
+            if create.on_answer is not None:
+                await create.on_answer(response)  # durable before anything interprets it
+            return create.interpret(response, method=request.method, path=path)
 
     async def _send_once(
         self, request: httpx.Request, path: str, *, attempt: int

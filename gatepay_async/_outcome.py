@@ -12,8 +12,10 @@ unknown create is never resent on its own.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -275,12 +277,15 @@ class CreateCall:
     ``pause(exc, seconds)`` replaces the loop's own wait between attempts: a bulk run
     turns a 429 into a pause shared by all its workers. ``rate_limited_sends`` caps the
     sends of a create refused with 429 every time (else ``max_retries`` does).
+    ``guard()`` is entered around each attempt (send, ``on_answer``, decision): a bulk
+    run shields it from cancellation, leaving the waits between attempts cancellable.
     """
 
     request: CreateRequest
     on_answer: Callable[[httpx.Response], Any] | None = None
     pause: Callable[[BaseException, float], Any] | None = None
     rate_limited_sends: int | None = None
+    guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
 
     def interpret(self, response: httpx.Response, *, method: str, path: str) -> GiftCard:
         return create_answer(self.request, response, method=method, path=path)

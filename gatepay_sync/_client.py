@@ -212,16 +212,17 @@ class GatePay:
         if create is None:
             response = self._send_once(request, path, attempt=attempt)
             return decode_envelope(response, method=request.method, path=path)
-        try:
-            response = self._send_once(request, path, attempt=attempt)
-        except APIConnectionError as exc:
-            lost = create.lost(exc)
-            if lost is exc:
-                raise
-            raise lost from exc
-        if create.on_answer is not None:
-            create.on_answer(response)  # durable before anything interprets it
-        return create.interpret(response, method=request.method, path=path)
+        with create.guard():
+            try:
+                response = self._send_once(request, path, attempt=attempt)
+            except APIConnectionError as exc:
+                lost = create.lost(exc)
+                if lost is exc:
+                    raise
+                raise lost from exc
+            if create.on_answer is not None:
+                create.on_answer(response)  # durable before anything interprets it
+            return create.interpret(response, method=request.method, path=path)
 
     def _send_once(
         self, request: httpx.Request, path: str, *, attempt: int

@@ -160,8 +160,9 @@ class AsyncBulkIssuer:
         """
         plan = self._plan
         journal = plan.journal
+        shielded = journal is not None
         await self._limiter.acquire()
-        with AsyncCancelShield(enabled=journal is not None):
+        with AsyncCancelShield(enabled=shielded):
             halted = plan.halted(job)
             if halted is not None:
                 return halted
@@ -169,33 +170,49 @@ class AsyncBulkIssuer:
                 journal.record_intent(job.ref, job.request)
                 assert self._commit is not None
                 await self._commit.commit()
-            answers: list[httpx.Response] = []
+        answers: list[httpx.Response] = []
+        waiting: list[bool] = [False]
 
-            async def on_answer(response: httpx.Response) -> None:
-                answers.append(response)
-                if journal is not None:
-                    journal.record_answer(
-                        job.ref, job.request, response.status_code, response.content
-                    )
-                    assert self._commit is not None
-                    await self._commit.commit()
+        async def on_answer(response: httpx.Response) -> None:
+            answers.append(response)
+            if journal is not None:
+                journal.record_answer(job.ref, job.request, response.status_code, response.content)
+                assert self._commit is not None
+                await self._commit.commit()
 
-            client = self._client
-            try:
-                card = await client._request(
-                    "POST",
-                    client._config.paths.create,
-                    policy=RetryPolicy.CREATE,
-                    content=job.request.body,
-                    create=CreateCall(
-                        job.request,
-                        on_answer=on_answer,
-                        pause=self._pause,
-                        rate_limited_sends=RATE_LIMITED_SENDS,
-                    ),
-                )
-            except Exception as exc:
+        async def pause(exc: BaseException, seconds: float) -> None:
+            waiting[0] = True
+            await self._pause(exc, seconds)
+            waiting[0] = False
+
+        client = self._client
+        try:
+            # Each attempt (send, raw answer recorded, outcome decided) is shielded from
+            # cancellation; the waits between attempts are not: a stopped run does not
+            # sit out a 429 pause.
+            card = await client._request(
+                "POST",
+                client._config.paths.create,
+                policy=RetryPolicy.CREATE,
+                content=job.request.body,
+                create=CreateCall(
+                    job.request,
+                    on_answer=on_answer,
+                    pause=pause,
+                    rate_limited_sends=RATE_LIMITED_SENDS,
+                    guard=lambda: AsyncCancelShield(enabled=shielded),
+                ),
+            )
+        except Exception as exc:
+            with AsyncCancelShield(enabled=shielded):
                 return plan.failed_send(job, exc, sends=len(answers))
+        except BaseException:
+            if waiting[0] and journal is not None:  # the last attempt was refused or unsent
+                journal.record_failed(
+                    job.ref, "interrupted while waiting to send again after a refusal; not issued"
+                )
+            raise
+        with AsyncCancelShield(enabled=shielded):
             return plan.issued(job, card, answers[-1] if answers else None)
 
     async def _pause(self, exc: BaseException, seconds: float) -> None:

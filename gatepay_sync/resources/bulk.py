@@ -161,8 +161,9 @@ class BulkIssuer:
         """
         plan = self._plan
         journal = plan.journal
+        shielded = journal is not None
         self._limiter.acquire()
-        with CancelShield(enabled=journal is not None):
+        with CancelShield(enabled=shielded):
             halted = plan.halted(job)
             if halted is not None:
                 return halted
@@ -170,33 +171,49 @@ class BulkIssuer:
                 journal.record_intent(job.ref, job.request)
                 assert self._commit is not None
                 self._commit.commit()
-            answers: list[httpx.Response] = []
+        answers: list[httpx.Response] = []
+        waiting: list[bool] = [False]
 
-            def on_answer(response: httpx.Response) -> None:
-                answers.append(response)
-                if journal is not None:
-                    journal.record_answer(
-                        job.ref, job.request, response.status_code, response.content
-                    )
-                    assert self._commit is not None
-                    self._commit.commit()
+        def on_answer(response: httpx.Response) -> None:
+            answers.append(response)
+            if journal is not None:
+                journal.record_answer(job.ref, job.request, response.status_code, response.content)
+                assert self._commit is not None
+                self._commit.commit()
 
-            client = self._client
-            try:
-                card = client._request(
-                    "POST",
-                    client._config.paths.create,
-                    policy=RetryPolicy.CREATE,
-                    content=job.request.body,
-                    create=CreateCall(
-                        job.request,
-                        on_answer=on_answer,
-                        pause=self._pause,
-                        rate_limited_sends=RATE_LIMITED_SENDS,
-                    ),
-                )
-            except Exception as exc:
+        def pause(exc: BaseException, seconds: float) -> None:
+            waiting[0] = True
+            self._pause(exc, seconds)
+            waiting[0] = False
+
+        client = self._client
+        try:
+            # Each attempt (send, raw answer recorded, outcome decided) is shielded from
+            # cancellation; the waits between attempts are not: a stopped run does not
+            # sit out a 429 pause.
+            card = client._request(
+                "POST",
+                client._config.paths.create,
+                policy=RetryPolicy.CREATE,
+                content=job.request.body,
+                create=CreateCall(
+                    job.request,
+                    on_answer=on_answer,
+                    pause=pause,
+                    rate_limited_sends=RATE_LIMITED_SENDS,
+                    guard=lambda: CancelShield(enabled=shielded),
+                ),
+            )
+        except Exception as exc:
+            with CancelShield(enabled=shielded):
                 return plan.failed_send(job, exc, sends=len(answers))
+        except BaseException:
+            if waiting[0] and journal is not None:  # the last attempt was refused or unsent
+                journal.record_failed(
+                    job.ref, "interrupted while waiting to send again after a refusal; not issued"
+                )
+            raise
+        with CancelShield(enabled=shielded):
             return plan.issued(job, card, answers[-1] if answers else None)
 
     def _pause(self, exc: BaseException, seconds: float) -> None:
