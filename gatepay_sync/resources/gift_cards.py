@@ -117,9 +117,11 @@ class GiftCards:
         ``state`` one of ``issued`` (``card`` holds it), ``failed`` (definitely not
         issued: a bad row -- ``error`` names the field --, a request GatePay refused
         such as InvalidRequestError, or one refused with 429 or never sent after every
-        retry) or ``unknown`` (sent, answer lost: OutcomeUnknownError, or a 5xx
-        ServerError, since a create that failed inside GatePay may still have issued a
-        card; or an earlier run stopped mid-request). Nothing is resent on its own.
+        retry) or ``unknown`` (OutcomeUnknownError: sent, and its outcome cannot be
+        known -- answer lost or unreadable, a 5xx --; or an earlier run stopped
+        mid-request). The outcome of each create is decided exactly as :meth:`create`
+        decides it (docs/reliability.md). Nothing is resent on its own. After bad
+        credentials, or when GatePay cannot be reached, the rows after it fail unsent.
 
         ``specs`` is pulled lazily (any iterable, or an async iterable), so memory stays
         flat. Refs must be unique: for a sequence (list, tuple) a duplicate raises
@@ -128,13 +130,18 @@ class GiftCards:
 
         ``journal`` (a path, or an open :class:`~gatepay_async._journal.Journal`) makes
         the run exact across crashes: an intent record is fsynced before each create is
-        sent and the outcome recorded after. Running again with the same journal yields
-        issued refs from it (``from_journal=True``) without sending them, yields unknown
-        refs as ``unknown`` without sending them unless ``retry_unknown=True``, and
-        sends failed refs again. The file is created with mode 0600: it holds card keys.
+        sent, GatePay's raw answer fsynced before it is interpreted, and the outcome
+        recorded after. Running again with the same journal yields issued refs from it
+        (``from_journal=True``; a recorded answer holding a card counts as issued)
+        without sending them, yields unknown refs as ``unknown`` without sending them
+        unless ``retry_unknown=True``, and sends failed refs again. A row that differs
+        from what was sent for an issued or unknown ref is never sent again: its
+        ``changed`` names the fields. The file is created with mode 0600: it holds card
+        keys.
 
         ``rate`` caps requests per second. A 429 pauses every worker (shared back-off)
-        before the refused create is sent again. ``on_progress(result)`` is called as
+        before the refused create is sent again, by the client's one retry loop; a row
+        refused with 429 every time is sent at most 8 times. ``on_progress(result)`` is called as
         each row finishes (calls are serialised; in the sync facade they come from
         worker threads); an exception from it stops the run.
 
