@@ -31,6 +31,7 @@ from gatepay_async._bulk_plan import (
     open_journal,
 )
 from gatepay_async._errors import RateLimitError
+from gatepay_async._journal import JournalError
 from gatepay_async._outcome import RATE_LIMITED_SENDS, CreateCall
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
@@ -172,15 +173,25 @@ class AsyncBulkIssuer:
                 await self._commit.commit()
         answers: list[httpx.Response] = []
         waiting: list[bool] = [False]
+        journal_failures: list[JournalError] = []
 
         async def on_answer(response: httpx.Response) -> None:
             answers.append(response)
             if journal is not None:
-                journal.record_answer(job.ref, job.request, response.status_code, response.content)
-                assert self._commit is not None
-                await self._commit.commit()
+                try:
+                    journal.record_answer(
+                        job.ref, job.request, response.status_code, response.content
+                    )
+                    assert self._commit is not None
+                    await self._commit.commit()
+                except JournalError as exc:
+                    # The answer is decided anyway, so that a card in it reaches the
+                    # result instead of dying with the write; nothing is sent again.
+                    journal_failures.append(exc)
 
         async def pause(exc: BaseException, seconds: float) -> None:
+            if journal_failures:
+                raise journal_failures[0]  # a failed journal write: no further send
             waiting[0] = True
             await self._pause(exc, seconds)
             waiting[0] = False

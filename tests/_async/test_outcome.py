@@ -28,7 +28,7 @@ from gatepay_async import (
     RequestNotSentError,
 )
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
-from gatepay_async._journal import Journal
+from gatepay_async._journal import Journal, JournalError
 from gatepay_async._synchronization import async_monotonic
 from gatepay_async._validation import build_create_request
 from gatepay_async.sandbox import SandboxServer, parse_fault
@@ -343,6 +343,36 @@ async def test_a_run_stopped_after_recording_the_answer_recovers_the_card(
     assert result.state is BulkState.ISSUED
     assert result.card is not None
     assert result.card.key == KEY
+
+
+@pytest.mark.anyio
+async def test_a_failed_answer_write_keeps_the_card_and_sends_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: Any) -> None:
+        raise JournalError("cannot write to the journal: No space left on device")
+
+    monkeypatch.setattr(Journal, "record_answer", disk_full)
+    seen: list[BulkResult] = []
+    async with client_for(answer_with(200, envelope(card_data()))) as gp:
+        async for _ in gp.gift_cards.create_many(
+            [spec("row")], journal=tmp_path / "j", on_progress=seen.append
+        ):
+            pass
+    assert seen[0].state is BulkState.ISSUED  # the answer was still decided: key kept
+    assert seen[0].card is not None
+    assert seen[0].card.key == KEY
+
+    sends: list[int] = []
+
+    async def busy(request: httpx.Request) -> httpx.Response:
+        sends.append(1)
+        return httpx.Response(429, headers={"Retry-After": "0"}, content=b"{}")
+
+    async with client_for(busy) as gp:
+        result = (await run(gp, [spec("busy")], journal=tmp_path / "j2"))["busy"]
+    assert sends == [1]  # no send after the failed write
+    assert "JournalError" in (result.error or "")
 
 
 # ------------------------------------------------------------------------ one retry loop
