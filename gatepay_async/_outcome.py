@@ -26,6 +26,7 @@ from gatepay_async._envelope import decode_envelope, parse_json
 from gatepay_async._errors import (
     APIConnectionError,
     APIError,
+    APITimeoutError,
     GatePayError,
     OutcomeUnknownError,
     RawAnswer,
@@ -48,6 +49,7 @@ __all__ = [
     "create_lost",
     "decide",
     "issued_data",
+    "lost_answer_kind",
     "recover_card",
     "status_class",
 ]
@@ -256,10 +258,20 @@ def create_answer(
         raise _unknown(request, exc, answer) from exc
 
 
-def create_lost(request: CreateRequest, exc: APIConnectionError) -> Exception:
-    """The exception for a create that got no answer: not sent, or unknown."""
+def lost_answer_kind(exc: APIConnectionError) -> str:
+    """Which row of :data:`LOST_ANSWERS` a create without an answer falls in."""
     if isinstance(exc, RequestNotSentError):
-        return exc  # the connection was never made: nothing reached GatePay
+        return "connection never made"
+    if isinstance(exc, APITimeoutError):
+        return "timeout after the request was written"
+    return "connection lost after the request was written"
+
+
+def create_lost(request: CreateRequest, exc: APIConnectionError) -> Exception:
+    """The exception for a create that got no answer: ``exc`` itself when it was never
+    sent (the retry loop may send it again), else OutcomeUnknownError."""
+    if LOST_ANSWERS.get(lost_answer_kind(exc)) is Outcome.NOT_SENT:
+        return exc
     return _unknown(request, exc, None)
 
 
