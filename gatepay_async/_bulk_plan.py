@@ -94,7 +94,8 @@ def open_journal(journal: JournalArgument) -> tuple[Journal | None, bool]:
 
 
 class BulkPlan:
-    """Per-run bookkeeping: the journal, the refs seen so far, a halt after bad credentials."""
+    """Per-run bookkeeping: the journal, the refs seen so far, a halt (bad credentials,
+    GatePay unreachable)."""
 
     def __init__(
         self, journal: Journal | None, *, retry_unknown: bool, check_duplicates: bool
@@ -167,7 +168,8 @@ class BulkPlan:
         )
 
     def halted(self, job: CreateJob) -> BulkResult | None:
-        """After bad credentials, a job that was waiting for a slot is failed unsent."""
+        """After bad credentials or an unreachable server, a job that was waiting for a
+        slot is failed unsent."""
         return None if self._halt is None else self._fail(job.ref, self._halt)
 
     def _fail(self, ref: str, error: str, exc: BaseException | None = None) -> BulkResult:
