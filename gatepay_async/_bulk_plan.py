@@ -204,11 +204,12 @@ class BulkPlan:
             if exc.answer is not None:
                 answer = (exc.answer.status_code, exc.answer.body)
         elif isinstance(exc, RequestNotSentError):
-            if exc.transient:
-                self._halt = (
-                    f"not sent: GatePay could not be reached ({text}); nothing else was"
-                    " sent. Check the base URL and the network, then run again"
-                )
+            # After the client's retries the connection still cannot be made (or the
+            # base URL cannot work): every other row would fail the same way, slowly.
+            self._halt = (
+                f"not sent: GatePay could not be reached ({text}); nothing else was"
+                " sent. Check the base URL and the network, then run again"
+            )
         elif isinstance(exc, RateLimitError):
             text = f"{text} (refused {sends} times; not issued)"
         elif isinstance(exc, AuthenticationError):
