@@ -52,9 +52,10 @@ class BulkResult:
     """The outcome of one :class:`CardSpec`.
 
     ``card`` is set when ``state`` is ``issued``; ``error`` says why a row is ``failed``
-    or ``unknown`` (secret-free text). ``from_journal`` is True when the outcome comes
-    from an earlier run's journal and nothing was sent for it now. ``exception`` holds
-    the exception behind ``error`` when there is one from this run.
+    or ``unknown``, or that it ``changed`` (secret-free text). ``from_journal`` is True
+    when the outcome comes from an earlier run's journal and nothing was sent for it
+    now. ``exception`` holds the exception behind ``error`` when there is one from this
+    run.
     """
 
     ref: str
@@ -63,6 +64,10 @@ class BulkResult:
     error: str | None = None
     from_journal: bool = False
     exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+    #: For a ref the journal holds as issued or unknown: the fields (title, template_id,
+    #: currency, amount) in which this row differs from what was sent. Such a row is
+    #: never sent again; a run with a changed row is not a clean run.
+    changed: tuple[str, ...] = ()
 
     @property
     def issued(self) -> bool:

@@ -10,44 +10,37 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from decimal import Decimal
 
 import attrs
+import httpx
 
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
-from gatepay_async._decoding import decode_card
 from gatepay_async._errors import (
-    APIConnectionError,
     APIError,
     AuthenticationError,
-    GatePayError,
     OutcomeUnknownError,
     RateLimitError,
     RequestNotSentError,
-    ResponseValidationError,
-    ServerError,
     ValidationError,
 )
-from gatepay_async._journal import Journal
-from gatepay_async._retry import INITIAL_BACKOFF, MAX_BACKOFF, RETRY_AFTER_CAP
-from gatepay_async._validation import CreateRequest, build_create_request
+from gatepay_async._journal import Journal, JournalEntry
+from gatepay_async._models import GiftCard
+from gatepay_async._outcome import issued_data
+from gatepay_async._validation import CreateRequest, build_create_request, canonical_amount
 
 __all__ = [
     "BulkPlan",
     "CreateJob",
     "JournalArgument",
+    "changed_fields",
     "check_options",
     "check_unique_refs",
     "error_text",
     "open_journal",
-    "rate_limit_pause",
 ]
 
 JournalArgument = Journal | str | os.PathLike[str] | None
-
-#: How many times one create refused with HTTP 429 is sent again (after the client's own
-#: retries), each after a pause shared by the whole run.
-RATE_LIMITED_ATTEMPTS = 6
 
 
 @attrs.frozen
@@ -100,15 +93,9 @@ def open_journal(journal: JournalArgument) -> tuple[Journal | None, bool]:
     )
 
 
-def rate_limit_pause(exc: RateLimitError, attempt: int) -> float:
-    """The shared pause after a 429: the server's Retry-After, else exponential."""
-    if exc.retry_after is not None:
-        return min(float(exc.retry_after), RETRY_AFTER_CAP)
-    return float(min(MAX_BACKOFF, INITIAL_BACKOFF * 2.0 ** (attempt - 1)))
-
-
 class BulkPlan:
-    """Per-run bookkeeping: the journal, the refs seen so far, a halt after bad credentials."""
+    """Per-run bookkeeping: the journal, the refs seen so far, a halt (bad credentials,
+    GatePay unreachable)."""
 
     def __init__(
         self, journal: Journal | None, *, retry_unknown: bool, check_duplicates: bool
@@ -143,12 +130,15 @@ class BulkPlan:
         journal = self.journal
         if journal is not None:
             state = journal.state(ref)
-            if state is BulkState.ISSUED or (state is BulkState.UNKNOWN and not self.retry_unknown):
+            if state is BulkState.ISSUED or state is BulkState.UNKNOWN:
                 entry = journal.entry(ref)
                 assert entry is not None
-                return BulkResult(
-                    ref, entry.state, card=entry.card, error=entry.error, from_journal=True
-                )
+                # A recorded answer may prove a card that the earlier run could not read:
+                # then the ref is issued, and never sent again, retry_unknown or not. A
+                # row that changed since it was sent is never sent again either.
+                result = self._from_journal(spec, entry)
+                if entry.state is BulkState.ISSUED or result.changed or not self.retry_unknown:
+                    return result
         if self._halt is not None:
             return self._fail(ref, self._halt)
         try:
@@ -162,8 +152,24 @@ class BulkPlan:
             return self._fail(ref, str(exc), exc)
         return CreateJob(ref, request)
 
+    def _from_journal(self, spec: CardSpec, entry: JournalEntry) -> BulkResult:
+        """An issued or unknown ref from the journal, flagged if the row has changed."""
+        changed = changed_fields(entry.intent, spec)
+        error = entry.error
+        if changed:
+            error = changed_text(changed, entry.state) + (f"; {error}" if error else "")
+        return BulkResult(
+            spec.ref,
+            entry.state,
+            card=entry.card,
+            error=error,
+            from_journal=True,
+            changed=changed,
+        )
+
     def halted(self, job: CreateJob) -> BulkResult | None:
-        """After bad credentials, a job that was waiting for a slot is failed unsent."""
+        """After bad credentials or an unreachable server, a job that was waiting for a
+        slot is failed unsent."""
         return None if self._halt is None else self._fail(job.ref, self._halt)
 
     def _fail(self, ref: str, error: str, exc: BaseException | None = None) -> BulkResult:
@@ -173,54 +179,54 @@ class BulkPlan:
 
     # ------------------------------------------------------------------ after sending
 
-    def issued(self, job: CreateJob, data: Any) -> BulkResult:
-        """A create answered: decode the card and record it."""
-        try:
-            card = decode_card(data)
-        except ResponseValidationError as exc:
-            return self.failed_send(job, exc)
+    def issued(self, job: CreateJob, card: GiftCard, response: httpx.Response | None) -> BulkResult:
+        """A create issued ``card``: record it (its raw answer is already journaled)."""
         if self.journal is not None:
-            self.journal.record_issued(job.ref, data if isinstance(data, Mapping) else {})
+            data = issued_data(response.content) if response is not None else None
+            if data is None:  # pragma: no cover - the decision found a card in this answer
+                data = {"card_num": card.card_number, "card_key": card.key}
+            self.journal.record_issued(job.ref, data, job.request)
         return BulkResult(job.ref, BulkState.ISSUED, card=card)
 
-    def failed_send(self, job: CreateJob, exc: Exception) -> BulkResult:
-        """Classify a create's exception and record the outcome.
+    def failed_send(self, job: CreateJob, exc: Exception, *, sends: int = 0) -> BulkResult:
+        """Record a create that did not issue a card: ``failed`` or ``unknown``.
 
-        ``failed`` (not issued): an answer refusing the request (InvalidRequestError,
-        AuthenticationError, any other API error below 500, 429 after every retry) or
-        a request that was never sent. ``unknown`` (a card may exist): the request was
-        sent and its answer was lost or unreadable, or GatePay answered 5xx.
+        The outcome was decided by ``_outcome`` (the one decision): OutcomeUnknownError
+        is ``unknown`` (a card may exist); a refusal (APIError) or a request never sent
+        is ``failed``. Bad credentials, or a server that cannot be reached, stop the run:
+        the rows after it are failed without being sent.
         """
         state = BulkState.FAILED
-        reported: Exception = exc
-        if isinstance(exc, RequestNotSentError):
-            pass
-        elif isinstance(exc, (APIConnectionError, ResponseValidationError, ServerError)):
+        answer: tuple[int, bytes] | None = None
+        text = error_text(exc)
+        if isinstance(exc, OutcomeUnknownError):
             state = BulkState.UNKNOWN
-            if not isinstance(exc, ServerError):
-                reported = OutcomeUnknownError(
-                    title=job.request.title,
-                    template_id=job.request.template_id,
-                    currency=job.request.currency,
-                    amount=job.request.amount,
-                    cause=exc,
-                )
+            if exc.answer is not None:
+                answer = (exc.answer.status_code, exc.answer.body)
+        elif isinstance(exc, RequestNotSentError):
+            # After the client's retries the connection still cannot be made (or the
+            # base URL cannot work): every other row would fail the same way, slowly.
+            self._halt = (
+                f"not sent: GatePay could not be reached ({text}); nothing else was"
+                " sent. Check the base URL and the network, then run again"
+            )
+        elif isinstance(exc, RateLimitError):
+            text = f"{text} (refused {sends} times; not issued)"
         elif isinstance(exc, AuthenticationError):
             self._halt = (
-                f"not sent: an earlier create was refused ({error_text(exc)}); fix the"
+                f"not sent: an earlier create was refused ({text}); fix the"
                 " credentials and run again"
             )
-        elif isinstance(exc, APIError):
+        elif isinstance(exc, (APIError, ValidationError)):
             pass
-        elif not isinstance(exc, GatePayError):
+        else:
             state = BulkState.UNKNOWN  # something unexpected after the request may have left
-        text = error_text(reported)
         if self.journal is not None:
             if state is BulkState.FAILED:
                 self.journal.record_failed(job.ref, text)
             else:
-                self.journal.record_unknown(job.ref, text)
-        return BulkResult(job.ref, state, error=text, exception=reported)
+                self.journal.record_unknown(job.ref, text, job.request, answer)
+        return BulkResult(job.ref, state, error=text, exception=exc)
 
     def not_sent(self, job: CreateJob, text: str) -> BulkResult:
         """A create that was never sent (failed: safe to send again)."""
@@ -232,9 +238,39 @@ class BulkPlan:
             self.journal.record_unknown(job.ref, text)
         return BulkResult(job.ref, BulkState.UNKNOWN, error=text)
 
-    def rate_limited(self, job: CreateJob, exc: RateLimitError, attempts: int) -> BulkResult:
-        """A create refused with 429 every time: not issued."""
-        text = f"{error_text(exc)} (refused {attempts} times; not issued)"
-        if self.journal is not None:
-            self.journal.record_failed(job.ref, text)
-        return BulkResult(job.ref, BulkState.FAILED, error=text, exception=exc)
+
+#: The fields of a row that must match what the journal recorded as sent.
+COMPARED_FIELDS = ("title", "template_id", "currency", "amount")
+
+
+def changed_fields(intent: Mapping[str, str] | None, spec: CardSpec) -> tuple[str, ...]:
+    """The fields in which ``spec`` differs from the journal's recorded intent.
+
+    Empty when they agree, or when the journal recorded no intent to compare with (a
+    journal written by an older version). A row that no longer passes the checks
+    differs in every field it cannot be compared on.
+    """
+    if intent is None:
+        return ()
+    changed: list[str] = []
+    for name in COMPARED_FIELDS:
+        value: object = getattr(spec, name, None)
+        recorded = intent.get(name)
+        if name == "amount":
+            try:
+                same = Decimal(canonical_amount(value)) == Decimal(str(recorded))
+            except (ValidationError, ArithmeticError, ValueError):
+                same = False
+        else:
+            same = isinstance(value, str) and value.strip() == recorded
+        if not same:
+            changed.append(name)
+    return tuple(changed)
+
+
+def changed_text(changed: tuple[str, ...], state: BulkState) -> str:
+    return (
+        f"changed: {', '.join(changed)} differ from what was sent for this ref (now"
+        f" {state.value}); the row was NOT sent again. Give the new row a new ref, or"
+        " restore it"
+    )

@@ -11,19 +11,21 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from gatepay_async._auth import GatePayAuth
 from gatepay_async._clock import ServerClock
 from gatepay_async._config import ClientConfig
 from gatepay_async._envelope import decode_envelope
-from gatepay_async._errors import GatePayError
+from gatepay_async._errors import APIConnectionError, GatePayError, RateLimitError
+from gatepay_async._outcome import CreateCall
 from gatepay_async._paths import PathSet
 from gatepay_async._retry import (
     RetryPolicy,
     connection_error,
     retry_wait,
     should_retry,
+    stop_after_sends,
     wait_after_attempt,
 )
 from gatepay_async._synchronization import async_sleep
@@ -143,8 +145,14 @@ class AsyncGatePay:
         policy: RetryPolicy,
         content: bytes = b"",
         params: dict[str, str] | None = None,
+        create: CreateCall | None = None,
     ) -> Any:
-        """Send one signed request (retried per ``policy``) and return the envelope's data."""
+        """Send one signed request and return the envelope's data (a create: its card).
+
+        This is the one retry loop of a request, retried per ``policy``. A create passes
+        ``create``: its answers go to the one outcome decision (``_outcome``), after
+        ``create.on_answer``, and its waits between attempts may be the bulk run's.
+        """
         request = self._http_client.build_request(
             method,
             self._config.base_url + path,
@@ -153,30 +161,81 @@ class AsyncGatePay:
             headers=_JSON_HEADERS,
             timeout=self._config.timeout,
         )
+        max_sends = self._config.max_retries + 1
+        rate_limited_sends = create.rate_limited_sends if create is not None else None
+        pause = create.pause if create is not None else None
         # The first attempt goes out directly: most calls succeed, and building the
         # retry machinery costs more than the rest of the SDK's work on a call.
         try:
-            return await self._send_once(request, path, attempt=1)
+            return await self._attempt(request, path, 1, create)
         except GatePayError as exc:
-            if self._config.max_retries == 0 or not should_retry(policy, exc):
+            limit = max_sends
+            if rate_limited_sends is not None and isinstance(exc, RateLimitError):
+                limit = rate_limited_sends
+            if limit <= 1 or not should_retry(policy, exc):
                 raise
             first_wait = retry_wait(exc, attempt=1)
-        await async_sleep(first_wait)
+            first_error: BaseException = exc
+        if pause is not None:
+            await pause(first_error, first_wait)
+        else:
+            await async_sleep(first_wait)
+        base_wait = wait_after_attempt(first_attempt=2)
+        wait: Any = base_wait
+        if pause is not None:
+
+            async def paused_wait(retry_state: RetryCallState) -> float:
+                # The bulk run's pause does the waiting (shared by its workers on a 429).
+                outcome = retry_state.outcome
+                error = outcome.exception() if outcome is not None else None
+                assert pause is not None
+                assert error is not None
+                await pause(error, base_wait(retry_state))
+                return 0.0
+
+            wait = paused_wait
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._config.max_retries),
-            wait=wait_after_attempt(first_attempt=2),
+            stop=stop_after_sends(
+                max_sends, rate_limited_sends=rate_limited_sends, first_attempt=2
+            ),
+            wait=wait,
             retry=retry_if_exception(lambda exc: should_retry(policy, exc)),
             sleep=async_sleep,
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(
-                    request, path, attempt=attempt.retry_state.attempt_number + 1
+                return await self._attempt(
+                    request, path, attempt.retry_state.attempt_number + 1, create
                 )
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
-    async def _send_once(self, request: httpx.Request, path: str, *, attempt: int) -> Any:
+    async def _attempt(
+        self, request: httpx.Request, path: str, attempt: int, create: CreateCall | None
+    ) -> Any:
+        """One send and what its answer means: data, a card, or the matching exception."""
+        if create is None:
+            response = await self._send_once(request, path, attempt=attempt)
+            return decode_envelope(response, method=request.method, path=path)
+        with create.guard():
+            try:
+                response = await self._send_once(request, path, attempt=attempt)
+            except APIConnectionError as exc:
+                lost = create.lost(exc)
+                if lost is exc:
+                    raise
+                raise lost from exc
+            if create.on_answer is not None:
+                await create.on_answer(response)  # durable before anything interprets it
+            return create.interpret(response, method=request.method, path=path)
+        # Reached only when the guard swallowed its own cancellation: a bulk run abandoned
+        # this attempt while it was in flight. It may have reached GatePay.
+        raise create.abandoned()
+
+    async def _send_once(
+        self, request: httpx.Request, path: str, *, attempt: int
+    ) -> httpx.Response:
         method = request.method
         started = time.perf_counter()
         try:
@@ -201,4 +260,4 @@ class AsyncGatePay:
                 attempt,
                 (time.perf_counter() - started) * 1000,
             )
-        return decode_envelope(response, method=method, path=path)
+        return response

@@ -18,7 +18,13 @@ from gatepay_async._models import (
     structure,
 )
 
-__all__ = ["decode_balance", "decode_card", "decode_merchant_balance", "decode_templates"]
+__all__ = [
+    "decode_balance",
+    "decode_card",
+    "decode_card_leniently",
+    "decode_merchant_balance",
+    "decode_templates",
+]
 
 T = TypeVar("T")
 
@@ -73,6 +79,23 @@ _CARD_BALANCE_KEYS = frozenset(
 )
 #: Where a list of per-currency entries may sit inside an object.
 _BALANCE_LIST_KEYS = ("balances", "list", "items", "records")
+
+
+def decode_card_leniently(
+    data: Mapping[str, Any], card_number: str | None, key: str | None
+) -> GiftCard:
+    """An issued card from a create answer whose number and key were already found usable.
+
+    Never fails: if even the lenient model cannot be built, the card carries its number
+    and key and the whole answer in ``extra``.
+    """
+    try:
+        card = structure(data, GiftCard)
+    except Exception:
+        return GiftCard(card_number=card_number or "", key=key or "", extra=dict(data))
+    if card.card_number == card_number and card.key == key:
+        return card
+    return attrs.evolve(card, card_number=card_number or "", key=key or "")
 
 
 def decode_balance(data: Any) -> GiftCardBalance:

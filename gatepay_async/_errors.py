@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from gatepay_async._codes import AUTHENTICATION_CODES, INVALID_REQUEST_CODES
 from gatepay_async._redact import redact_text
 
@@ -21,6 +23,7 @@ __all__ = [
     "InvalidRequestError",
     "OutcomeUnknownError",
     "RateLimitError",
+    "RawAnswer",
     "RequestNotSentError",
     "RequestNotSentTimeoutError",
     "ResponseValidationError",
@@ -150,11 +153,28 @@ class ResponseValidationError(GatePayError):
         super().__init__(f"{status}{reason}; body starts: {self.snippet!r}")
 
 
-class OutcomeUnknownError(GatePayError):
-    """A create was sent but its answer was lost: a card may have been issued.
+@attrs.frozen
+class RawAnswer:
+    """GatePay's answer to a create, exactly as received. ``body`` may hold a card key:
+    it is kept so that a card whose answer the SDK could not read is not lost, and it is
+    left out of reprs."""
 
-    GatePay's create has no idempotency key and there is no endpoint to find a card
-    whose answer was lost, so the SDK never resends such a create on its own.
+    status_code: int
+    body: bytes = attrs.field(repr=lambda body: f"<{len(body)} bytes>")
+
+    def text(self) -> str:
+        """The body as text (undecodable bytes replaced)."""
+        return self.body.decode("utf-8", "replace")
+
+
+class OutcomeUnknownError(GatePayError):
+    """A create was sent and its outcome cannot be known: a card may have been issued.
+
+    The answer was lost, unreadable, a 5xx, or a SUCCESS without a usable card number
+    and key. GatePay's create has no idempotency key and there is no endpoint to find a
+    card whose answer was lost, so the SDK never resends such a create on its own.
+    ``answer`` (also ``status_code`` and ``raw_body``) is GatePay's raw answer when one
+    arrived: it may hold the card's number and key. It is never put in the text.
     """
 
     def __init__(
@@ -165,18 +185,30 @@ class OutcomeUnknownError(GatePayError):
         currency: str,
         amount: Decimal,
         cause: BaseException,
+        answer: RawAnswer | None = None,
     ) -> None:
         self.title = title
         self.template_id = template_id
         self.currency = currency
         self.amount = amount
         self.cause = cause
+        self.answer = answer
+        what = "its answer was lost" if answer is None else "its answer cannot be relied on"
         super().__init__(
             f"create {amount} {currency} (title {title!r}, template {template_id}): the request "
-            f"was sent but its answer was lost ({type(cause).__name__}: {cause}); a card may "
+            f"was sent but {what} ({type(cause).__name__}: {cause}); a card may "
             "have been issued. It was NOT resent, because GatePay cannot deduplicate a create. "
             "Check your GatePay merchant records before issuing this card again."
+            + (" GatePay's raw answer is on this exception (.answer)." if answer else "")
         )
+
+    @property
+    def status_code(self) -> int | None:
+        return None if self.answer is None else self.answer.status_code
+
+    @property
+    def raw_body(self) -> bytes | None:
+        return None if self.answer is None else self.answer.body
 
 
 def error_for_response(

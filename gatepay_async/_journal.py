@@ -7,15 +7,23 @@ records hold card keys. Every line is one record with an ``op``:
     the first line of a journal this module created.
 ``{"op": "intent", "ref": R, "title": T, "template_id": I, "currency": C, "amount": "0.99", ...}``
     written and fsynced *before* the create for ``R`` is sent.
-``{"op": "issued", "ref": R, "card": {...the create answer's data...}, "at": MS}``
+``{"op": "answer", "ref": R, "status": 200, "body": TEXT, "request": {...}, "at": MS}``
+    GatePay's raw answer to a create, written and fsynced *before* anything interprets
+    it (``body_base64`` instead of ``body`` when the bytes are not UTF-8); ``request``
+    repeats the intent's title, template_id, currency and amount.
+``{"op": "issued", "ref": R, "card": {...the create answer's data...}, "request": {...}, "at": MS}``
     the create succeeded; ``card`` is GatePay's answer as received (it holds the key).
 ``{"op": "failed", "ref": R, "error": TEXT, "at": MS}``
     definitely not issued (bad row, refused by GatePay, never sent); may be sent again.
-``{"op": "unknown", "ref": R, "error": TEXT, "at": MS}``
-    sent, answer lost: a card may exist.
+``{"op": "unknown", "ref": R, "error": TEXT, "request": {...}, "answer": {...}, "at": MS}``
+    sent, outcome unknown: a card may exist. ``answer`` (status and body, as in an
+    ``answer`` record) is there when GatePay answered something the SDK could not rely on.
 
-The last record of a ref decides its state; an ``intent`` with no record after it (the
-process stopped mid-request) counts as ``unknown``. Unreadable lines (a line torn by a
+The last record of a ref decides its state; an ``intent`` or ``answer`` with no record
+after it (the process stopped mid-request) counts as ``unknown``. Reading an ``answer``
+(last, or inside an ``unknown``) decides it again with today's rules: a card whose
+answer an earlier run could not interpret is recovered, number and key, when it can
+be now. Unreadable lines (a line torn by a
 crash) are skipped: a torn intent was never followed by a send, and a torn outcome
 leaves its intent last, which reads as ``unknown`` -- the safe side.
 
@@ -25,6 +33,7 @@ last record); cards are read back from disk on demand. The journal is thread-saf
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -44,6 +53,7 @@ from gatepay_async._bulk_models import BulkState
 from gatepay_async._decoding import decode_card
 from gatepay_async._errors import GatePayError
 from gatepay_async._models import GiftCard
+from gatepay_async._outcome import recover_card
 from gatepay_async._validation import CreateRequest
 
 try:  # advisory locking keeps two runs off one journal; not available on Windows
@@ -60,7 +70,15 @@ FILE_MODE = 0o600
 VERSION = 1
 
 _INTENT, _ISSUED, _FAILED, _UNKNOWN = 0, 1, 2, 3
-_OPS = {"intent": _INTENT, "issued": _ISSUED, "failed": _FAILED, "unknown": _UNKNOWN}
+# An answer with no outcome after it is an interrupted create, like an intent: it shares
+# the intent's code, and reading it back looks at what the answer says.
+_OPS = {
+    "intent": _INTENT,
+    "answer": _INTENT,
+    "issued": _ISSUED,
+    "failed": _FAILED,
+    "unknown": _UNKNOWN,
+}
 _STATES = {
     _INTENT: BulkState.UNKNOWN,
     _ISSUED: BulkState.ISSUED,
@@ -71,6 +89,10 @@ INTERRUPTED = (
     "an earlier run sent this create and stopped before its answer was recorded: a card "
     "may have been issued"
 )
+INTERRUPTED_AFTER_ANSWER = (
+    "an earlier run recorded GatePay's answer to this create and stopped before deciding"
+    " it; the answer holds no usable card number and key: a card may have been issued"
+)
 
 
 class JournalError(GatePayError):
@@ -79,13 +101,65 @@ class JournalError(GatePayError):
 
 @attrs.frozen
 class JournalEntry:
-    """What the journal knows of one ref. ``interrupted``: an intent with no outcome."""
+    """What the journal knows of one ref. ``interrupted``: an intent with no outcome.
+
+    ``intent`` is what was sent (title, template_id, currency, amount as text) when the
+    journal recorded it; ``recovered`` is True for a card read again from a raw answer
+    that the run which received it did not record as issued.
+    """
 
     ref: str
     state: BulkState
     card: GiftCard | None = None
     error: str | None = None
     interrupted: bool = False
+    intent: Mapping[str, str] | None = None
+    recovered: bool = False
+
+
+def _request_fields(request: CreateRequest) -> dict[str, str]:
+    return {
+        "title": request.title,
+        "template_id": request.template_id,
+        "currency": request.currency,
+        "amount": format(request.amount, "f"),
+    }
+
+
+def _answer_fields(status_code: int, body: bytes) -> dict[str, Any]:
+    """A raw answer as JSON fields: text when the bytes are UTF-8, else base64."""
+    try:
+        return {"status": status_code, "body": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"status": status_code, "body_base64": base64.b64encode(body).decode("ascii")}
+
+
+def _answer_of(record: Mapping[str, Any]) -> tuple[int, bytes] | None:
+    status = record.get("status")
+    if not isinstance(status, int) or isinstance(status, bool):
+        return None
+    body = record.get("body")
+    if isinstance(body, str):
+        return status, body.encode("utf-8")
+    encoded = record.get("body_base64")
+    if isinstance(encoded, str):
+        try:
+            return status, base64.b64decode(encoded, validate=True)
+        except ValueError:
+            return None
+    return None
+
+
+def _intent_of(record: Mapping[str, Any] | None) -> Mapping[str, str] | None:
+    if not record:
+        return None
+    fields = record.get("request") if record.get("op") != "intent" else record
+    if not isinstance(fields, Mapping):
+        return None
+    names = ("title", "template_id", "currency", "amount")
+    if not all(isinstance(fields.get(name), str) for name in names):
+        return None
+    return {name: fields[name] for name in names}
 
 
 def _now_ms() -> int:
@@ -231,9 +305,20 @@ class Journal:
             return None
         code, offset = packed & 3, packed >> 2
         state = _STATES[code]
-        if code == _INTENT:
-            return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True)
         record = self._read_record(offset)
+        intent = _intent_of(record)
+        if code == _INTENT:
+            raw = _answer_of(record) if record and record.get("op") == "answer" else None
+            if raw is not None:
+                card = recover_card(*raw)
+                if card is not None:
+                    return JournalEntry(
+                        ref, BulkState.ISSUED, card=card, intent=intent, recovered=True
+                    )
+                return JournalEntry(
+                    ref, state, error=INTERRUPTED_AFTER_ANSWER, interrupted=True, intent=intent
+                )
+            return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True, intent=intent)
         if code == _ISSUED:
             try:
                 card = decode_card(record.get("card") if record else None)
@@ -242,10 +327,18 @@ class Journal:
                     ref,
                     BulkState.UNKNOWN,
                     error=f"the journal's issued record is unreadable: {exc}",
+                    intent=intent,
                 )
-            return JournalEntry(ref, state, card=card)
+            return JournalEntry(ref, state, card=card, intent=intent)
         error = record.get("error") if record else None
-        return JournalEntry(ref, state, error=str(error) if error is not None else None)
+        if code == _UNKNOWN and record and isinstance(record.get("answer"), Mapping):
+            raw = _answer_of(record["answer"])
+            card = recover_card(*raw) if raw is not None else None
+            if card is not None:
+                return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
+        return JournalEntry(
+            ref, state, error=str(error) if error is not None else None, intent=intent
+        )
 
     def _read_record(self, offset: int) -> dict[str, Any] | None:
         if offset >= self._written:  # still in memory (not flushed, or the disk failed)
@@ -314,15 +407,51 @@ class Journal:
             },
         )
 
-    def record_issued(self, ref: str, card_data: Mapping[str, Any]) -> None:
+    def record_answer(
+        self, ref: str, request: CreateRequest, status_code: int, body: bytes
+    ) -> None:
+        """Record GatePay's raw answer to the create for ``ref`` (then :meth:`flush`),
+        before anything interprets it."""
+        self._write(
+            ref,
+            _INTENT,
+            {
+                "op": "answer",
+                "ref": ref,
+                **_answer_fields(status_code, body),
+                "request": _request_fields(request),
+                "at": _now_ms(),
+            },
+        )
+
+    def record_issued(
+        self, ref: str, card_data: Mapping[str, Any], request: CreateRequest | None = None
+    ) -> None:
         """Record the create's answer (its ``data`` object, card key included)."""
-        self._write(ref, _ISSUED, {"op": "issued", "ref": ref, "card": card_data, "at": _now_ms()})
+        record: dict[str, Any] = {"op": "issued", "ref": ref, "card": card_data}
+        if request is not None:
+            record["request"] = _request_fields(request)
+        record["at"] = _now_ms()
+        self._write(ref, _ISSUED, record)
 
     def record_failed(self, ref: str, error: str) -> None:
         self._write(ref, _FAILED, {"op": "failed", "ref": ref, "error": error, "at": _now_ms()})
 
-    def record_unknown(self, ref: str, error: str) -> None:
-        self._write(ref, _UNKNOWN, {"op": "unknown", "ref": ref, "error": error, "at": _now_ms()})
+    def record_unknown(
+        self,
+        ref: str,
+        error: str,
+        request: CreateRequest | None = None,
+        answer: tuple[int, bytes] | None = None,
+    ) -> None:
+        """Record an unknown outcome, with GatePay's raw answer when there was one."""
+        record: dict[str, Any] = {"op": "unknown", "ref": ref, "error": error}
+        if request is not None:
+            record["request"] = _request_fields(request)
+        if answer is not None:
+            record["answer"] = _answer_fields(*answer)
+        record["at"] = _now_ms()
+        self._write(ref, _UNKNOWN, record)
 
     def flush(self) -> None:
         """Write the records so far to the file and make them durable (fdatasync).

@@ -101,23 +101,28 @@ def _key_repr(key: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class GiftCard:
-    """One gift card, as create or query returns it. ``key`` is a bearer secret."""
+    """One gift card, as create or query returns it. ``key`` is a bearer secret.
+
+    Only ``card_number`` and ``key`` identify a card; every other field is description.
+    A description field whose value cannot be read (a date written as text, a count as
+    a word) is None, and its raw value is kept in ``extra`` under its name on the wire.
+    """
 
     card_number: str = _aliased("card_num", "cardNumber", "card_number", "cardNum")
     key: str = _aliased("card_key", "key", "cardKey", default="", repr=_key_repr)
     amount: Decimal | None = _aliased("amount", default=None)
-    currency: str = _aliased("currency", default="")
+    currency: str | None = _aliased("currency", default="")
     status: GiftCardStatus = _aliased(
         "status", raw_copy="raw_status", default=GiftCardStatus.UNKNOWN
     )
     raw_status: Any = _aliased(default=None)
-    title: str = _aliased("title", default="")
-    template_id: str = _aliased("card_temp_id", "templateId", "template_id", default="")
+    title: str | None = _aliased("title", default="")
+    template_id: str | None = _aliased("card_temp_id", "templateId", "template_id", default="")
     creator: int | str | None = _aliased("creator", default=None)
-    creator_name: str = _aliased("creator_name", "creatorName", default="")
+    creator_name: str | None = _aliased("creator_name", "creatorName", default="")
     owner: int | str | None = _aliased("owner", default=None)
     exchange_uid: int | str | None = _aliased("exchange_uid", "exchangeUid", default=None)
-    give_count: int = _aliased("give_count", "giveCount", default=0)
+    give_count: int | None = _aliased("give_count", "giveCount", default=0)
     created_at: dt.datetime | None = _aliased("create_time", "createTime", default=None)
     exchanged_at: dt.datetime | None = _aliased("exchange_time", "exchangeTime", default=None)
     last_given_at: dt.datetime | None = _aliased("last_give_time", "lastGiveTime", default=None)
@@ -242,7 +247,9 @@ converter.register_structure_hook(Decimal, _to_decimal)
 converter.register_structure_hook(Decimal | None, _to_optional_decimal)
 converter.register_structure_hook(dt.datetime | None, _to_datetime)
 converter.register_structure_hook(str, _to_str)
+converter.register_structure_hook(str | None, _to_str)
 converter.register_structure_hook(int, _to_int)
+converter.register_structure_hook(int | None, _to_int)
 converter.register_structure_hook(int | str | None, _to_id)
 converter.register_structure_hook(GiftCardStatus, lambda v, _: GiftCardStatus.parse(v))
 converter.register_structure_hook_func(lambda t: t == dict[str, Decimal], _to_balances)
@@ -260,11 +267,15 @@ def _make_model_hook(cls: type[T]) -> Callable[[Any, Any], T]:
             raw_copies[field.name] = field.metadata[_RAW_COPY]
     has_extra = any(f.name == "extra" for f in fields)
     typed = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False)
+    resolved: Any = attrs.resolve_types(cls)  # type: ignore[type-var]
+    types = {f.name: f.type for f in attrs.fields(resolved)}
+    lenient = _DESCRIPTION_FIELDS.get(cls, frozenset())
 
     def hook(data: Any, _: Any) -> T:
         if not isinstance(data, Mapping):
             raise TypeError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
         known: dict[str, Any] = {}
+        wire: dict[str, str] = {}
         extra: dict[str, Any] = {}
         for key, value in data.items():
             name = rename.get(key)
@@ -272,15 +283,43 @@ def _make_model_hook(cls: type[T]) -> Callable[[Any, Any], T]:
                 extra[key] = value
             elif name not in known or value not in (None, ""):
                 known[name] = value
+                wire[name] = key
         for name, raw_name in raw_copies.items():
             if name in known:
                 known[raw_name] = known[name]
         if has_extra:
             known["extra"] = extra
-        return typed(known, cls)
+        try:
+            return typed(known, cls)
+        except Exception:
+            if not lenient:
+                raise
+        # Slow path, only for an odd answer: each description field that cannot be read
+        # becomes None, its raw value kept in extra; a required field still fails.
+        values: dict[str, Any] = {}
+        for name, value in known.items():
+            if name == "extra" or name in raw_copies.values():
+                values[name] = value
+                continue
+            try:
+                values[name] = converter.structure(value, types[name])
+            except Exception:
+                if name not in lenient:
+                    raise
+                values[name] = None
+                extra[wire[name]] = value
+        return cls(**values)
 
     return hook
 
+
+#: Fields that are description only: a value that cannot be read makes the field None
+#: instead of failing the whole model.
+_DESCRIPTION_FIELDS: dict[type, frozenset[str]] = {
+    GiftCard: frozenset(
+        f.name for f in attrs.fields(GiftCard) if f.name not in ("card_number", "key", "extra")
+    ),
+}
 
 for _model in (GiftCard, GiftCardBalance, GiftCardTemplate):
     converter.register_structure_hook(_model, _make_model_hook(_model))

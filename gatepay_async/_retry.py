@@ -28,6 +28,7 @@ __all__ = [
     "connection_error",
     "retry_wait",
     "should_retry",
+    "stop_after_sends",
     "wait_after_attempt",
 ]
 
@@ -96,3 +97,23 @@ def wait_after_attempt(*, first_attempt: int) -> Callable[[RetryCallState], floa
         return retry_wait(exc, attempt=retry_state.attempt_number + first_attempt - 1)
 
     return wait
+
+
+def stop_after_sends(
+    max_sends: int, *, rate_limited_sends: int | None, first_attempt: int
+) -> Callable[[RetryCallState], bool]:
+    """A tenacity stop for a loop whose first attempt is the call's ``first_attempt``-th.
+
+    A call is sent at most ``max_sends`` times; when the last answer was a 429 and
+    ``rate_limited_sends`` is given (a bulk run), at most that many times instead.
+    """
+
+    def stop(retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        limit = max_sends
+        if rate_limited_sends is not None and isinstance(exc, RateLimitError):
+            limit = rate_limited_sends
+        return retry_state.attempt_number + first_attempt - 1 >= limit
+
+    return stop

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -273,6 +274,48 @@ def test_bulk_create_writes_every_row_and_a_rerun_sends_nothing(
     assert again.exit_code == 2
     assert server.sandbox.attempts("create") == sent  # nothing sent again
     assert read_output(out) == output
+
+
+def test_bulk_create_flags_a_changed_row_and_exits_2(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [(f"c{i}", f"changed-{i}", TEMPLATE_ID, "USDT", "1.5") for i in range(3)]
+    out = tmp_path / "out.csv"
+    args = ["--out", str(out), "--journal", str(tmp_path / "run.journal")]
+    first = invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), *args)
+    assert first.exit_code == 0, first.output
+    keys = {row["ref"]: row["key"] for row in read_output(out)}
+
+    rows[1] = ("c1", "changed-1", TEMPLATE_ID, "USDT", "2.5")  # the amount changed
+    before = server.sandbox.attempts("create")
+    again = invoke("bulk-create", str(write_input(tmp_path / "in2.csv", rows)), *args)
+    assert again.exit_code == 2, again.output
+    assert server.sandbox.attempts("create") == before  # never resent
+    output = {row["ref"]: row for row in read_output(out)}
+    assert output["c1"]["error"].startswith("changed: amount")
+    assert output["c1"]["state"] == "issued"
+    assert output["c1"]["key"] == keys["c1"]  # the card issued for the old row is kept
+    assert output["c0"]["error"] == ""
+    assert "changed since their ref was sent" in again.output
+
+
+def test_bulk_create_against_an_unreachable_server_stops_early_with_the_reason(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("GATEPAY_BASE_URL", f"http://127.0.0.1:{port}")
+    rows = [(f"u{i}", f"unreachable-{i}", TEMPLATE_ID, "USDT", "1") for i in range(100)]
+    out = tmp_path / "out.csv"
+    started = time.monotonic()
+    result = invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), "--out", str(out))
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 2, result.output
+    assert elapsed < 15  # not a minute of retrying every row
+    output = read_output(out)
+    assert {row["state"] for row in output} == {"failed"}
+    assert "could not be reached" in output[-1]["error"]
 
 
 def test_bulk_create_all_issued_exits_0(env: dict[str, str], tmp_path: Path) -> None:

@@ -285,9 +285,10 @@ def bulk_create_command(
     Ctrl-C or SIGTERM: no new rows are sent, the requests in flight finish and are
     recorded, OUT is written, exit 130; a second signal abandons the requests in flight
     (recorded as unknown). Exit status: 0 every row issued, 1 a usage or configuration
-    error, 2 some row failed, unknown or not attempted (also: the journal could not be
-    written), 4 GatePay refused the credentials (checked with a signed read before any
-    create is sent), 130 interrupted. --json prints a summary object.
+    error, 2 some row failed, unknown or not attempted, or changed since its ref was
+    sent (never resent; also: the journal could not be written), 4 GatePay refused the
+    credentials (checked with a signed read before any create is sent), 130
+    interrupted. --json prints a summary object.
     """
     journal_path = journal_path or out_path.with_name(out_path.name + ".journal")
     try:
@@ -339,18 +340,26 @@ def bulk_create_command(
             )
             return EXIT_INCOMPLETE
     interrupted = stopper.signals > 0
+    changed = counts.pop("changed", 0)
     if interrupted:
         status = EXIT_INTERRUPTED
-    elif failure is None and counts[BulkState.ISSUED.value] == sum(counts.values()):
+    elif failure is None and not changed and counts[BulkState.ISSUED.value] == sum(counts.values()):
         status = EXIT_OK
     else:
         status = EXIT_INCOMPLETE
     if options.as_json:
-        print_json(_summary_data(tally, counts, out_path, journal_path, interrupted, status))
-    else:
-        _summary(stdout_console(), tally, counts, out_path, journal_path, interrupted)
-        if progress and not interactive:
-            _one_line_summary(tally, counts, interrupted)
+        summary = _summary_data(tally, counts, out_path, journal_path, interrupted, status)
+        print_json({**summary, "changed": changed})
+        return status
+    out = stdout_console()
+    _summary(out, tally, counts, out_path, journal_path, interrupted)
+    if changed:  # a changed row was not sent: this run did not do what the input says
+        out.print(
+            f"{changed} row(s) changed since their ref was sent (see 'changed:' in the"
+            " error column); they were NOT sent again. Give a changed row a new ref."
+        )
+    if progress and not interactive:
+        _one_line_summary(tally, counts, interrupted)
     return status
 
 

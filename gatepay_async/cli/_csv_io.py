@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import IO
 
 from gatepay_async._bulk_models import BulkState, CardSpec
-from gatepay_async._journal import FILE_MODE, Journal
+from gatepay_async._bulk_plan import changed_fields, changed_text
+from gatepay_async._journal import FILE_MODE, Journal, JournalEntry
 from gatepay_async._models import GiftCardStatus
 
 __all__ = [
@@ -177,7 +178,8 @@ def write_output(
 
     The file is created exclusively beside ``out_path`` and renamed over it, so a reader
     never sees half of it and no link planted at the temporary name is followed. Returns
-    how many rows are in each state.
+    how many rows are in each state, and under ``"changed"`` how many rows differ from
+    what the journal recorded as sent for their ref.
     """
     counts: Counter[str] = Counter()
     fd, name = _temporary(out_path)
@@ -187,8 +189,9 @@ def write_output(
             writer = csv.writer(handle)
             writer.writerow(OUTPUT_COLUMNS)
             for row in _rows(input_path):
-                line = _output_row(row, journal)
+                line, changed = _output_row(row, journal)
                 counts[line[1]] += 1
+                counts["changed"] += changed
                 writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -217,9 +220,9 @@ def recover_from_output(out_path: Path, journal: Journal, *, spreadsheet_safe: b
     try:
         with out_path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                ref = row.get("ref") or ""
                 if spreadsheet_safe:
                     row = {name: plain_cell(cell or "") for name, cell in row.items()}
+                ref = row.get("ref") or ""
                 number, key = row.get("card_number") or "", row.get("key") or ""
                 if (
                     row.get("state") == BulkState.ISSUED.value
@@ -247,22 +250,16 @@ def recover_from_output(out_path: Path, journal: Journal, *, spreadsheet_safe: b
     return recovered
 
 
-def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
+def _output_row(row: dict[str, str], journal: Journal) -> tuple[list[str], bool]:
+    """The output row, and whether the input row changed since its ref was sent."""
     ref = row["ref"]
     entry = journal.entry(ref) if ref else None
     if entry is None:
-        if not ref:
-            return [
-                ref,
-                BulkState.FAILED.value,
-                "",
-                "",
-                "",
-                row["amount"],
-                row["currency"],
-                EMPTY_REF,
-            ]
-        return [ref, NOT_ATTEMPTED_STATE, "", "", "", row["amount"], row["currency"], NOT_ATTEMPTED]
+        state, error = (
+            (BulkState.FAILED.value, EMPTY_REF) if not ref else (NOT_ATTEMPTED_STATE, NOT_ATTEMPTED)
+        )
+        return [ref, state, "", "", "", row["amount"], row["currency"], error], False
+    changed = _changed(row, entry)
     card = entry.card
     if entry.state is BulkState.ISSUED and card is not None:
         amount = format(card.amount, "f") if card.amount is not None else row["amount"]
@@ -274,8 +271,9 @@ def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
             card.status.name,
             amount,
             card.currency or row["currency"],
-            "",
-        ]
+            changed,
+        ], bool(changed)
+    error = "; ".join(text for text in (changed, entry.error or "") if text)
     return [
         ref,
         entry.state.value,
@@ -284,5 +282,14 @@ def _output_row(row: dict[str, str], journal: Journal) -> list[str]:
         "",
         row["amount"],
         row["currency"],
-        entry.error or "",
-    ]
+        error,
+    ], bool(changed)
+
+
+def _changed(row: dict[str, str], entry: JournalEntry) -> str:
+    """Why this row is flagged, if it differs from what was sent for its ref ('' if not)."""
+    if entry.state is BulkState.FAILED:
+        return ""  # a failed row is sent again as it is now
+    spec = CardSpec(ref=row["ref"], **{name: row[name] for name in INPUT_COLUMNS[1:]})
+    fields = changed_fields(entry.intent, spec)
+    return changed_text(fields, entry.state) if fields else ""

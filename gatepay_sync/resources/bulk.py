@@ -36,19 +36,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+import httpx
+
 from gatepay_async._bulk_models import BulkResult, CardSpec
 from gatepay_async._bulk_plan import (
-    RATE_LIMITED_ATTEMPTS,
     BulkPlan,
     CreateJob,
     JournalArgument,
     check_options,
     check_unique_refs,
     open_journal,
-    rate_limit_pause,
 )
 from gatepay_async._errors import RateLimitError
 from gatepay_async._journal import JournalError
+from gatepay_async._outcome import RATE_LIMITED_SENDS, AttemptAbandoned, CreateCall
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
     CancelShield,
@@ -58,6 +59,7 @@ from gatepay_async._synchronization import (
     WorkerPool,
     iterate,
     monotonic,
+    sleep,
 )
 
 if TYPE_CHECKING:
@@ -272,65 +274,110 @@ class BulkIssuer:
         self._stopping = True
 
     def _create(self, job: CreateJob) -> BulkResult | None:
-        """Send one create: intent first, shared back-off on 429, outcome recorded.
+        """Send one create: intent first, the raw answer durable, the outcome recorded.
 
-        None: the run stopped before this row was sent (it has no result).
+        The client's one retry loop resends what may be resent; its waits between
+        attempts are :meth:`_pause`, so a 429 pauses the whole run. None: the run stopped
+        before this row was sent (it has no result).
         """
         plan = self._plan
         journal = plan.journal
-        intent_written = False
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._limiter.acquire()
-            except BaseException:
-                if intent_written and journal is not None:  # refused with 429 so far
-                    journal.record_failed(job.ref, "interrupted after HTTP 429; not issued")
-                raise
-            if self._stopping:  # stopped while this row waited for its turn
-                if intent_written and journal is not None:  # refused with 429 so far
-                    journal.record_failed(job.ref, "interrupted after HTTP 429; not issued")
-                return None
-            shield = CancelShield(enabled=journal is not None)
-            result: BulkResult | None = None
-            with shield:
-                halted = plan.halted(job)
-                if halted is not None:
-                    return halted
-                if journal is not None and not intent_written:
-                    try:
-                        journal.record_intent(job.ref, job.request)
-                        assert self._commit is not None
-                        self._commit.commit()
-                    except JournalError as exc:
-                        self._journal_failed(exc)  # the intent is not durable: never send
-                        return plan.not_sent(job, JOURNAL_FAILED)
-                    intent_written = True
-                client = self._client
-                key = id(job)
-                self._in_flight[key] = (job, shield)
+        shielded = journal is not None
+        self._limiter.acquire()
+        if self._stopping:  # stopped while this row waited for its turn: never sent
+            return None
+        with CancelShield(enabled=shielded):
+            halted = plan.halted(job)
+            if halted is not None:
+                return halted
+            if journal is not None:
                 try:
-                    data = client._request(
-                        "POST",
-                        client._config.paths.create,
-                        policy=RetryPolicy.CREATE,
-                        content=job.request.body,
+                    journal.record_intent(job.ref, job.request)
+                    assert self._commit is not None
+                    self._commit.commit()
+                except JournalError as exc:
+                    self._journal_failed(exc)  # the intent is not durable: never send
+                    return plan.not_sent(job, JOURNAL_FAILED)
+        answers: list[httpx.Response] = []
+        waiting: list[bool] = [False]
+        journal_failures: list[JournalError] = []
+        key = id(job)
+
+        def guard() -> CancelShield:
+            # Each attempt is shielded from cancellation, and abandon() can reach it.
+            shield = CancelShield(enabled=shielded)
+            self._in_flight[key] = (job, shield)
+            return shield
+
+        def on_answer(response: httpx.Response) -> None:
+            answers.append(response)
+            if journal is not None:
+                try:
+                    journal.record_answer(
+                        job.ref, job.request, response.status_code, response.content
                     )
-                except RateLimitError as exc:
-                    if attempt >= RATE_LIMITED_ATTEMPTS:
-                        return plan.rate_limited(job, exc, attempt)
-                    self._limiter.pause(rate_limit_pause(exc, attempt))
-                    continue
-                except Exception as exc:
-                    return plan.failed_send(job, exc)
-                except BaseException:
-                    # Abandoned (abandon() cancelled this shield), or the task is torn
-                    # down: the request may have issued a card.
-                    result = plan.interrupted(job, INTERRUPTED_IN_THIS_RUN)
-                    raise
-                else:
-                    return plan.issued(job, data)
-                finally:
-                    del self._in_flight[key]
-            return result  # only reached when abandon() cancelled the shield
+                    assert self._commit is not None
+                    self._commit.commit()
+                except JournalError as exc:
+                    # The answer is decided anyway, so that a card in it reaches the
+                    # result instead of dying with the write; nothing more is sent.
+                    journal_failures.append(exc)
+                    self._journal_failed(exc)
+
+        def pause(exc: BaseException, seconds: float) -> None:
+            if journal_failures:
+                raise journal_failures[0]  # a failed journal write: no further send
+            if self._stopping:
+                raise exc  # stopped: the refused (or unsent) attempt stays the last
+            waiting[0] = True
+            self._pause(exc, seconds)
+            waiting[0] = False
+            if self._stopping:
+                raise exc
+
+        client = self._client
+        try:
+            # Each attempt (send, raw answer recorded, outcome decided) is shielded from
+            # cancellation; the waits between attempts are not: a stopped run does not
+            # sit out a 429 pause.
+            card = client._request(
+                "POST",
+                client._config.paths.create,
+                policy=RetryPolicy.CREATE,
+                content=job.request.body,
+                create=CreateCall(
+                    job.request,
+                    on_answer=on_answer,
+                    pause=pause,
+                    rate_limited_sends=RATE_LIMITED_SENDS,
+                    guard=guard,
+                ),
+            )
+        except AttemptAbandoned:
+            with CancelShield(enabled=shielded):
+                return plan.interrupted(job, INTERRUPTED_IN_THIS_RUN)
+        except Exception as exc:
+            with CancelShield(enabled=shielded):
+                return plan.failed_send(job, exc, sends=len(answers))
+        except BaseException:
+            if journal is not None:
+                if waiting[0]:  # the last attempt was refused or never sent
+                    journal.record_failed(
+                        job.ref,
+                        "interrupted while waiting to send again after a refusal; not issued",
+                    )
+                else:  # torn down mid-request: a card may exist
+                    plan.interrupted(job, INTERRUPTED_IN_THIS_RUN)
+            raise
+        finally:
+            self._in_flight.pop(key, None)
+        # Recording the card awaits nothing, so no cancellation can come between.
+        return plan.issued(job, card, answers[-1] if answers else None)
+
+    def _pause(self, exc: BaseException, seconds: float) -> None:
+        """The wait before a create is sent again: after a 429, every worker waits."""
+        if isinstance(exc, RateLimitError):
+            self._limiter.pause(seconds)
+        else:
+            sleep(seconds)
+        self._limiter.acquire()

@@ -18,12 +18,7 @@ from gatepay_async._decoding import (
     decode_merchant_balance,
     decode_templates,
 )
-from gatepay_async._errors import (
-    APIConnectionError,
-    OutcomeUnknownError,
-    ResponseValidationError,
-    WaitTimeoutError,
-)
+from gatepay_async._errors import WaitTimeoutError
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -31,6 +26,7 @@ from gatepay_async._models import (
     GiftCardTemplate,
     MerchantBalance,
 )
+from gatepay_async._outcome import CreateCall
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import monotonic, sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
@@ -69,29 +65,26 @@ class GiftCards:
     ) -> GiftCard:
         """Issue one gift card.
 
-        Resent only when the request provably never reached GatePay. If it may have
-        reached GatePay and the answer was lost, :class:`OutcomeUnknownError` is raised
-        and nothing is resent: a card may exist.
+        The outcome is decided by the one rule shared with ``create_many`` (see
+        docs/reliability.md): the card when GatePay answered SUCCESS with a card number
+        and key; the matching :class:`APIError` when GatePay refused it; and
+        :class:`OutcomeUnknownError` (with GatePay's raw answer, when one arrived) for a
+        lost or unreadable answer, a 5xx, a redirect, or a SUCCESS without a usable
+        number and key. Resent only when the request provably never reached GatePay or
+        was refused with 429; an unknown outcome is never resent: a card may exist.
         """
         checked = build_create_request(
             title=title, template_id=template_id, currency=currency, amount=amount
         )
         client = self._client
-        try:
-            data = client._request(
-                "POST", client._config.paths.create, policy=RetryPolicy.CREATE, content=checked.body
-            )
-            return decode_card(data)
-        except (APIConnectionError, ResponseValidationError) as exc:
-            if isinstance(exc, APIConnectionError) and not exc.request_sent:
-                raise
-            raise OutcomeUnknownError(
-                title=checked.title,
-                template_id=checked.template_id,
-                currency=checked.currency,
-                amount=checked.amount,
-                cause=exc,
-            ) from exc
+        card: GiftCard = client._request(
+            "POST",
+            client._config.paths.create,
+            policy=RetryPolicy.CREATE,
+            content=checked.body,
+            create=CreateCall(checked),
+        )
+        return card
 
     def query(self, *, card_number: str | None = None, key: str | None = None) -> GiftCard:
         """A card's details, by exactly one of ``card_number`` or ``key``."""
@@ -149,9 +142,11 @@ class GiftCards:
         ``state`` one of ``issued`` (``card`` holds it), ``failed`` (definitely not
         issued: a bad row -- ``error`` names the field --, a request GatePay refused
         such as InvalidRequestError, or one refused with 429 or never sent after every
-        retry) or ``unknown`` (sent, answer lost: OutcomeUnknownError, or a 5xx
-        ServerError, since a create that failed inside GatePay may still have issued a
-        card; or an earlier run stopped mid-request). Nothing is resent on its own.
+        retry) or ``unknown`` (OutcomeUnknownError: sent, and its outcome cannot be
+        known -- answer lost or unreadable, a 5xx --; or an earlier run stopped
+        mid-request). The outcome of each create is decided exactly as :meth:`create`
+        decides it (docs/reliability.md). Nothing is resent on its own. After bad
+        credentials, or when GatePay cannot be reached, the rows after it fail unsent.
 
         ``specs`` is pulled lazily (any iterable, or an async iterable), so memory stays
         flat. Refs must be unique: for a sequence (list, tuple) a duplicate raises
@@ -160,13 +155,18 @@ class GiftCards:
 
         ``journal`` (a path, or an open :class:`~gatepay_async._journal.Journal`) makes
         the run exact across crashes: an intent record is fsynced before each create is
-        sent and the outcome recorded after. Running again with the same journal yields
-        issued refs from it (``from_journal=True``) without sending them, yields unknown
-        refs as ``unknown`` without sending them unless ``retry_unknown=True``, and
-        sends failed refs again. The file is created with mode 0600: it holds card keys.
+        sent, GatePay's raw answer fsynced before it is interpreted, and the outcome
+        recorded after. Running again with the same journal yields issued refs from it
+        (``from_journal=True``; a recorded answer holding a card counts as issued)
+        without sending them, yields unknown refs as ``unknown`` without sending them
+        unless ``retry_unknown=True``, and sends failed refs again. A row that differs
+        from what was sent for an issued or unknown ref is never sent again: its
+        ``changed`` names the fields. The file is created with mode 0600: it holds card
+        keys.
 
         ``rate`` caps requests per second. A 429 pauses every worker (shared back-off)
-        before the refused create is sent again. ``on_progress(result)`` is called as
+        before the refused create is sent again, by the client's one retry loop; a row
+        refused with 429 every time is sent at most 8 times. ``on_progress(result)`` is called as
         each row finishes (calls are serialised; in the sync facade they come from
         worker threads); an exception from it stops the run.
 

@@ -281,9 +281,9 @@ async def test_journal_has_intent_before_send_then_outcome_and_mode_0600(tmp_pat
     by_ref: dict[str, list[str]] = {}
     for record in lines[1:]:
         by_ref.setdefault(record["ref"], []).append(record["op"])
-    for i in range(5):
-        assert by_ref[f"row-{i}"] == ["intent", "issued"]
-    assert by_ref["refused"] == ["intent", "failed"]
+    for i in range(5):  # the raw answer is recorded before it is interpreted
+        assert by_ref[f"row-{i}"] == ["intent", "answer", "issued"]
+    assert by_ref["refused"] == ["intent", "answer", "failed"]
     assert by_ref["lost"] == ["intent", "unknown"]
     assert by_ref["bad"] == ["failed"]  # never sent: no intent
     issued = next(r for r in lines if r["op"] == "issued" and r["ref"] == "row-0")

@@ -1,0 +1,323 @@
+"""The one decision on a create's outcome: issued, refused, not sent or unknown.
+
+``create`` and ``create_many`` (both facades) hand every create answer, and every create
+that got no answer, to this module and nowhere else. The decision is a lookup in
+:data:`DECISIONS` (HTTP status class x what the body holds); docs/reliability.md
+publishes the same table and a test keeps the two equal.
+
+Only the card number and the key identify an issued card: a SUCCESS answer with both is
+issued however its other fields are written. In doubt the outcome is unknown, and an
+unknown create is never resent on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+import attrs
+import httpx
+
+from gatepay_async._decoding import decode_card_leniently
+from gatepay_async._envelope import decode_envelope, parse_json
+from gatepay_async._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    GatePayError,
+    OutcomeUnknownError,
+    RawAnswer,
+    RequestNotSentError,
+    ResponseValidationError,
+)
+from gatepay_async._models import GiftCard
+from gatepay_async._validation import CreateRequest
+
+__all__ = [
+    "BODY_KINDS",
+    "DECISIONS",
+    "LOST_ANSWERS",
+    "RATE_LIMITED_SENDS",
+    "STATUS_CLASSES",
+    "AttemptAbandoned",
+    "CreateCall",
+    "Outcome",
+    "body_kind",
+    "create_answer",
+    "create_lost",
+    "decide",
+    "issued_data",
+    "lost_answer_kind",
+    "recover_card",
+    "status_class",
+]
+
+
+class Outcome(str, enum.Enum):
+    ISSUED = "issued"
+    REFUSED = "refused"
+    NOT_SENT = "not sent"
+    UNKNOWN = "unknown"
+
+
+#: HTTP status classes, as the table's rows name them.
+STATUS_CLASSES = ("2xx", "3xx", "409", "429", "other 4xx", "5xx", "other")
+#: What an answer's body holds, as the table's columns name them.
+#: "card": a SUCCESS envelope (or a bare object) whose data has a non-empty card number
+#: and key; "success, no card": a SUCCESS envelope without both; "FAIL": a FAIL
+#: envelope, whatever its code; "other status": an envelope whose status is neither;
+#: "no envelope": not JSON, not an envelope, or data that is unreadable.
+BODY_KINDS = ("card", "success, no card", "FAIL", "other status", "no envelope")
+
+_I, _R, _U = Outcome.ISSUED, Outcome.REFUSED, Outcome.UNKNOWN
+
+# Why each row is what it is (docs/reliability.md says the same, for users):
+# - 3xx: a signed create is never followed; 303 after a POST means "processed, look
+#   elsewhere", so a redirect does not prove that nothing was issued.
+# - 409: a conflict on a create may mean "a card for this already exists or is being
+#   made": no proof of a refusal.
+# - other 4xx (400, 401, 403, 404, 405, 408, 410, 413, 415, 422...): GatePay (or a proxy
+#   in front of it) refused the request before acting on it. 408 means the server never
+#   received the whole request; 404 means no endpoint took it.
+# - 429: refused unprocessed; the one retry loop sends it again.
+# - 5xx: the failure may have happened after the card was issued.
+# - A body holding a card under a non-2xx status contradicts itself: unknown, never
+#   refused, and the raw answer is kept so its key is not lost. A SUCCESS envelope
+#   with no card under a 4xx is a refusal: there is no card in it to lose.
+DECISIONS: dict[tuple[str, str], Outcome] = {
+    ("2xx", "card"): _I,
+    ("2xx", "success, no card"): _U,
+    ("2xx", "FAIL"): _R,
+    ("2xx", "other status"): _U,
+    ("2xx", "no envelope"): _U,
+    **{("3xx", kind): _U for kind in BODY_KINDS},
+    **{("409", kind): _U for kind in BODY_KINDS},
+    ("429", "card"): _U,
+    ("429", "success, no card"): _R,
+    ("429", "FAIL"): _R,
+    ("429", "other status"): _R,
+    ("429", "no envelope"): _R,
+    ("other 4xx", "card"): _U,
+    ("other 4xx", "success, no card"): _R,
+    ("other 4xx", "FAIL"): _R,
+    ("other 4xx", "other status"): _R,
+    ("other 4xx", "no envelope"): _R,
+    **{("5xx", kind): _U for kind in BODY_KINDS},
+    **{("other", kind): _U for kind in BODY_KINDS},
+}
+
+#: A create that got no answer at all.
+LOST_ANSWERS: dict[str, Outcome] = {
+    "connection never made": Outcome.NOT_SENT,
+    "connection lost after the request was written": Outcome.UNKNOWN,
+    "timeout after the request was written": Outcome.UNKNOWN,
+}
+
+_SUCCESS_CODES = (None, "", "000000", "0", 0)
+_NUMBER_KEYS = ("card_num", "cardNumber", "card_number", "cardNum")
+_KEY_KEYS = ("card_key", "key", "cardKey")
+
+
+def status_class(status_code: int) -> str:
+    if 200 <= status_code < 300:
+        return "2xx"
+    if 300 <= status_code < 400:
+        return "3xx"
+    if status_code in (409, 429):
+        return str(status_code)
+    if 400 <= status_code < 500:
+        return "other 4xx"
+    if 500 <= status_code < 600:
+        return "5xx"
+    return "other"
+
+
+def _usable(value: object) -> str | None:
+    """A card number or key as text, or None when it cannot identify a card."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _first(data: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        found = _usable(data.get(name))
+        if found is not None:
+            return found
+    return None
+
+
+def _card_data(data: object) -> Mapping[str, Any] | None:
+    """``data`` when it names a usable card number and key, else None."""
+    if not isinstance(data, Mapping):
+        return None
+    if _first(data, _NUMBER_KEYS) is None or _first(data, _KEY_KEYS) is None:
+        return None
+    return data
+
+
+def body_kind(content: bytes) -> tuple[str, Mapping[str, Any] | None]:
+    """What the body holds (one of BODY_KINDS) and, for "card", the card's data."""
+    try:
+        payload = parse_json(content)
+    except (ValueError, RecursionError):
+        return "no envelope", None
+    if not isinstance(payload, Mapping):
+        return "no envelope", None
+    is_envelope = (
+        payload.get("status") in ("SUCCESS", "FAIL") or "data" in payload or "code" in payload
+    )
+    if not is_envelope:  # a bare object, as seed 001's example shows
+        card = _card_data(payload)
+        return ("card", card) if card is not None else ("no envelope", None)
+    status = payload.get("status")
+    code = payload.get("code")
+    if status == "FAIL":
+        return "FAIL", None
+    if status == "SUCCESS" or (status is None and code in _SUCCESS_CODES):
+        data = payload.get("data")
+        if isinstance(data, str):
+            try:
+                data = parse_json(data.encode("utf-8"))
+            except (ValueError, RecursionError, UnicodeEncodeError):
+                return "no envelope", None
+        card = _card_data(data)
+        return ("card", card) if card is not None else ("success, no card", None)
+    return "other status", None
+
+
+def decide(status_code: int, content: bytes) -> Outcome:
+    """The outcome of a create answered with ``status_code`` and ``content``."""
+    kind, _ = body_kind(content)
+    return DECISIONS.get((status_class(status_code), kind), Outcome.UNKNOWN)
+
+
+def recover_card(status_code: int, content: bytes) -> GiftCard | None:
+    """The card in a raw answer recorded earlier, if today's rules say it was issued."""
+    try:
+        kind, card_data = body_kind(content)
+        if DECISIONS.get((status_class(status_code), kind)) is not Outcome.ISSUED:
+            return None
+        assert card_data is not None
+        return decode_card_leniently(
+            card_data, _first(card_data, _NUMBER_KEYS), _first(card_data, _KEY_KEYS)
+        )
+    except Exception:
+        return None
+
+
+def issued_data(content: bytes) -> Mapping[str, Any] | None:
+    """The card's data in an answer that :func:`decide` calls issued (for the journal)."""
+    return body_kind(content)[1]
+
+
+def _unknown(request: CreateRequest, cause: BaseException, answer: RawAnswer | None) -> Exception:
+    return OutcomeUnknownError(
+        title=request.title,
+        template_id=request.template_id,
+        currency=request.currency,
+        amount=request.amount,
+        cause=cause,
+        answer=answer,
+    )
+
+
+def create_answer(
+    request: CreateRequest, response: httpx.Response, *, method: str = "POST", path: str = ""
+) -> GiftCard:
+    """Return the issued card; raise the APIError of a refusal or OutcomeUnknownError.
+
+    Never raises anything else: whatever the answer holds, an unexpected failure here is
+    an unknown outcome, with the raw answer kept on the exception.
+    """
+    answer = RawAnswer(response.status_code, response.content)
+    try:
+        status_code = response.status_code
+        kind, card_data = body_kind(response.content)
+        outcome = DECISIONS.get((status_class(status_code), kind), Outcome.UNKNOWN)
+        if outcome is Outcome.ISSUED and card_data is not None:
+            return decode_card_leniently(
+                card_data, _first(card_data, _NUMBER_KEYS), _first(card_data, _KEY_KEYS)
+            )
+        try:  # the decoder names the error: the refusal to raise, or the unknown's cause
+            decode_envelope(response, method=method, path=path)
+        except APIError as exc:
+            if outcome is Outcome.REFUSED:
+                raise
+            raise _unknown(request, exc, answer) from exc
+        except GatePayError as exc:
+            raise _unknown(request, exc, answer) from exc
+        reason = f"the answer ({kind}) has no usable card number and key"
+        raise _unknown(request, ResponseValidationError(reason, status_code=status_code), answer)
+    except (APIError, OutcomeUnknownError):
+        raise
+    except Exception as exc:  # a bug must not turn a paid card into a crash
+        raise _unknown(request, exc, answer) from exc
+
+
+def lost_answer_kind(exc: APIConnectionError) -> str:
+    """Which row of :data:`LOST_ANSWERS` a create without an answer falls in."""
+    if isinstance(exc, RequestNotSentError):
+        return "connection never made"
+    if isinstance(exc, APITimeoutError):
+        return "timeout after the request was written"
+    return "connection lost after the request was written"
+
+
+def create_lost(request: CreateRequest, exc: APIConnectionError) -> Exception:
+    """The exception for a create that got no answer: ``exc`` itself when it was never
+    sent (the retry loop may send it again), else OutcomeUnknownError."""
+    if LOST_ANSWERS.get(lost_answer_kind(exc)) is Outcome.NOT_SENT:
+        return exc
+    return _unknown(request, exc, None)
+
+
+class AttemptAbandoned(OutcomeUnknownError):
+    """A bulk run abandoned this create while it was in flight (a second Ctrl-C or
+    ``abandon()``): the request may have reached GatePay, so a card may exist."""
+
+
+#: A create refused with HTTP 429 every time is sent at most this many times in all by a
+#: bulk run (whatever ``max_retries``), the waits between being the run's shared pause.
+RATE_LIMITED_SENDS = 8
+
+
+@attrs.frozen
+class CreateCall:
+    """What the one retry loop needs to send a create (see ``_client._request``).
+
+    ``on_answer(response)`` is called (and awaited, in the async facade) with each raw
+    answer before it is interpreted: a bulk run makes it durable in its journal there.
+    ``pause(exc, seconds)`` replaces the loop's own wait between attempts: a bulk run
+    turns a 429 into a pause shared by all its workers. ``rate_limited_sends`` caps the
+    sends of a create refused with 429 every time (else ``max_retries`` does).
+    ``guard()`` is entered around each attempt (send, ``on_answer``, decision): a bulk
+    run shields it from cancellation, leaving the waits between attempts cancellable.
+    """
+
+    request: CreateRequest
+    on_answer: Callable[[httpx.Response], Any] | None = None
+    pause: Callable[[BaseException, float], Any] | None = None
+    rate_limited_sends: int | None = None
+    guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
+
+    def interpret(self, response: httpx.Response, *, method: str, path: str) -> GiftCard:
+        return create_answer(self.request, response, method=method, path=path)
+
+    def lost(self, exc: APIConnectionError) -> Exception:
+        return create_lost(self.request, exc)
+
+    def abandoned(self) -> AttemptAbandoned:
+        """The error of an attempt whose guard swallowed its own cancellation."""
+        request = self.request
+        return AttemptAbandoned(
+            title=request.title,
+            template_id=request.template_id,
+            currency=request.currency,
+            amount=request.amount,
+            cause=RuntimeError("abandoned while in flight"),
+        )
