@@ -347,10 +347,12 @@ def test_a_failed_answer_write_keeps_the_card_and_sends_nothing_more(
     monkeypatch.setattr(Journal, "record_answer", disk_full)
     seen: list[BulkResult] = []
     with client_for(answer_with(200, envelope(card_data()))) as gp:
-        for _ in gp.gift_cards.create_many(
-            [spec("row")], journal=tmp_path / "j", on_progress=seen.append
-        ):
-            pass
+        # The run hands out every result, then ends with the journal's error (fail-stop).
+        with pytest.raises(JournalError):
+            for _ in gp.gift_cards.create_many(
+                [spec("row")], journal=tmp_path / "j", on_progress=seen.append
+            ):
+                pass
     assert seen[0].state is BulkState.ISSUED  # the answer was still decided: key kept
     assert seen[0].card is not None
     assert seen[0].card.key == KEY
@@ -361,10 +363,15 @@ def test_a_failed_answer_write_keeps_the_card_and_sends_nothing_more(
         sends.append(1)
         return httpx.Response(429, headers={"Retry-After": "0"}, content=b"{}")
 
+    results: list[BulkResult] = []
     with client_for(busy) as gp:
-        result = (run(gp, [spec("busy")], journal=tmp_path / "j2"))["busy"]
+        with pytest.raises(JournalError):
+            for _ in gp.gift_cards.create_many(
+                [spec("busy")], journal=tmp_path / "j2", on_progress=results.append
+            ):
+                pass
     assert sends == [1]  # no send after the failed write
-    assert "JournalError" in (result.error or "")
+    assert "JournalError" in (results[0].error or "")
 
 
 # ------------------------------------------------------------------------ one retry loop
