@@ -10,17 +10,26 @@ from collections.abc import Sequence
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import Fault, parse_fault
 from gatepay_async.sandbox._sandbox import Sandbox
+from gatepay_async.sandbox._scripts import ScriptRule, parse_script
 from gatepay_async.sandbox._server import bind_socket, uvicorn_server
 
 __all__ = ["build_arg_parser", "config_from_args", "main"]
 
 ENV_CLIENT_ID = "GATEPAY_SANDBOX_CLIENT_ID"
 ENV_SECRET_KEY = "GATEPAY_SANDBOX_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
+ENV_ADMIN_TOKEN = "GATEPAY_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
 def _fault(spec: str) -> Fault:
     try:
         return parse_fault(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _script(spec: str) -> ScriptRule:
+    try:
+        return parse_script(spec)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -102,6 +111,20 @@ def build_arg_parser(
         help="inject a fault, e.g. 'create:status=503,retry_after=1,times=2' (repeatable)",
     )
     parser.add_argument(
+        "--script",
+        dest="scripts",
+        metavar="SPEC",
+        type=_script,
+        action="append",
+        default=[],
+        help="scripted outcome for new cards, e.g. 'payment_failed:10%%:after=2s' (repeatable)",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get(ENV_ADMIN_TOKEN),
+        help=f"token the /_sandbox/* endpoints require (env {ENV_ADMIN_TOKEN}; default: random)",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -120,6 +143,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         latency=args.latency,
         db_path=args.db,
         faults=tuple(args.faults),
+        scripts=tuple(getattr(args, "scripts", ())),
+        admin_token=getattr(args, "admin_token", None),
     )
 
 
@@ -143,7 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  client id:  {config.client_id}", flush=True)
         print(f"  secret key: {config.secret_key}", flush=True)
         print(f"  cards:      {config.db_path or 'in memory'}", flush=True)
+        print(f"  admin token: {sandbox.admin_token}", flush=True)
         for fault in config.faults:
             print(f"  fault:      {fault.spec}", flush=True)
+        for rule in config.scripts:
+            print(f"  script:     {rule.spec}", flush=True)
         uvicorn_server(sandbox, log_level=args.log_level).run(sockets=[sock])
     return 0
