@@ -95,8 +95,12 @@ class AsyncShardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
         count, per_shard = shard_limits(limits)
+        # One TLS context for every pool: loading the CA bundle once per pool made each
+        # new client cost dozens of bundle loads (seconds on a busy machine).
+        context = httpx.create_ssl_context()
         self._pools = [
-            httpx.AsyncHTTPTransport(limits=per_shard, http2=http2) for _ in range(count)
+            httpx.AsyncHTTPTransport(limits=per_shard, http2=http2, verify=context)
+            for _ in range(count)
         ]
         self._shards = _Shards(count)
 
@@ -121,7 +125,10 @@ class ShardedTransport(httpx.BaseTransport):
 
     def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
         count, per_shard = shard_limits(limits)
-        self._pools = [httpx.HTTPTransport(limits=per_shard, http2=http2) for _ in range(count)]
+        context = httpx.create_ssl_context()  # one for every pool, as above
+        self._pools = [
+            httpx.HTTPTransport(limits=per_shard, http2=http2, verify=context) for _ in range(count)
+        ]
         self._shards = _Shards(count)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

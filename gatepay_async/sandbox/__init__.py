@@ -80,6 +80,7 @@ package, when there is one.
 from gatepay_async.sandbox._command import build_arg_parser, config_from_args, main
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import KINDS, OPERATIONS, Fault, parse_fault
+from gatepay_async.sandbox._fixture import GatePaySandbox
 from gatepay_async.sandbox._lifecycle import CardNotFound, TransitionRefused
 from gatepay_async.sandbox._responses import SandboxDroppedConnection
 from gatepay_async.sandbox._sandbox import Sandbox
@@ -93,6 +94,7 @@ __all__ = [
     "CardNotFound",
     "CardStore",
     "Fault",
+    "GatePaySandbox",
     "MemoryStore",
     "Sandbox",
     "SandboxConfig",
