@@ -164,9 +164,9 @@ def client_options(command: F) -> F:
 
 
 def _register() -> None:
-    from gatepay_async.cli import _bulk_command, _commands, _sandbox_commands
+    from gatepay_async.cli import _bulk_command, _commands, _sandbox_admin, _sandbox_commands
 
-    for module in (_commands, _bulk_command, _sandbox_commands):
+    for module in (_commands, _bulk_command, _sandbox_commands, _sandbox_admin):
         for command in module.COMMANDS:
             cli.add_command(command)
 

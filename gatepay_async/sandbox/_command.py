@@ -144,7 +144,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         db_path=args.db,
         faults=tuple(args.faults),
         scripts=tuple(getattr(args, "scripts", ())),
-        admin_token=getattr(args, "admin_token", None),
+        admin_token=getattr(args, "admin_token", None) or None,
     )
 
 
