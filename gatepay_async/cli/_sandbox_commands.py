@@ -9,6 +9,7 @@ import anyio
 import click
 
 from gatepay_async import AsyncGatePay, CardSpec, GiftCardStatus
+from gatepay_async.cli._lifecycle_demo import show_lifecycle
 from gatepay_async.cli._output import cards_table, stdout_console, templates_table
 
 __all__ = ["COMMANDS"]
@@ -88,6 +89,8 @@ def demo_command(cards: int) -> None:
                 console.print(
                     f"\nBalance of {first.card_number}: {balance.amount} {balance.currency}"
                 )
+                console.print()
+                await show_lifecycle(gp, server.sandbox, console, template_id)
 
         anyio.run(tour)
     click.echo("\nNext: run `gatepay sandbox --port 8765` in one shell; in another:")
