@@ -280,6 +280,22 @@ async def test_times_limits_a_script_and_scripts_can_be_cleared(sandbox: Sandbox
     assert statuses == ["MANUAL_REVIEW", "NOT_REDEEMED", "NOT_REDEEMED"]
 
 
+def test_script_new_cards_builds_the_same_spec_from_arguments() -> None:
+    sandbox = Sandbox()
+    assert sandbox.script_new_cards("payment_failed", share=0.1, after=2) == (
+        "payment_failed:after=2s:10%"
+    )
+    assert sandbox.script_new_cards(GiftCardStatus.FROZEN, share="25%", times=3) == (
+        "frozen:25%:times=3"
+    )
+    assert sandbox.script_new_cards("review_rejected@1s") == "review_rejected@1s"
+    with pytest.raises(ValueError, match="not both"):
+        sandbox.script_new_cards("frozen:times=1", share=0.5)
+    with pytest.raises(ValueError, match="share"):
+        sandbox.script_new_cards("frozen", share=2)
+    assert len(sandbox.scripts) == 3
+
+
 def test_a_timeline_walks_its_steps_in_time() -> None:
     card = Card(
         "1000000000000001", "k", "t", "tpl", "USDT", "1", 1, "n", 1, "", 1_000,

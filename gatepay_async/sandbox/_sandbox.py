@@ -204,7 +204,8 @@ class Sandbox:
 
         ``script_new_cards("payment_failed:10%:after=2s")`` (the spec language of
         :func:`parse_script`) or ``script_new_cards("payment_failed", share=0.1,
-        after=2)``: 1 new card in 10 fails payment 2 s after creation.
+        after=2)`` (``share`` also as ``"10%"``): 1 new card in 10 fails payment 2 s
+        after creation.
         """
         if isinstance(outcome, str) and any(c in outcome for c in ":>@"):
             if (share, after, times) != (1, None, None):
@@ -214,7 +215,9 @@ class Sandbox:
             spec = parse_status(outcome).name.lower()
             if after is not None:
                 spec += f":after={after}s"
-            if share != 1:
+            if isinstance(share, str) and share.strip().endswith("%"):
+                spec += f":{share.strip()}"
+            elif share != 1:
                 spec += f":{float(share) * 100:g}%"
             if times is not None:
                 spec += f":times={times}"
