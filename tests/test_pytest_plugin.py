@@ -139,3 +139,24 @@ def test_the_entry_point_is_declared() -> None:
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["entry-points"]["pytest11"] == {"gatepay": PLUGIN}
+
+
+def test_the_handle_offers_env_repr_and_faults() -> None:
+    from gatepay_async.sandbox import GatePaySandbox
+
+    with GatePaySandbox() as handle:
+        assert handle.env == {
+            "GATEPAY_BASE_URL": handle.base_url,
+            "GATEPAY_CLIENT_ID": handle.client_id,
+            "GATEPAY_SECRET_KEY": handle.secret_key,
+        }
+        assert handle.base_url in repr(handle)
+        assert handle.secret_key not in repr(handle)
+        fault = handle.inject("templates:status=503,times=1")
+        assert handle.sandbox.faults == [fault]
+        handle.clear_faults()
+        assert handle.sandbox.faults == []
+        gp = handle.client(max_retries=0)
+        assert gp.gift_cards.list_templates()
+        assert handle.attempts("templates") == 1
+    assert "not running" in repr(handle)

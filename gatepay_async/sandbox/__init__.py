@@ -39,6 +39,7 @@ nonce not 1-32 ASCII letters/digits, or replayed      401   400005  Invalid nonc
 within the window
 signature wrong (over the raw body; GET: empty body)  401   400002  Invalid signature
 institution call without ``X-GatePay-On-Behalf-Of``   400   400001  Invalid request parameters
+(or with one over 64 characters)
 body/query invalid: malformed JSON, a missing,        400   400001  Invalid request parameters
 empty or mistyped field, unknown template or
 currency, bad amount; the message names the field,
