@@ -24,9 +24,13 @@ def _no_plugin_autoload(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, *args: str, inprocess: bool = False) -> pytest.RunResult:
+    """pytest on pytester's directory; in a subprocess unless ``inprocess`` (which lets
+    coverage see the plugin run)."""
     pytester.syspathinsert(ROOT)
     plugins = ("-p", PLUGIN, "-p", "anyio.pytest_plugin", "-p", "no:cacheprovider")
+    if inprocess:
+        return pytester.runpytest_inprocess(*plugins, "-q", *args)
     return pytester.runpytest_subprocess(*plugins, "-q", *args, timeout=240)
 
 
@@ -67,7 +71,7 @@ def test_each_test_gets_its_own_sandbox(pytester: pytest.Pytester) -> None:
             assert gatepay_sandbox.base_url.startswith("http://127.0.0.1:")
         """
     )
-    run(pytester, "-p", "no:randomly").assert_outcomes(passed=2)
+    run(pytester, inprocess=True).assert_outcomes(passed=2)
 
 
 def test_the_marker_and_the_config_fixture_configure_the_sandbox(
@@ -93,7 +97,7 @@ def test_the_marker_and_the_config_fixture_configure_the_sandbox(
                 gatepay_sandbox.redeem(card.card_number)
         """
     )
-    run(pytester, "--strict-markers").assert_outcomes(passed=1)
+    run(pytester, "--strict-markers", inprocess=True).assert_outcomes(passed=1)
 
 
 def test_without_the_sandbox_extra_pytest_still_runs(pytester: pytest.Pytester) -> None:

@@ -85,8 +85,10 @@ async def test_admin_endpoints_refuse_calls_without_the_token(
             method, path, headers={"Authorization": f"Basic {sandbox.admin_token}"}
         )
         wrong = await client.request(method, path, headers={"Authorization": "Bearer nope"})
+        token = sandbox.admin_token
+        last = "y" if token.endswith("x") else "x"  # differs in the last character only
         near = await client.request(
-            method, path, headers={"Authorization": f"Bearer {sandbox.admin_token[:-1]}x"}
+            method, path, headers={"Authorization": f"Bearer {token[:-1]}{last}"}
         )
         huge = await client.request(
             method, path, headers={"Authorization": "Bearer " + "a" * 10_000}
