@@ -370,6 +370,9 @@ def test_a_journal_in_use_is_refused(env: dict[str, str], tmp_path: Path) -> Non
 # ------------------------------------------------------------------------ SIGKILL mid-run
 
 
+ADMIN_TOKEN = "cli-test-admin-token-0001"
+
+
 def _start_sandbox(db: Path, latency: float) -> tuple[subprocess.Popen[str], str]:
     command = [
         sys.executable,
@@ -387,6 +390,8 @@ def _start_sandbox(db: Path, latency: float) -> tuple[subprocess.Popen[str], str
         CLIENT_ID,
         "--secret-key",
         SECRET_KEY,
+        "--admin-token",
+        ADMIN_TOKEN,
     ]
     process = subprocess.Popen(  # noqa: S603 - our own module
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -401,7 +406,8 @@ def _start_sandbox(db: Path, latency: float) -> tuple[subprocess.Popen[str], str
 
 
 def _stats(url: str) -> dict[str, Any]:
-    answer = httpx.get(url + "/_sandbox/stats", timeout=5)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    answer = httpx.get(url + "/_sandbox/stats", timeout=5, headers=admin)
     answer.raise_for_status()
     data: dict[str, Any] = answer.json()
     return data

@@ -105,6 +105,9 @@ async def test_merchant_round_trip(sandbox: Sandbox) -> None:
             "create_time": card["create_time"],
             "exchange_uid": 0,
             "exchange_time": 0,
+            "owner": card["owner"],
+            "give_count": 0,
+            "last_give_time": 0,
         }
         by_key = success_data(
             await post(client, QUERY, {"card_number": "", "key": card["card_key"]})

@@ -86,7 +86,8 @@ def sandbox(server: SandboxServer) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def client(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    admin = {"Authorization": f"Bearer {server.sandbox.admin_token}"}
+    with httpx.Client(base_url=server.url, timeout=10, headers=admin) as http:
         yield http
 
 

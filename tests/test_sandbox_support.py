@@ -77,8 +77,11 @@ def create_payload(**overrides: Any) -> dict[str, Any]:
 
 
 def asgi_client(sandbox: Sandbox) -> httpx.AsyncClient:
+    """An in-process client; it carries the admin token (the gift-card endpoints ignore it)."""
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sandbox.app), base_url="http://sandbox.test"
+        transport=httpx.ASGITransport(app=sandbox.app),
+        base_url="http://sandbox.test",
+        headers={"Authorization": f"Bearer {sandbox.admin_token}"},
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gatepay_async._errors import APIError, GatePayError, OutcomeUnknownError
-from gatepay_async.cli import _bulk_command, _commands, _sandbox_commands
+from gatepay_async.cli import _bulk_command, _commands, _sandbox_admin, _sandbox_commands
 from gatepay_async.cli._exit import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -153,6 +153,6 @@ def cli() -> None:
     """
 
 
-for _module in (_commands, _bulk_command, _sandbox_commands):
+for _module in (_commands, _bulk_command, _sandbox_commands, _sandbox_admin):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

@@ -13,6 +13,7 @@ import anyio
 import click
 
 from gatepay_async import AsyncGatePay, CardSpec, GiftCard, GiftCardStatus
+from gatepay_async.cli._lifecycle_demo import show_lifecycle
 from gatepay_async.cli._options import ClientOptions, client_options, enable_debug_logging
 from gatepay_async.cli._output import (
     cards_table,
@@ -110,6 +111,8 @@ def demo_command(cards: int, options: ClientOptions) -> None:
                     console.print(
                         f"\nBalance of {first.card_number}: {balance.amount} {balance.currency}"
                     )
+                    console.print()
+                    await show_lifecycle(gp, server.sandbox, console, template_id)
 
         anyio.run(tour)
     if options.as_json:

@@ -48,6 +48,7 @@ nonce not 1-32 ASCII letters/digits, or replayed      401   400005  Invalid nonc
 within the window
 signature wrong (over the raw body; GET: empty body)  401   400002  Invalid signature
 institution call without ``X-GatePay-On-Behalf-Of``   400   400001  Invalid request parameters
+(or with one over 64 characters)
 body/query invalid: malformed JSON, a missing,        400   400001  Invalid request parameters
 empty or mistyped field, unknown template or
 currency, bad amount; the message names the field,
@@ -66,33 +67,55 @@ body that follows, then raises :class:`SandboxDroppedConnection`: uvicorn closes
 connection, and through ``httpx.ASGITransport`` the exception (an
 ``httpx.RemoteProtocolError``) reaches the client directly.
 
-Admin endpoints (not signed): ``GET /_sandbox/stats``, ``POST /_sandbox/faults`` with
-``{"spec": "..."}`` (or ``{"specs": [...]}``), ``DELETE /_sandbox/faults``,
-``POST /_sandbox/reset`` (zero the counters). ``GET /openapi.yaml`` serves the spec
-shipped beside this package, when there is one.
+Test helpers play the card holder's and GatePay's side of a card's life (GatePay offers
+merchants no such call; the results show through query and balance):
+``Sandbox.redeem(number, uid=...)``, ``gift(number, to_uid)``, ``freeze``, ``expire``,
+``cancel``, ``set_status(number, status)``, and ``script_new_cards("payment_failed:10%:
+after=2s")`` for scripted outcomes of new cards (see ``_lifecycle`` and ``_scripts``).
+Statuses without an integer code (EXPIRED, CANCELLED) are answered as those strings.
+
+Admin endpoints (not GatePay-signed; each needs ``Authorization: Bearer <admin token>``,
+the token is ``Sandbox.admin_token``, random unless ``SandboxConfig.admin_token`` is set,
+and printed when the sandbox starts; without it 401, with a wrong one 403):
+``GET /_sandbox/stats``, ``POST /_sandbox/faults`` with ``{"spec": "..."}`` (or
+``{"specs": [...]}``), ``DELETE /_sandbox/faults``, ``POST /_sandbox/reset`` (zero the
+counters), ``GET /_sandbox/cards/{number}``, ``POST /_sandbox/cards/{number}/{action}``
+(``redeem`` ``{"uid": N}``, ``gift`` ``{"to_uid": N}``, ``freeze``, ``expire``,
+``cancel``, ``status`` ``{"status": "payment_failed"}``; 404 no such card, 409 a status
+that does not allow the action), ``POST /_sandbox/scripts`` ``{"spec": "..."}`` and
+``DELETE /_sandbox/scripts``. ``GET /openapi.yaml`` serves the spec shipped beside this
+package, when there is one.
 """
 
 from gatepay_async.sandbox._command import config_from_params, main, sandbox_command
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import KINDS, OPERATIONS, Fault, parse_fault
+from gatepay_async.sandbox._fixture import GatePaySandbox
+from gatepay_async.sandbox._lifecycle import CardNotFound, TransitionRefused
 from gatepay_async.sandbox._responses import SandboxDroppedConnection
 from gatepay_async.sandbox._sandbox import Sandbox
+from gatepay_async.sandbox._scripts import ScriptRule, parse_script
 from gatepay_async.sandbox._server import SandboxServer
 from gatepay_async.sandbox._store import CardStore, MemoryStore, SqliteStore
 
 __all__ = [
     "KINDS",
     "OPERATIONS",
+    "CardNotFound",
     "CardStore",
     "Fault",
+    "GatePaySandbox",
     "MemoryStore",
     "Sandbox",
     "SandboxConfig",
     "SandboxDroppedConnection",
     "SandboxServer",
+    "ScriptRule",
     "SqliteStore",
+    "TransitionRefused",
     "config_from_params",
     "main",
     "parse_fault",
+    "parse_script",
     "sandbox_command",
 ]

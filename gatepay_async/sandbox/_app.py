@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,9 @@ from starlette.types import Receive, Scope, Send
 from gatepay_async._codes import http_status_code
 from gatepay_async.sandbox._faults import parse_fault
 from gatepay_async.sandbox._handlers import INSTITUTION, LEGACY, MERCHANT
+from gatepay_async.sandbox._lifecycle import CardNotFound, TransitionRefused
 from gatepay_async.sandbox._responses import dumps, fail_envelope, http_phrase, signed_headers
+from gatepay_async.sandbox._scripts import parse_script
 
 if TYPE_CHECKING:
     from gatepay_async.sandbox._sandbox import Sandbox
@@ -59,8 +63,51 @@ class _GiftEndpoint:
         await self._sandbox.handle(self._operation, self._api, self._method, scope, receive, send)
 
 
+_Handler = Callable[[Request], Awaitable[Response]]
+#: Longest Authorization header looked at; anything longer is refused unread.
+_MAX_AUTHORIZATION = 300
+_MAX_ADMIN_BODY = 16384
+
+
+def _require_token(sandbox: Sandbox, handler: _Handler) -> _Handler:
+    """Wrap an admin endpoint: 401 without ``Authorization: Bearer <token>``, 403 with a
+    wrong token. The compare takes the same time wherever the tokens differ."""
+    expected = sandbox.admin_token.encode("utf-8")
+
+    async def guarded(request: Request) -> Response:
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        if len(given) > _MAX_AUTHORIZATION or scheme.lower() != "bearer" or not token:
+            return JSONResponse(
+                {"error": "admin endpoints need Authorization: Bearer <admin token>"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="gatepay-sandbox"'},
+            )
+        if not hmac.compare_digest(token.strip().encode("utf-8"), expected):
+            return JSONResponse({"error": "wrong admin token"}, status_code=403)
+        return await handler(request)
+
+    return guarded
+
+
+async def _json_body(request: Request) -> object:
+    """The admin request's JSON body (``{}`` when empty); ValueError when unreadable."""
+    body = await request.body()
+    if len(body) > _MAX_ADMIN_BODY:
+        raise ValueError(f"body: must be at most {_MAX_ADMIN_BODY} bytes")
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError("body: malformed JSON") from None
+
+
 class _Admin:
-    """Unsigned control endpoints for tests in other processes and the command line."""
+    """Control endpoints for tests in other processes and the command line.
+
+    Not GatePay-signed: they need the sandbox's admin token instead (see ``_require_token``).
+    """
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
@@ -110,6 +157,70 @@ class _Admin:
         self._sandbox.reset_counters()
         return JSONResponse({"attempts": self._sandbox.attempts_by_operation()})
 
+    async def card(self, request: Request) -> Response:
+        try:
+            state = self._sandbox.card_state(request.path_params["card_number"])
+        except CardNotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return JSONResponse(state)
+
+    async def card_action(self, request: Request) -> Response:
+        """POST /_sandbox/cards/{card_number}/{action}: redeem {"uid"}, gift {"to_uid"},
+        freeze, expire, cancel, status {"status"}."""
+        sandbox = self._sandbox
+        number = request.path_params["card_number"]
+        action = request.path_params["action"]
+        try:
+            payload = await _json_body(request)
+            if not isinstance(payload, dict):
+                raise ValueError("body: expected a JSON object")
+            if action == "redeem":
+                state = sandbox.redeem(number, uid=payload.get("uid"))
+            elif action == "gift":
+                if "to_uid" not in payload:
+                    raise ValueError('body: gift needs {"to_uid": <uid>}')
+                state = sandbox.gift(number, payload["to_uid"])
+            elif action in ("freeze", "expire", "cancel"):
+                state = getattr(sandbox, action)(number)
+            elif action == "status":
+                if "status" not in payload:
+                    raise ValueError('body: needs {"status": <name or code>}')
+                state = sandbox.set_status(number, payload["status"])
+            else:
+                return JSONResponse(
+                    {
+                        "error": f"unknown action {action!r}: redeem, gift, freeze, expire,"
+                        " cancel or status"
+                    },
+                    status_code=404,
+                )
+        except CardNotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        except TransitionRefused as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(state)
+
+    async def add_scripts(self, request: Request) -> Response:
+        try:
+            payload = await _json_body(request)
+            specs = None
+            if isinstance(payload, dict):
+                specs = payload.get("specs", [payload["spec"]] if "spec" in payload else None)
+            if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+                raise ValueError('body: expected {"spec": "..."} or {"specs": ["...", ...]}')
+            rules = [parse_script(spec) for spec in specs]
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        for rule in rules:
+            self._sandbox.script_new_cards(rule.spec)
+        return JSONResponse({"scripts": self._sandbox.scripts})
+
+    async def clear_scripts(self, request: Request) -> Response:
+        self._sandbox.clear_scripts()
+        return JSONResponse({"scripts": []})
+
 
 async def _openapi(request: Request) -> Response:
     try:
@@ -126,13 +237,21 @@ def build_app(sandbox: Sandbox) -> Starlette:
         Route(path, _GiftEndpoint(sandbox, method, operation, api), methods=[method])
         for method, path, operation, api in GIFT_ROUTES
     ]
-    routes += [
-        Route("/_sandbox/stats", admin.stats, methods=["GET"]),
-        Route("/_sandbox/faults", admin.add_faults, methods=["POST"]),
-        Route("/_sandbox/faults", admin.clear_faults, methods=["DELETE"]),
-        Route("/_sandbox/reset", admin.reset, methods=["POST"]),
-        Route("/openapi.yaml", _openapi, methods=["GET"]),
+    admin_routes: list[tuple[str, _Handler, str]] = [
+        ("/_sandbox/stats", admin.stats, "GET"),
+        ("/_sandbox/faults", admin.add_faults, "POST"),
+        ("/_sandbox/faults", admin.clear_faults, "DELETE"),
+        ("/_sandbox/reset", admin.reset, "POST"),
+        ("/_sandbox/scripts", admin.add_scripts, "POST"),
+        ("/_sandbox/scripts", admin.clear_scripts, "DELETE"),
+        ("/_sandbox/cards/{card_number}", admin.card, "GET"),
+        ("/_sandbox/cards/{card_number}/{action}", admin.card_action, "POST"),
     ]
+    routes += [
+        Route(path, _require_token(sandbox, handler), methods=[method])
+        for path, handler, method in admin_routes
+    ]
+    routes.append(Route("/openapi.yaml", _openapi, methods=["GET"]))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from gatepay_async._models import GiftCardStatus
+
 __all__ = [
     "LEGACY_TEMPLATES",
     "STATUS_NOT_REDEEMED",
@@ -18,10 +20,12 @@ __all__ = [
     "balance_data",
     "create_data",
     "legacy_card_data",
+    "legacy_status",
     "new_card_key",
     "new_card_number",
     "query_data",
     "status_at",
+    "wire_status",
 ]
 
 STATUS_PENDING_PAYMENT = 1
@@ -37,6 +41,14 @@ class Card:
 
     ``scope`` is ``""`` for a merchant's card and the sub-account id for a card created
     on behalf of one (institution API); a card is visible only within its scope.
+
+    The fields after ``create_time`` record what happened to the card since: ``status``
+    is a :class:`GiftCardStatus` name set by a lifecycle action (``None``: the card
+    follows ``timeline``, or the default pending period when that is empty);
+    ``timeline`` holds scripted ``(milliseconds after creation, status name)`` steps;
+    ``exchange_uid``/``exchange_time`` who redeemed it and when (ms), ``give_count``/
+    ``last_give_time`` how often it was gifted on and when last; ``balance`` what is left
+    on it (``None``: the face ``amount``).
     """
 
     card_num: str
@@ -50,6 +62,13 @@ class Card:
     owner: int
     scope: str
     create_time: int
+    status: str | None = None
+    timeline: tuple[tuple[int, str], ...] = ()
+    exchange_uid: int = 0
+    exchange_time: int = 0
+    give_count: int = 0
+    last_give_time: int = 0
+    balance: str | None = None
 
 
 def new_card_number() -> str:
@@ -62,11 +81,38 @@ def new_card_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def status_at(card: Card, now_ms: int, pending_seconds: float) -> int:
-    """The card's status on a read at ``now_ms``: pending payment, then not redeemed."""
-    if pending_seconds <= 0 or now_ms - card.create_time >= pending_seconds * 1000:
-        return STATUS_NOT_REDEEMED
-    return STATUS_PENDING_PAYMENT
+def status_at(card: Card, now_ms: int, pending_seconds: float) -> GiftCardStatus:
+    """The card's status on a read at ``now_ms``.
+
+    A status set by a lifecycle action wins; otherwise the card walks its scripted
+    timeline, or by default: pending payment for ``pending_seconds``, then not redeemed.
+    """
+    if card.status is not None:
+        return GiftCardStatus[card.status]
+    steps = card.timeline or ((int(pending_seconds * 1000), GiftCardStatus.NOT_REDEEMED.name),)
+    elapsed = now_ms - card.create_time
+    current = GiftCardStatus.PENDING_PAYMENT
+    for at_ms, name in steps:
+        if elapsed >= at_ms:
+            current = GiftCardStatus[name]
+    return current
+
+
+def wire_status(status: GiftCardStatus) -> int | str:
+    """A status as the merchant and institution APIs write it.
+
+    Codes 0-8 are integers (seeds 003/004). EXPIRED, CANCELLED and CREATED have no code
+    there, so they travel as the strings the older API uses (seeds 000/001).
+    """
+    value: int | str = status.value
+    return value
+
+
+def legacy_status(status: GiftCardStatus) -> str:
+    """A status as the older paths (seed 000) write it: strings only."""
+    if status in (GiftCardStatus.PENDING_PAYMENT, GiftCardStatus.NOT_REDEEMED):
+        return GiftCardStatus.CREATED.value
+    return status.name
 
 
 def create_data(card: Card) -> dict[str, Any]:
@@ -91,29 +137,34 @@ def create_data(card: Card) -> dict[str, Any]:
     }
 
 
-def query_data(card: Card, status: int) -> dict[str, Any]:
-    """The query answer of the merchant and institution APIs (seed 004)."""
+def query_data(card: Card, status: GiftCardStatus) -> dict[str, Any]:
+    """The query answer of the merchant and institution APIs (seed 004), plus the gift
+    fields of the create answer (seed 003: ``owner``, ``give_count``, ``last_give_time``)
+    so that a card gifted on is visible to a query."""
     return {
         "card_num": card.card_num,
         "key": card.card_key,
         "title": card.title,
         "creator_name": card.creator_name,
         "amount": card.amount,
-        "status": status,
+        "status": wire_status(status),
         "currency": card.currency,
         "card_temp_id": card.template_id,
         "create_time": card.create_time,
-        "exchange_uid": 0,
-        "exchange_time": 0,
+        "exchange_uid": card.exchange_uid,
+        "exchange_time": card.exchange_time,
+        "owner": card.owner,
+        "give_count": card.give_count,
+        "last_give_time": card.last_give_time,
     }
 
 
-def legacy_card_data(card: Card) -> dict[str, Any]:
+def legacy_card_data(card: Card, status: GiftCardStatus) -> dict[str, Any]:
     """The create and query answer of the older paths (seed 000): camelCase, string status."""
     return {
         "cardNumber": card.card_num,
         "key": card.card_key,
-        "status": "CREATED",
+        "status": legacy_status(status),
         "amount": card.amount,
         "currency": card.currency,
         "title": card.title,
@@ -121,13 +172,13 @@ def legacy_card_data(card: Card) -> dict[str, Any]:
     }
 
 
-def balance_data(card: Card, status: int) -> dict[str, Any]:
-    """The balance of one card."""
+def balance_data(card: Card, status: GiftCardStatus) -> dict[str, Any]:
+    """The balance of one card: what is left on it (zero once redeemed)."""
     return {
         "cardNumber": card.card_num,
         "currency": card.currency,
-        "amount": card.amount,
-        "status": status,
+        "amount": card.amount if card.balance is None else card.balance,
+        "status": wire_status(status),
     }
 
 

@@ -19,12 +19,14 @@ import click
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import KINDS, OPERATIONS, Fault, parse_fault
 from gatepay_async.sandbox._sandbox import Sandbox
+from gatepay_async.sandbox._scripts import ScriptRule, parse_script
 from gatepay_async.sandbox._server import bind_socket, uvicorn_server
 
 __all__ = ["config_from_params", "main", "sandbox_command"]
 
 ENV_CLIENT_ID = "GATEPAY_SANDBOX_CLIENT_ID"
 ENV_SECRET_KEY = "GATEPAY_SANDBOX_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
+ENV_ADMIN_TOKEN = "GATEPAY_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a secret
 PROG = "python -m gatepay_async.sandbox"
 EXIT_USAGE = 1
 EXIT_INTERRUPTED = 130
@@ -70,6 +72,18 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic from click
         return number
 
 
+class _ScriptSpec(click.ParamType):  # type: ignore[type-arg]
+    name = "spec"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, ScriptRule):
+            return value
+        try:
+            return parse_script(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class _FaultSpec(click.ParamType):  # type: ignore[type-arg]
     name = "spec"
 
@@ -92,6 +106,8 @@ def config_from_params(params: dict[str, Any]) -> SandboxConfig:
         latency=params["latency"],
         db_path=params["db"],
         faults=tuple(params["faults"]),
+        scripts=tuple(params.get("scripts", ())),
+        admin_token=params.get("admin_token") or None,
     )
 
 
@@ -165,6 +181,20 @@ def export_lines(url: str, config: SandboxConfig) -> str:
     help="inject a fault, e.g. 'create:status=503,times=2' (repeatable; kinds below)",
 )
 @click.option(
+    "--script",
+    "scripts",
+    metavar="SPEC",
+    type=_ScriptSpec(),
+    multiple=True,
+    help="scripted outcome for new cards, e.g. 'payment_failed:10%:after=2s' (repeatable)",
+)
+@click.option(
+    "--admin-token",
+    envvar=ENV_ADMIN_TOKEN,
+    show_envvar=True,
+    help="token the /_sandbox/* admin endpoints require (default: a random one, printed)",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",
@@ -196,7 +226,9 @@ def sandbox_command(host: str, port: int, log_level: str, **params: Any) -> int:
             f"  client id:  {config.client_id}",
             f"  secret key: {config.secret_key}",
             f"  cards:      {config.db_path or 'in memory'}",
+            f"  admin token: {sandbox.admin_token}",
             *(f"  fault:      {fault.spec}" for fault in config.faults),
+            *(f"  script:     {rule.spec}" for rule in config.scripts),
             "",
             "In another shell:",
             f"  {export_lines(url, config)}",

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import attrs
 
 from gatepay_async.sandbox._faults import Fault
+from gatepay_async.sandbox._scripts import ScriptRule
 
 __all__ = [
     "DEFAULT_BALANCES",
@@ -41,6 +42,15 @@ def _to_faults(values: Iterable[Fault]) -> tuple[Fault, ...]:
     return tuple(values)
 
 
+def _to_scripts(values: Iterable[ScriptRule]) -> tuple[ScriptRule, ...]:
+    return tuple(values)
+
+
+def _admin_token(instance: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not 16 <= len(value) <= 256):
+        raise ValueError("admin_token must be a string of 16-256 characters, or None")
+
+
 def _to_path(value: str | os.PathLike[str] | None) -> str | None:
     return None if value is None else os.fspath(value)
 
@@ -67,6 +77,10 @@ class SandboxConfig:
     ``db_path``: a SQLite file that keeps the cards across restarts; ``None`` keeps
     them in memory.
     ``faults``: faults active from the start (see :class:`Fault`).
+    ``scripts``: scripted outcomes for new cards, active from the start (see
+    :func:`parse_script`).
+    ``admin_token``: what the ``/_sandbox/*`` endpoints require as
+    ``Authorization: Bearer <token>``; ``None`` draws a random one per Sandbox.
     """
 
     client_id: str = attrs.field(default="sandbox-client", validator=_non_empty)
@@ -84,3 +98,5 @@ class SandboxConfig:
     timestamp_window: float = attrs.field(default=10.0, converter=float, validator=_non_negative)
     max_body_bytes: int = 65536
     faults: tuple[Fault, ...] = attrs.field(default=(), converter=_to_faults)
+    scripts: tuple[ScriptRule, ...] = attrs.field(default=(), converter=_to_scripts)
+    admin_token: str | None = attrs.field(default=None, validator=_admin_token, repr=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatepay_async._models import GiftCardStatus
 from gatepay_async.sandbox._cards import (
     LEGACY_TEMPLATES,
     TEMPLATE_IDS,
@@ -19,6 +20,7 @@ from gatepay_async.sandbox._cards import (
 )
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._responses import Rejection
+from gatepay_async.sandbox._scripts import NewCardScripts
 from gatepay_async.sandbox._store import CardStore
 from gatepay_async.sandbox._validate import (
     Lookup,
@@ -46,9 +48,12 @@ class Operations:
     institution calls; a card is found only within the scope that created it.
     """
 
-    def __init__(self, config: SandboxConfig, store: CardStore) -> None:
+    def __init__(
+        self, config: SandboxConfig, store: CardStore, scripts: NewCardScripts | None = None
+    ) -> None:
         self._config = config
         self._store = store
+        self._scripts = NewCardScripts() if scripts is None else scripts
         self._templates = list(TEMPLATES)
         self._legacy_templates = list(LEGACY_TEMPLATES)
 
@@ -71,6 +76,7 @@ class Operations:
             parse_json_object(body), templates=TEMPLATE_IDS, currencies=config.currencies
         )
         create_time = int(now * 1000)
+        timeline = self._scripts.timeline_for_new_card(config.pending_seconds)
         for _ in range(_MAX_NUMBER_TRIES):
             card = Card(
                 card_num=new_card_number(),
@@ -84,16 +90,20 @@ class Operations:
                 owner=config.creator,
                 scope=scope,
                 create_time=create_time,
+                timeline=timeline,
             )
             if self._store.add(card):
-                return legacy_card_data(card) if api == LEGACY else create_data(card)
+                if api == LEGACY:
+                    return legacy_card_data(card, GiftCardStatus.PENDING_PAYMENT)
+                return create_data(card)
         raise RuntimeError("could not find a free card number")  # pragma: no cover
 
     def query(self, api: str, scope: str, body: bytes, query: bytes, now: float) -> dict[str, Any]:
         if api == LEGACY:
             lookup = lookup_from_query(parse_query(query), required=True)
             assert lookup is not None
-            return legacy_card_data(self._find(lookup, scope))
+            card = self._find(lookup, scope)
+            return legacy_card_data(card, self._status(card, now))
         card = self._find(lookup_from_body(parse_json_object(body)), scope)
         return query_data(card, self._status(card, now))
 
@@ -107,7 +117,7 @@ class Operations:
         card = self._find(lookup, scope)
         return balance_data(card, self._status(card, now))
 
-    def _status(self, card: Card, now: float) -> int:
+    def _status(self, card: Card, now: float) -> GiftCardStatus:
         return status_at(card, int(now * 1000), self._config.pending_seconds)
 
     def _find(self, lookup: Lookup, scope: str) -> Card:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
 from collections import deque
 from types import TracebackType
@@ -10,6 +12,9 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gatepay_async._codes import http_status_code
+from gatepay_async._models import GiftCardStatus
+from gatepay_async.sandbox import _lifecycle
+from gatepay_async.sandbox._cards import Card, status_at
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import (
     NO_FAULT,
@@ -30,8 +35,11 @@ from gatepay_async.sandbox._responses import (
     send_response,
     success_envelope,
 )
+from gatepay_async.sandbox._scripts import NewCardScripts, parse_script, parse_status
 from gatepay_async.sandbox._store import CardStore, open_store
 from gatepay_async.sandbox._verify import (
+    MAX_NONCE,
+    MAX_ON_BEHALF_OF,
     ReplayCache,
     RequestHeaders,
     authenticate,
@@ -99,7 +107,13 @@ class Sandbox:
         self._replay = ReplayCache(self.config.timestamp_window)
         self._attempts: dict[str, int] = dict.fromkeys(_NAMED_OPERATIONS, 0)
         self._nonces: deque[str] = deque(maxlen=MAX_NONCES_KEPT)
-        self._operations = Operations(self.config, self.store)
+        self._scripts = NewCardScripts()
+        for rule in self.config.scripts:
+            self._scripts.add(rule)
+        self._lifecycle_lock = threading.Lock()
+        #: What the ``/_sandbox/*`` endpoints require (``Authorization: Bearer ...``).
+        self.admin_token: str = self.config.admin_token or secrets.token_urlsafe(24)
+        self._operations = Operations(self.config, self.store, self._scripts)
         self.app: ASGIApp = build_app(self)
 
     # -- control ---------------------------------------------------------------------
@@ -132,7 +146,8 @@ class Sandbox:
 
     @property
     def nonces_seen(self) -> list[str]:
-        """Every ``X-GatePay-Nonce`` received, in order, duplicates included."""
+        """Every ``X-GatePay-Nonce`` of at most 32 characters received, in order,
+        duplicates included (longer ones are refused and not kept)."""
         return list(self._nonces)
 
     def reset_counters(self) -> None:
@@ -142,6 +157,106 @@ class Sandbox:
             self._attempts[operation] = 0
         self._nonces.clear()
         self._replay.clear()
+
+    # -- the card holder's and GatePay's side (see _lifecycle) -------------------------
+
+    def redeem(self, card_number: str, *, uid: int | None = None) -> dict[str, object]:
+        """The holder redeems the card: REDEEMED, ``exchange_uid`` (``uid``, default
+        20001) and ``exchange_time`` set, balance zero. Needs NOT_REDEEMED."""
+        return self._change(card_number, "redeem", uid=uid)
+
+    def gift(self, card_number: str, to_uid: int) -> dict[str, object]:
+        """The owner gifts the card on: ``owner`` becomes ``to_uid``, ``give_count`` + 1,
+        ``last_give_time`` set. Needs NOT_REDEEMED."""
+        return self._change(card_number, "gift", uid=to_uid)
+
+    def freeze(self, card_number: str) -> dict[str, object]:
+        """GatePay freezes the card: FROZEN."""
+        return self._change(card_number, "freeze")
+
+    def expire(self, card_number: str) -> dict[str, object]:
+        """The card expires: EXPIRED."""
+        return self._change(card_number, "expire")
+
+    def cancel(self, card_number: str) -> dict[str, object]:
+        """GatePay cancels the card: CANCELLED."""
+        return self._change(card_number, "cancel")
+
+    def set_status(self, card_number: str, status: GiftCardStatus | int | str) -> dict[str, object]:
+        """Any status (a GiftCardStatus, a code 0-8 or a name), nothing else changed."""
+        return self._change(card_number, "set_status", status=parse_status(status))
+
+    def card_state(self, card_number: str) -> dict[str, object]:
+        """The card as the admin endpoints show it (status now; never the key)."""
+        card = self.store.get_by_number(card_number)
+        if card is None:
+            raise _lifecycle.CardNotFound(f"no card {card_number!r} in this sandbox")
+        return _lifecycle.card_state(card, self._status_now(card))
+
+    def script_new_cards(
+        self,
+        outcome: str | GiftCardStatus,
+        *,
+        share: float | str = 1,
+        after: float | None = None,
+        times: int | None = None,
+    ) -> str:
+        """Give new cards a scripted path; returns the rule's spec.
+
+        ``script_new_cards("payment_failed:10%:after=2s")`` (the spec language of
+        :func:`parse_script`) or ``script_new_cards("payment_failed", share=0.1,
+        after=2)`` (``share`` also as ``"10%"``): 1 new card in 10 fails payment 2 s
+        after creation.
+        """
+        if isinstance(outcome, str) and any(c in outcome for c in ":>@"):
+            if (share, after, times) != (1, None, None):
+                raise ValueError("give either a spec or share/after/times, not both")
+            spec = outcome
+        else:
+            spec = parse_status(outcome).name.lower()
+            if after is not None:
+                spec += f":after={after}s"
+            if isinstance(share, str) and share.strip().endswith("%"):
+                spec += f":{share.strip()}"
+            elif share != 1:
+                spec += f":{float(share) * 100:g}%"
+            if times is not None:
+                spec += f":times={times}"
+        rule = parse_script(spec)
+        self._scripts.add(rule)
+        return rule.spec
+
+    def clear_scripts(self) -> None:
+        """New cards follow the default path again (scripted cards keep their timelines)."""
+        self._scripts.clear()
+
+    @property
+    def scripts(self) -> list[str]:
+        """The active script rules' specs."""
+        return self._scripts.specs
+
+    def _status_now(self, card: Card) -> GiftCardStatus:
+        return status_at(card, int(self.now() * 1000), self.config.pending_seconds)
+
+    def _change(
+        self,
+        card_number: str,
+        action: str,
+        *,
+        uid: int | None = None,
+        status: GiftCardStatus | None = None,
+    ) -> dict[str, object]:
+        # One lock: two helpers on one card (test thread and admin endpoint) do not
+        # read the same old card and overwrite each other's change.
+        with self._lifecycle_lock:
+            card = self.store.get_by_number(card_number)
+            if card is None:
+                raise _lifecycle.CardNotFound(f"no card {card_number!r} in this sandbox")
+            now_ms = int(self.now() * 1000)
+            current = status_at(card, now_ms, self.config.pending_seconds)
+            changed = _lifecycle.apply(action, card, current, now_ms, uid=uid, status=status)
+            self.store.replace(changed)
+            return _lifecycle.card_state(changed, status_at(changed, now_ms, 0))
 
     def now(self) -> float:
         """The sandbox clock (seconds since the epoch), ``config.clock_offset`` included."""
@@ -170,7 +285,8 @@ class Sandbox:
         """Serve one gift-card request (the route has already been matched)."""
         self._attempts[operation] += 1
         headers = RequestHeaders(scope["headers"])
-        if headers.nonce is not None:
+        # Only nonces of a valid length are kept: a flood of huge ones must not grow memory.
+        if headers.nonce is not None and len(headers.nonce) <= MAX_NONCE:
             self._nonces.append(headers.nonce)
         selection = self._faults.take(operation) if self._faults else NO_FAULT
         # The timestamp is checked against the arrival time; Date and the answer's own
@@ -241,6 +357,10 @@ class Sandbox:
             if not on_behalf_of:
                 raise Rejection.invalid(
                     "X-GatePay-On-Behalf-Of: header is required for institution APIs"
+                )
+            if len(on_behalf_of) > MAX_ON_BEHALF_OF:
+                raise Rejection.invalid(
+                    f"X-GatePay-On-Behalf-Of: must be at most {MAX_ON_BEHALF_OF} characters"
                 )
         return self._operations.run(
             operation, api, on_behalf_of, body, scope.get("query_string", b""), now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from typing import Protocol
@@ -16,6 +17,9 @@ class CardStore(Protocol):
 
     def add(self, card: Card) -> bool:
         """Store ``card``; False (and nothing stored) if its number or key is taken."""
+
+    def replace(self, card: Card) -> bool:
+        """Store ``card`` over the stored card with its number; False if there is none."""
 
     def get_by_number(self, card_num: str) -> Card | None: ...
 
@@ -41,6 +45,15 @@ class MemoryStore:
     def add(self, card: Card) -> bool:
         with self._lock:
             if card.card_num in self._by_number or card.card_key in self._by_key:
+                return False
+            self._by_number[card.card_num] = card
+            self._by_key[card.card_key] = card
+            return True
+
+    def replace(self, card: Card) -> bool:
+        with self._lock:
+            old = self._by_number.get(card.card_num)
+            if old is None or old.card_key != card.card_key:
                 return False
             self._by_number[card.card_num] = card
             self._by_key[card.card_key] = card
@@ -78,19 +91,41 @@ CREATE TABLE IF NOT EXISTS cards (
     create_time  INTEGER NOT NULL
 )
 """
+#: Lifecycle columns, added to a file written by a version that did not have them.
+_LIFECYCLE_COLUMNS = (
+    ("status", "TEXT"),
+    ("timeline", "TEXT NOT NULL DEFAULT '[]'"),
+    ("exchange_uid", "INTEGER NOT NULL DEFAULT 0"),
+    ("exchange_time", "INTEGER NOT NULL DEFAULT 0"),
+    ("give_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("last_give_time", "INTEGER NOT NULL DEFAULT 0"),
+    ("balance", "TEXT"),
+)
 _COLUMNS = (
     "card_num, card_key, title, template_id, currency, amount,"
-    " creator, creator_name, owner, scope, create_time"
+    " creator, creator_name, owner, scope, create_time,"
+    " status, timeline, exchange_uid, exchange_time, give_count, last_give_time, balance"
 )
-_INSERT = f"INSERT INTO cards ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_INSERT = f"INSERT INTO cards ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"  # noqa: S608
+_REPLACE = (
+    "UPDATE cards SET status = ?, timeline = ?, owner = ?, exchange_uid = ?,"
+    " exchange_time = ?, give_count = ?, last_give_time = ?, balance = ?"
+    " WHERE card_num = ? AND card_key = ?"
+)
 _BY_NUMBER = f"SELECT {_COLUMNS} FROM cards WHERE card_num = ?"  # noqa: S608
 _BY_KEY = f"SELECT {_COLUMNS} FROM cards WHERE card_key = ?"  # noqa: S608
 
-_Row = tuple[str, str, str, str, str, str, int, str, int, str, int]
+
+def _timeline_text(card: Card) -> str:
+    return json.dumps([list(step) for step in card.timeline])
 
 
-def _card(row: _Row | None) -> Card | None:
-    return None if row is None else Card(*row)
+def _card(row: tuple[object, ...] | None) -> Card | None:
+    if row is None:
+        return None
+    fields = list(row)
+    fields[12] = tuple((int(at), str(name)) for at, name in json.loads(str(fields[12])))
+    return Card(*fields)  # type: ignore[arg-type]
 
 
 class SqliteStore:
@@ -103,6 +138,10 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(cards)")}
+            for name, kind in _LIFECYCLE_COLUMNS:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE cards ADD COLUMN {name} {kind}")
             self._db.commit()
 
     def add(self, card: Card) -> bool:
@@ -118,6 +157,13 @@ class SqliteStore:
             card.owner,
             card.scope,
             card.create_time,
+            card.status,
+            _timeline_text(card),
+            card.exchange_uid,
+            card.exchange_time,
+            card.give_count,
+            card.last_give_time,
+            card.balance,
         )
         with self._lock:
             try:
@@ -127,6 +173,24 @@ class SqliteStore:
                 return False
             self._db.commit()
             return True
+
+    def replace(self, card: Card) -> bool:
+        row = (
+            card.status,
+            _timeline_text(card),
+            card.owner,
+            card.exchange_uid,
+            card.exchange_time,
+            card.give_count,
+            card.last_give_time,
+            card.balance,
+            card.card_num,
+            card.card_key,
+        )
+        with self._lock:
+            changed = self._db.execute(_REPLACE, row).rowcount
+            self._db.commit()
+            return changed == 1
 
     def get_by_number(self, card_num: str) -> Card | None:
         with self._lock:

@@ -16,7 +16,15 @@ from gatepay_async.sandbox._responses import (
     Rejection,
 )
 
-__all__ = ["ReplayCache", "RequestHeaders", "authenticate", "check_content_type"]
+__all__ = [
+    "MAX_HEADER_CHARS",
+    "MAX_NONCE",
+    "MAX_ON_BEHALF_OF",
+    "ReplayCache",
+    "RequestHeaders",
+    "authenticate",
+    "check_content_type",
+]
 
 _WANTED = {
     b"content-type": "content_type",
@@ -27,7 +35,12 @@ _WANTED = {
     b"x-gatepay-on-behalf-of": "on_behalf_of",
 }
 _MAX_TIMESTAMP_DIGITS = 15
-_MAX_NONCE = 32
+MAX_NONCE = 32
+#: A sub-account id longer than this is refused (it would be stored with every card).
+MAX_ON_BEHALF_OF = 64
+#: Each header value is cut to one character past this when read: long enough for every
+#: check to see that it is too long, short enough that nothing keeps a huge value.
+MAX_HEADER_CHARS = 1024
 
 
 class RequestHeaders:
@@ -45,7 +58,7 @@ class RequestHeaders:
         for name, value in raw:
             attr = _WANTED.get(name.lower())
             if attr is not None:
-                setattr(self, attr, value.decode("latin-1"))
+                setattr(self, attr, value[: MAX_HEADER_CHARS + 1].decode("latin-1"))
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -148,7 +161,7 @@ def authenticate(
             f"X-GatePay-Timestamp: {timestamp} is more than {window:g} seconds away from "
             f"server time {now_ms}",
         )
-    if len(nonce) > _MAX_NONCE or not (nonce.isascii() and nonce.isalnum()):
+    if len(nonce) > MAX_NONCE or not (nonce.isascii() and nonce.isalnum()):
         raise Rejection.auth(
             CODE_BAD_NONCE, "X-GatePay-Nonce: must be 1-32 ASCII letters or digits"
         )
