@@ -156,7 +156,7 @@ def test_the_demo_shows_a_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     lifecycle = result.output.split("Lifecycle:", 1)[1]
     rows = {line.split()[0]: line.split() for line in lifecycle.splitlines()[3:7]}
-    assert rows["redeemed"][2:] == ["REDEEMED", "10002", "0", "20001", "0", "USDT"]
+    assert rows["redeemed"][2:] == ["REDEEMED", "-", "0", "20001", "0", "USDT"]
     assert rows["gifted"][3:] == ["NOT_REDEEMED", "424242", "1", "-", "10", "USDT"]
     assert rows["frozen"][2] == "FROZEN"
     assert rows["none"][2] == "NOT_REDEEMED"

@@ -62,8 +62,9 @@ async def show_lifecycle(
             happened,
             now.card_number,
             now.status.name,
-            str(now.owner),
-            str(now.give_count),
+            # A query shows the owner and gift count only once the card was gifted on.
+            str(now.owner if now.owner is not None else "-"),
+            str(now.give_count or 0),
             str(now.exchange_uid or "-"),
             f"{balance.amount} {balance.currency}",
         )

@@ -138,10 +138,14 @@ def create_data(card: Card) -> dict[str, Any]:
 
 
 def query_data(card: Card, status: GiftCardStatus) -> dict[str, Any]:
-    """The query answer of the merchant and institution APIs (seed 004), plus the gift
-    fields of the create answer (seed 003: ``owner``, ``give_count``, ``last_give_time``)
-    so that a card gifted on is visible to a query."""
-    return {
+    """The query answer of the merchant and institution APIs: exactly seed 004's fields.
+
+    Once a card has been gifted on, the gift fields of the create answer (seed 003:
+    ``owner``, ``give_count``, ``last_give_time``) are added, so that the gift is visible
+    to a query: seed 004 does not list them, but they describe the same card, and an
+    answer for a card never gifted stays exactly as documented.
+    """
+    data = {
         "card_num": card.card_num,
         "key": card.card_key,
         "title": card.title,
@@ -153,10 +157,12 @@ def query_data(card: Card, status: GiftCardStatus) -> dict[str, Any]:
         "create_time": card.create_time,
         "exchange_uid": card.exchange_uid,
         "exchange_time": card.exchange_time,
-        "owner": card.owner,
-        "give_count": card.give_count,
-        "last_give_time": card.last_give_time,
     }
+    if card.give_count:
+        data.update(
+            owner=card.owner, give_count=card.give_count, last_give_time=card.last_give_time
+        )
+    return data
 
 
 def legacy_card_data(card: Card, status: GiftCardStatus) -> dict[str, Any]:
