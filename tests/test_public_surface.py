@@ -41,6 +41,7 @@ def test_constructors_take_the_same_parameters_in_the_same_order() -> None:
         "timeout",
         "max_retries",
         "http_client",
+        "max_response_bytes",
     ]
 
 
