@@ -12,7 +12,7 @@ from gatepay_async._clock import ServerClock
 from gatepay_async._errors import TIMESTAMP_REJECTED_CODE
 from gatepay_async._signing import sign
 
-__all__ = ["GatePayAuth", "new_nonce"]
+__all__ = ["GatePayAuth", "new_nonce", "refused_for_timestamp"]
 
 HEADER_CLIENT_ID = "X-GatePay-Certificate-ClientId"
 HEADER_TIMESTAMP = "X-GatePay-Timestamp"
@@ -34,12 +34,14 @@ class GatePayAuth(httpx.Auth):
 
     Every send gets a fresh timestamp and nonce, so retries are signed afresh. The
     response's Date header keeps the clock aligned with the server's; a request refused
-    for its timestamp (code 400003) is re-signed with the corrected clock and sent once
-    more: the server refused it unprocessed, so even a create is safe to resend.
+    for its timestamp (code 400003, see :func:`refused_for_timestamp`) is re-signed with
+    the corrected clock and sent once more by the client: the server refused it
+    unprocessed, so even a create is safe to resend. The answer's body is not read here,
+    so that the client can stream it under its size cap and deadline.
     """
 
     requires_request_body = True
-    requires_response_body = True
+    requires_response_body = False
 
     def __init__(
         self,
@@ -76,14 +78,10 @@ class GatePayAuth(httpx.Auth):
         self.sign_request(request)
         response = yield request
         self.clock.observe(response.headers.get("date"))
-        if _refused_for_timestamp(response):
-            self.clock.observe(response.headers.get("date"), force=True)
-            self.sign_request(request)
-            response = yield request
-            self.clock.observe(response.headers.get("date"))
 
 
-def _refused_for_timestamp(response: httpx.Response) -> bool:
+def refused_for_timestamp(response: httpx.Response) -> bool:
+    """A read answer refusing the request for its timestamp (unprocessed: safe to resend)."""
     content = response.content
     if response.status_code not in (200, 400, 401, 403) or _TIMESTAMP_MARKER not in content:
         return False

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from gatepay_async._auth import GatePayAuth
+from gatepay_async._auth import GatePayAuth, refused_for_timestamp
 from gatepay_async._clock import ServerClock
 from gatepay_async._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
 from gatepay_async._deadline import AsyncAttemptDeadline
@@ -178,7 +178,23 @@ class AsyncGatePay:
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def _send_once(self, request: httpx.Request, path: str, *, attempt: int) -> Any:
-        """One attempt: send, read the answer (bounded in time and size), decode it."""
+        """One attempt: send, read the answer (bounded in time and size), decode it.
+
+        A request refused for its timestamp was not processed: it is re-signed with the
+        corrected clock and sent once more within the attempt.
+        """
+        response = await self._exchange(request, path, attempt)
+        if refused_for_timestamp(response):
+            self._clock.observe(response.headers.get("date"), force=True)
+            response = await self._exchange(request, path, attempt)
+        try:
+            return decode_envelope(response, method=request.method, path=path)
+        except GatePayError as exc:
+            _scrub_exception(exc, request)
+            raise
+
+    async def _exchange(self, request: httpx.Request, path: str, attempt: int) -> httpx.Response:
+        """Send once (signed afresh) and read the whole answer, or raise the mapped error."""
         method = request.method
         config = self._config
         started = time.perf_counter()
@@ -190,7 +206,7 @@ class AsyncGatePay:
             with AsyncAttemptDeadline(config.attempt_timeout) as deadline:
                 # follow_redirects=False on every send, whatever the caller's client says:
                 # a signed request is never re-sent to the host a 3xx names; the 3xx is
-                # the answer.
+                # the answer. stream=True: the body is read here, under the size cap.
                 response = await self._http_client.send(
                     request, auth=self._auth, stream=True, follow_redirects=False
                 )
@@ -219,11 +235,7 @@ class AsyncGatePay:
             detached = _detached(failure)
             raise connection_error(detached, method=method, path=path) from detached
         self._log_attempt(method, path, str(response.status_code), attempt, started)
-        try:
-            return decode_envelope(response, method=method, path=path)
-        except GatePayError as exc:
-            _scrub_exception(exc, request)
-            raise
+        return response
 
     @staticmethod
     def _log_attempt(method: str, path: str, result: str, attempt: int, started: float) -> None:

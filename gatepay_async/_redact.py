@@ -22,11 +22,13 @@ _SECRET_VALUE = re.compile(
     rf"{_NAME}\\*[\"']?\s*(?:[:=]|=>)\s*\\*[\"']?"  # JSON, escaped JSON, form, YAML, repr
     rf"|<{_NAME}>\s*"  # XML/HTML element
     r")"
-    r"(?P<value>[^\"'\\&,;}\]\s<>]+)",
+    r"(?P<value>(?:[^\"'\\&,;}\]\s<>]|\\/)+)",  # "\/" is an escaped "/" (base64 keys)
     re.IGNORECASE,
 )
 # Prose such as "card key ABCD1234EFGH not found": a long token right after the name.
-_SECRET_WORD = re.compile(rf"(?P<head>\b{_NAME}\s+)(?P<value>[A-Za-z0-9_\-]{{8,}})", re.IGNORECASE)
+_SECRET_WORD = re.compile(
+    rf"(?P<head>\b{_NAME}\s+)(?P<value>[A-Za-z0-9_\-+/=]{{8,}})", re.IGNORECASE
+)
 _LITERALS = frozenset({"null", "true", "false", "none"})
 #: A known secret shorter than this is not scrubbed from text (it would mangle words).
 _MIN_KNOWN = 6
