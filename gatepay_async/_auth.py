@@ -11,7 +11,7 @@ import httpx
 from gatepay_async._clock import ServerClock, clock_refusal
 from gatepay_async._signing import sign
 
-__all__ = ["GatePayAuth", "new_nonce"]
+__all__ = ["GatePayAuth", "new_nonce", "refused_for_timestamp"]
 
 HEADER_CLIENT_ID = "X-GatePay-Certificate-ClientId"
 HEADER_TIMESTAMP = "X-GatePay-Timestamp"
@@ -32,12 +32,14 @@ class GatePayAuth(httpx.Auth):
     Every send gets a fresh timestamp and nonce, so retries are signed afresh. The
     response's Date header keeps the clock aligned with the server's; a request refused
     while that Date shows its timestamp outside GatePay's 10-second window
-    (:func:`~gatepay_async._clock.clock_refusal`) is re-signed with the corrected clock and
-    sent once more: the server refused it unprocessed, so even a create is safe to resend.
+    (:func:`refused_for_timestamp`) is re-signed with the corrected clock and sent once
+    more by the client: the server refused it unprocessed, so even a create is safe to
+    resend. The answer's body is not read here, so that the client can stream it under
+    its size cap and deadline.
     """
 
     requires_request_body = True
-    requires_response_body = True
+    requires_response_body = False
 
     def __init__(
         self,
@@ -74,14 +76,14 @@ class GatePayAuth(httpx.Auth):
         self.sign_request(request)
         response = yield request
         self.clock.observe(response.headers.get("date"))
-        if _refused_for_timestamp(response, request.headers.get(HEADER_TIMESTAMP)):
-            self.clock.observe(response.headers.get("date"), force=True)
-            self.sign_request(request)
-            response = yield request
-            self.clock.observe(response.headers.get("date"))
 
 
-def _refused_for_timestamp(response: httpx.Response, signed_timestamp: str | None) -> bool:
+def refused_for_timestamp(response: httpx.Response, signed_timestamp: str | None) -> bool:
+    """A refusal whose Date header shows ``signed_timestamp`` outside GatePay's window.
+
+    The evidence is the server's clock, not an error code: GatePay documents none for a
+    stale timestamp (see :func:`~gatepay_async._clock.clock_refusal`).
+    """
     status_code = response.status_code
     envelope_status: object = None
     code: object = None

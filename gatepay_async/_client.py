@@ -5,6 +5,7 @@ This module is the source of ``gatepay_sync/_client.py``: keep it unasync-friend
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from types import TracebackType
@@ -13,13 +14,22 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from gatepay_async._auth import GatePayAuth
+from gatepay_async._auth import HEADER_TIMESTAMP, GatePayAuth, refused_for_timestamp
 from gatepay_async._clock import ServerClock
-from gatepay_async._config import ClientConfig
+from gatepay_async._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
+from gatepay_async._deadline import AsyncAttemptDeadline
 from gatepay_async._envelope import decode_envelope
-from gatepay_async._errors import APIConnectionError, GatePayError, RateLimitError
+from gatepay_async._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    GatePayError,
+    RateLimitError,
+)
+from gatepay_async._log_redaction import install_log_redaction
 from gatepay_async._outcome import CreateCall
 from gatepay_async._paths import PathSet
+from gatepay_async._redact import redact_text, redact_url, scrub_known
+from gatepay_async._response_cap import ACCEPT_ENCODING, CappedBody
 from gatepay_async._retry import (
     RetryPolicy,
     connection_error,
@@ -69,6 +79,7 @@ class AsyncGatePay:
         max_retries: int = 2,
         http_client: httpx.AsyncClient | None = None,
         paths: PathSet | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._config = ClientConfig.resolve(
             client_id=client_id,
@@ -79,7 +90,9 @@ class AsyncGatePay:
             timeout=timeout,
             max_retries=max_retries,
             paths=paths,
+            max_response_bytes=max_response_bytes,
         )
+        install_log_redaction()  # httpx logs each URL, and balance(key=) has the key in it
         self._clock = ServerClock()
         self._auth = GatePayAuth(
             self._config.client_id,
@@ -217,7 +230,11 @@ class AsyncGatePay:
         """One send and what its answer means: data, a card, or the matching exception."""
         if create is None:
             response = await self._send_once(request, path, attempt=attempt)
-            return decode_envelope(response, method=request.method, path=path)
+            try:
+                return decode_envelope(response, method=request.method, path=path)
+            except GatePayError as exc:
+                _scrub_exception(exc, request)
+                raise
         with create.guard():
             try:
                 response = await self._send_once(request, path, attempt=attempt)
@@ -236,28 +253,116 @@ class AsyncGatePay:
     async def _send_once(
         self, request: httpx.Request, path: str, *, attempt: int
     ) -> httpx.Response:
+        """One attempt: send and read the answer, bounded in time and size.
+
+        A request refused while the answer's Date shows its timestamp outside GatePay's
+        window was not processed: it is re-signed with the corrected clock and sent once
+        more within the attempt (never twice).
+        """
+        signed_at = request.headers.get(HEADER_TIMESTAMP)
+        response = await self._exchange(request, path, attempt)
+        if refused_for_timestamp(response, signed_at):
+            self._clock.observe(response.headers.get("date"), force=True)
+            response = await self._exchange(request, path, attempt)
+        return response
+
+    async def _exchange(self, request: httpx.Request, path: str, attempt: int) -> httpx.Response:
+        """Send once (signed afresh) and read the whole answer, or raise the mapped error."""
         method = request.method
+        config = self._config
         started = time.perf_counter()
+        # Only encodings that can be inflated with a bound are asked for (see _response_cap).
+        request.headers["Accept-Encoding"] = ACCEPT_ENCODING
+        failure: httpx.TransportError | None = None
+        timed_out = False
         try:
-            response = await self._http_client.send(request, auth=self._auth)
-        except httpx.TransportError as exc:
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s failed: %s (attempt %d, %.1f ms)",
-                    method,
-                    path,
-                    type(exc).__name__,
-                    attempt,
-                    (time.perf_counter() - started) * 1000,
+            with AsyncAttemptDeadline(config.attempt_timeout) as deadline:
+                # follow_redirects=False on every send, whatever the caller's client says:
+                # a signed request is never re-sent to the host a 3xx names; the 3xx is
+                # the answer. stream=True: the body is read here, under the size cap.
+                response = await self._http_client.send(
+                    request, auth=self._auth, stream=True, follow_redirects=False
                 )
-            raise connection_error(exc, method=method, path=path) from exc
+                try:
+                    deadline.check()
+                    await _read_answer(response, config.max_response_bytes, deadline)
+                finally:
+                    await response.aclose()
+        except httpx.TransportError as exc:
+            failure = exc
+        except TimeoutError:
+            timed_out = True
+        if timed_out:
+            # A cut attempt may have been written: sent, so a create is in doubt.
+            self._log_attempt(method, path, "deadline", attempt, started)
+            raise APITimeoutError(
+                f"{method} {path}: no complete answer within the {config.attempt_timeout:g} s"
+                " timeout (connect to last byte)",
+                method=method,
+                path=path,
+            )
+        if failure is not None:
+            # Raised outside the except block, from a copy without the request: the
+            # httpx error's request holds the URL, and balance(key=) has the key in it.
+            self._log_attempt(method, path, type(failure).__name__, attempt, started)
+            detached = _detached(failure)
+            raise connection_error(detached, method=method, path=path) from detached
+        self._log_attempt(method, path, str(response.status_code), attempt, started)
+        return response
+
+    @staticmethod
+    def _log_attempt(method: str, path: str, result: str, attempt: int, started: float) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "%s %s -> %d (attempt %d, %.1f ms)",
+                "%s %s -> %s (attempt %d, %.1f ms)",
                 method,
                 path,
-                response.status_code,
+                result,
                 attempt,
                 (time.perf_counter() - started) * 1000,
             )
-        return response
+
+
+async def _read_answer(
+    response: httpx.Response, limit: int, deadline: AsyncAttemptDeadline
+) -> None:
+    """Read the answer into ``response.content``, refusing it past ``limit`` decoded bytes."""
+    body = CappedBody(response.headers.get("Content-Encoding", ""), limit, response.status_code)
+    if response.is_stream_consumed:  # a response object handed out again (test doubles)
+        body.check_decoded(response.content)
+        return
+    async for chunk in response.aiter_raw():
+        body.feed(chunk)
+        deadline.check()
+    response._content = body.finish()  # what httpx's own read() fills
+
+
+def _detached(exc: httpx.TransportError) -> httpx.TransportError:
+    """The same httpx error with its text redacted and no request attached."""
+    message = redact_text(redact_url(str(exc)))
+    try:
+        return type(exc)(message)
+    except TypeError:  # a subclass with another signature
+        return httpx.TransportError(f"{type(exc).__name__}: {message}")
+
+
+def _request_secrets(request: httpx.Request) -> list[str]:
+    """Card keys this request carries (balance's query string, query's body)."""
+    secrets = [value for name, value in request.url.params.multi_items() if name.lower() == "key"]
+    if b'"key"' in request.content:
+        try:
+            body = json.loads(request.content)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("key"), str):
+            secrets.append(body["key"])
+    return secrets
+
+
+def _scrub_exception(exc: BaseException, request: httpx.Request) -> None:
+    """Mask in ``exc``'s text any key the request carried (a server may echo it back)."""
+    secrets = _request_secrets(request)
+    if secrets:
+        exc.args = tuple(
+            scrub_known(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args
+        )

@@ -11,7 +11,7 @@ import httpx
 from gatepay_async._errors import ValidationError
 from gatepay_async._paths import INSTITUTION_PATHS, MERCHANT_PATHS, PathSet
 
-__all__ = ["DEFAULT_BASE_URL", "ClientConfig"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_RESPONSE_BYTES", "ClientConfig"]
 
 DEFAULT_BASE_URL = "https://openplatform.gateapi.io"
 ENV_CLIENT_ID = "GATEPAY_CLIENT_ID"
@@ -20,6 +20,9 @@ ENV_BASE_URL = "GATEPAY_BASE_URL"
 #: The merchant API key, sent as X-GatePay-Certificate-SN on POST (the official Java and
 #: Python clients always send one; the Go client and GatePay's signing rules do not need it).
 ENV_API_KEY = "GATEPAY_API_KEY"
+#: Largest answer (after decompression) read before it is refused: GatePay's answers are a
+#: few kilobytes, so 1 MiB leaves room while a hostile or broken server cannot fill memory.
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 
 
 @attrs.frozen(repr=False)
@@ -32,6 +35,10 @@ class ClientConfig:
     timeout: httpx.Timeout
     max_retries: int
     custom_paths: PathSet | None = None
+    #: Seconds one attempt may take from connect to last byte; set when ``timeout`` is a
+    #: number (an ``httpx.Timeout`` keeps httpx's per-phase meaning only).
+    attempt_timeout: float | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @property
     def paths(self) -> PathSet:
@@ -53,6 +60,7 @@ class ClientConfig:
         timeout: float | httpx.Timeout,
         max_retries: int,
         paths: PathSet | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         environ: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         env = os.environ if environ is None else environ
@@ -72,15 +80,24 @@ class ClientConfig:
             raise ValidationError("paths", "must be a PathSet or None")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValidationError("max_retries", "must be an integer >= 0")
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ValidationError("max_response_bytes", "must be an integer >= 1 (bytes)")
+        checked_timeout = _timeout(timeout)
         return cls(
             client_id=client_id,
             secret_key=secret_key,
             base_url=url,
             on_behalf_of=on_behalf_of,
             api_key=api_key,
-            timeout=_timeout(timeout),
+            timeout=checked_timeout,
             max_retries=max_retries,
             custom_paths=paths,
+            attempt_timeout=None if isinstance(timeout, httpx.Timeout) else float(timeout),
+            max_response_bytes=max_response_bytes,
         )
 
 

@@ -16,6 +16,7 @@ from gatepay_async._errors import (
     body_snippet,
     error_for_response,
 )
+from gatepay_async._redact import redact_url
 
 __all__ = ["decode_envelope", "parse_json", "parse_retry_after"]
 
@@ -109,6 +110,10 @@ def _raise_error(response: httpx.Response, payload: Any, *, method: str, path: s
         code = label = None
         message = body_snippet(response.content)
         body = body_snippet(response.content, limit=2000)
+    if 300 <= response.status_code < 400:
+        # Signed requests never follow redirects: say where it pointed (query masked).
+        where = redact_url(response.headers.get("location", "")) or "nowhere"
+        message = f"redirected to {where}, not followed{': ' + message if message else ''}"
     raise error_for_response(
         status_code=response.status_code,
         code=code,

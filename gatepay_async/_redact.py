@@ -1,15 +1,37 @@
-"""Keep secrets out of logs, reprs and exception text."""
+"""Keep secrets out of logs, reprs and exception text.
+
+A response body quoted in an error may be anything: JSON cut mid-key, a ``data`` string
+holding (broken) JSON with escaped quotes, a form or an HTML page. So masking does not
+parse: after any name ending in ``key`` or ``secret`` (``key``, ``card_key``, ``cardKey``,
+``secret_key``...) and a separator (``":"``, ``\\":\\"``, ``=``, ``: ``, ``>``), the value
+is masked up to the next quote, backslash, delimiter or the end of the text -- so an
+unterminated value, as in an answer cut anywhere, is masked too.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-__all__ = ["mask_secret", "redact_text"]
+__all__ = ["mask_secret", "redact_text", "redact_url", "scrub_known"]
 
-_SECRET_FIELDS = re.compile(
-    r'("(?:key|card_key|cardKey|secret|secret_key|api_key)"\s*:\s*")([^"]*)(")',
+_NAME = r"[A-Za-z0-9_\-]*(?:key|secret)"
+# The value after a secret-bearing name: quoted or not, escaped or not, possibly unterminated.
+_SECRET_VALUE = re.compile(
+    r"(?P<head>"
+    rf"{_NAME}\\*[\"']?\s*(?:[:=]|=>)\s*\\*[\"']?"  # JSON, escaped JSON, form, YAML, repr
+    rf"|<{_NAME}>\s*"  # XML/HTML element
+    r")"
+    r"(?P<value>(?:[^\"'\\&,;}\]\s<>]|\\/)+)",  # "\/" is an escaped "/" (base64 keys)
     re.IGNORECASE,
 )
+# Prose such as "card key ABCD1234EFGH not found": a long token right after the name.
+_SECRET_WORD = re.compile(
+    rf"(?P<head>\b{_NAME}\s+)(?P<value>[A-Za-z0-9_\-+/=]{{8,}})", re.IGNORECASE
+)
+_LITERALS = frozenset({"null", "true", "false", "none"})
+#: A known secret shorter than this is not scrubbed from text (it would mangle words).
+_MIN_KNOWN = 6
 
 
 def mask_secret(value: str | None) -> str:
@@ -19,6 +41,34 @@ def mask_secret(value: str | None) -> str:
     return value[:4] + "…"
 
 
+def _mask(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if value.lower() in _LITERALS:
+        return match.group(0)
+    return match.group("head") + mask_secret(value)
+
+
 def redact_text(text: str) -> str:
-    """Mask the values of secret-bearing JSON fields in a body snippet."""
-    return _SECRET_FIELDS.sub(lambda m: m.group(1) + mask_secret(m.group(2)) + m.group(3), text)
+    """Mask the values of secret-bearing fields in any text (body snippets, messages)."""
+    return _SECRET_WORD.sub(_mask, _SECRET_VALUE.sub(_mask, text))
+
+
+def redact_url(url: object) -> str:
+    """A URL as text with every query value masked (``?key=ABCD…``)."""
+    text = str(url)
+    head, mark, query = text.partition("?")
+    if not mark:
+        return text
+    parts = []
+    for pair in query.split("&"):
+        name, equals, value = pair.partition("=")
+        parts.append(f"{name}={mask_secret(value)}" if equals and value else pair)
+    return head + "?" + "&".join(parts)
+
+
+def scrub_known(text: str, secrets: Iterable[str]) -> str:
+    """Mask every occurrence of secrets the caller knows (a key it sent) in ``text``."""
+    for secret in secrets:
+        if len(secret) >= _MIN_KNOWN and secret in text:
+            text = text.replace(secret, mask_secret(secret))
+    return text

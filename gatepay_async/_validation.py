@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Context, Decimal
+from decimal import Decimal
 
 import attrs
 
@@ -23,7 +23,9 @@ MAX_AMOUNT_DECIMALS = 6
 MAX_AMOUNT_DIGITS = 15
 #: Digits an amount may be written with (trailing zeros included), so normalising is exact.
 MAX_AMOUNT_TEXT_DIGITS = 64
-_EXACT = Context(prec=MAX_AMOUNT_TEXT_DIGITS)
+#: Characters an amount given as text may have (digits, point, sign and exponent).
+MAX_AMOUNT_TEXT_LENGTH = 100
+_INT_LIMIT = 10**MAX_AMOUNT_DIGITS
 _CURRENCY = re.compile(r"[A-Z0-9]{2,10}")
 # Plain decimal text: no spaces, no underscores, no "NaN"; an exponent is allowed.
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -35,7 +37,13 @@ def dump_json(payload: object) -> bytes:
 
 
 def canonical_amount(amount: object, argument: str = "amount") -> str:
-    """Check an amount and return it as plain decimal text (``Decimal('1E+2')`` → ``"100"``)."""
+    """Check an amount and return it as plain decimal text (``Decimal('1E+2')`` → ``"100"``).
+
+    Works on the exact digits and exponent, never through a decimal context: an exponent
+    that no context can hold ("1E+999999999", "1e-999999999") is a ValidationError, not a
+    raw ``decimal.Overflow``, and nothing is ever rounded (a tiny amount is refused, never
+    sent as "0").
+    """
     if isinstance(amount, bool) or amount is None or isinstance(amount, float):
         raise ValidationError(
             argument,
@@ -45,31 +53,63 @@ def canonical_amount(amount: object, argument: str = "amount") -> str:
     if isinstance(amount, Decimal):
         value = amount
     elif isinstance(amount, int):
+        if amount >= _INT_LIMIT:  # before Decimal(): a huge int is slow to convert
+            raise ValidationError(argument, f"is too large (at most {MAX_AMOUNT_DIGITS} digits)")
         value = Decimal(amount)
     elif isinstance(amount, str):
-        if not _DECIMAL_TEXT.fullmatch(amount):
-            raise ValidationError(argument, f"{amount!r} is not a decimal number")
-        value = Decimal(amount)
+        if len(amount) > MAX_AMOUNT_TEXT_LENGTH or not _DECIMAL_TEXT.fullmatch(amount):
+            raise ValidationError(argument, f"{_shown(amount)} is not a decimal number")
+        try:
+            value = Decimal(amount)
+        except ArithmeticError:  # an exponent beyond what Decimal can hold at all
+            raise ValidationError(
+                argument, f"{_shown(amount)} is out of range (exponent too large or too small)"
+            ) from None
     else:
         raise ValidationError(
             argument, f"must be a Decimal, int or str, not {type(amount).__name__}"
         )
     if not value.is_finite():
         raise ValidationError(argument, f"must be finite, got {value}")
-    if value <= 0:
-        raise ValidationError(argument, f"must be greater than 0, got {value}")
-    if len(value.as_tuple().digits) > MAX_AMOUNT_TEXT_DIGITS:
-        raise ValidationError(argument, f"has more than {MAX_AMOUNT_TEXT_DIGITS} digits")
-    normal = value.normalize(_EXACT)  # exact: _EXACT has room for every digit allowed
-    if normal.adjusted() >= MAX_AMOUNT_DIGITS:
-        raise ValidationError(argument, f"is too large, got {value}")
-    exponent = normal.as_tuple().exponent
+    sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite values have an int exponent
+    if not any(digits):
+        raise ValidationError(argument, f"must be greater than 0, got {_shown(value)}")
+    if sign:
+        raise ValidationError(argument, f"must be greater than 0, got {_shown(value)}")
+    if len(digits) > MAX_AMOUNT_TEXT_DIGITS:
+        raise ValidationError(argument, f"has more than {MAX_AMOUNT_TEXT_DIGITS} digits")
+    # Drop trailing zeros by hand: exact, whatever the exponent.
+    significant = len(digits)
+    while digits[significant - 1] == 0:
+        significant -= 1
+    exponent += len(digits) - significant
+    digits = digits[:significant]
+    adjusted = exponent + len(digits) - 1  # the power of ten of the leading digit
+    if adjusted >= MAX_AMOUNT_DIGITS:
+        raise ValidationError(
+            argument, f"is too large (at most {MAX_AMOUNT_DIGITS} digits), got {_shown(value)}"
+        )
+    if adjusted < -MAX_AMOUNT_DECIMALS:
+        raise ValidationError(
+            argument,
+            f"is too small (the smallest amount is 0.{'0' * (MAX_AMOUNT_DECIMALS - 1)}1),"
+            f" got {_shown(value)}",
+        )
     if exponent < -MAX_AMOUNT_DECIMALS:
         raise ValidationError(
-            argument, f"at most {MAX_AMOUNT_DECIMALS} decimal places are allowed, got {value}"
+            argument,
+            f"at most {MAX_AMOUNT_DECIMALS} decimal places are allowed, got {_shown(value)}",
         )
-    return format(normal, "f")
+    # 1 to 21 digits with an exponent in [-6, 14]: formatting is exact and small.
+    return format(Decimal((0, digits, exponent)), "f")
+
+
+def _shown(value: object) -> str:
+    """An amount as quoted in an error: the whole of it when short, else its start."""
+    text = value if isinstance(value, str) else str(value)
+    text = text if len(text) <= 40 else text[:40] + "…"
+    return repr(text) if isinstance(value, str) else text
 
 
 def non_empty_text(value: object, argument: str) -> str:

@@ -100,9 +100,10 @@ RULES: list[tuple[str, str | None]] = [
     (r"\b__anext__\b", "__next__"),
     (r"\baclose\b", "close"),
     (r"\banext\(", "next("),
+    (r"\baiter_raw\b", "iter_raw"),
 ]
 
-#: Names from ``gatepay_async._synchronization`` that have a sync twin there:
+#: Names from ``gatepay_async._synchronization`` (or ``_deadline``) that have a sync twin there:
 #: ``AsyncFoo`` -> ``Foo`` and ``async_foo`` -> ``foo``. One rule each, after RULES.
 SYNC_NAMES: list[str] = [
     "AsyncLock",
@@ -113,6 +114,7 @@ SYNC_NAMES: list[str] = [
     "async_iterate",
     "async_sleep",
     "async_monotonic",
+    "AsyncAttemptDeadline",
 ]
 
 #: A generated line with this marker may mention anyio or keep an async-only name.

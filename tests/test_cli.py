@@ -171,6 +171,43 @@ def test_usage_errors_exit_1(env: dict[str, str], args: tuple[str, ...]) -> None
     assert result.exit_code == 1, result.output
 
 
+# Text the SDK refuses as an amount; Decimal() alone accepts several of them.
+ODD_AMOUNTS = ["1_000", " 1", "1 ", "1e-999999999", "1E+999999999", "1E+1000000000000000000",
+               "0.0000001", "NaN", "-1", "0"]  # fmt: skip
+
+
+@pytest.mark.parametrize("amount", ODD_AMOUNTS)
+def test_create_amount_follows_the_sdk_rules(
+    env: dict[str, str], server: SandboxServer, amount: str
+) -> None:
+    before = server.sandbox.attempts("create")
+    args = ("create", "--title", "t", "--template-id", TEMPLATE_ID, "--currency", "USDT")
+    result = invoke(*args, "--amount", amount)
+    assert result.exit_code == 1, result.output
+    assert "amount" in result.output
+    assert "Traceback" not in result.output
+    assert server.sandbox.attempts("create") == before  # nothing sent
+
+
+def test_bulk_create_amount_extremes_fail_alone(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    # A CSV cell is stripped of surrounding spaces (for every column), so " 1" is "1" there.
+    odd = [amount for amount in ODD_AMOUNTS if amount == amount.strip()]
+    rows = [(f"x{i}", "t", TEMPLATE_ID, "USDT", amount) for i, amount in enumerate(odd)]
+    source = write_input(tmp_path / "in.csv", [*rows, ("ok", "t", TEMPLATE_ID, "USDT", "2")])
+    before = server.sandbox.attempts("create")
+    out = tmp_path / "o.csv"
+    result = invoke("bulk-create", str(source), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert server.sandbox.attempts("create") - before == 1  # only the good row
+    states = {row["ref"]: (row["state"], row["error"]) for row in read_output(out)}
+    assert states.pop("ok")[0] == "issued"
+    for state, error in states.values():
+        assert state == "failed"
+        assert error.startswith("amount:")
+
+
 def test_missing_credentials_exit_1_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GATEPAY_CLIENT_ID", "GATEPAY_SECRET_KEY", "GATEPAY_BASE_URL"):
         monkeypatch.delenv(name, raising=False)

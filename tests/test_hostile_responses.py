@@ -80,3 +80,75 @@ def test_any_json_body_with_any_status(payload: object, status_code: int) -> Non
 @given(content=st.binary(max_size=64), status_code=st.sampled_from([200, 404, 503]))
 def test_any_bytes(content: bytes, status_code: int) -> None:
     _decode_all(status_code, content)
+
+
+# ------------------------------------------------------------------------ keys in cut answers
+
+# GatePay's keys are base64 text (the sandbox makes them the same way).
+keys = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    min_size=16,
+    max_size=44,
+)
+KEY_FIELDS = ["card_key", "key", "cardKey"]
+
+
+def _bodies(key: str, field: str) -> list[bytes]:
+    """Answers holding ``key``: JSON, escaped inside a ``data`` string, and not JSON."""
+    card = {"card_num": "GC100200300", field: key, "amount": "1", "currency": "USDT"}
+    as_json = json.dumps(card)
+    return [
+        json.dumps({"status": "SUCCESS", "code": "000000", "data": card}).encode(),
+        json.dumps({"status": "SUCCESS", "data": as_json}).encode(),  # data: a JSON string
+        json.dumps({"status": "SUCCESS", "data": as_json}).replace("/", "\\/").encode(),
+        json.dumps({"status": "FAIL", "code": "400001", "errorMessage": as_json}).encode(),
+        f"<html><body><pre>{as_json}</pre></body></html>".encode(),
+        f"{field}={key}&card_num=GC1".encode(),
+        f"{field}: {key}\n".encode(),
+    ]
+
+
+def _leaks(key: str, text: str) -> list[str]:
+    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+def _raised_texts(content: bytes, status_code: int) -> str:
+    """Everything a caller can read from what decoding ``content`` raises."""
+    texts = []
+    try:
+        data = decode_envelope(_response(status_code, content), method="POST", path="/p")
+        for decode in DECODERS:
+            try:
+                decode(data)
+            except ResponseValidationError as exc:
+                texts += [str(exc), repr(exc)]
+    except (ResponseValidationError, APIError) as exc:
+        item: BaseException | None = exc
+        while item is not None:
+            texts += [str(item), repr(item)]
+            item = item.__cause__ or item.__context__
+    return "\n".join(texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=keys,
+    field=st.sampled_from(KEY_FIELDS),
+    which=st.integers(min_value=0, max_value=6),
+    cut=st.floats(min_value=0, max_value=1),
+    status_code=st.sampled_from([200, 400, 404, 500, 502]),
+)
+def test_a_key_in_an_answer_cut_anywhere_never_reaches_exception_text(
+    key: str, field: str, which: int, cut: float, status_code: int
+) -> None:
+    body = _bodies(key, field)[which]
+    content = body[: int(len(body) * cut)]  # an answer cut off anywhere
+    assert not _leaks(key, _raised_texts(content, status_code))
+
+
+@settings(max_examples=100, deadline=None)
+@given(key=keys, field=st.sampled_from(KEY_FIELDS), which=st.integers(min_value=0, max_value=6))
+def test_every_cut_of_one_answer_is_masked(key: str, field: str, which: int) -> None:
+    body = _bodies(key, field)[which]
+    for end in range(len(body) + 1):
+        assert not _leaks(key, _raised_texts(body[:end], 502)), body[:end]

@@ -42,6 +42,7 @@ def test_constructors_take_the_same_parameters_in_the_same_order() -> None:
         "max_retries",
         "http_client",
         "paths",
+        "max_response_bytes",
     ]
 
 

@@ -211,3 +211,94 @@ def test_card_lookup_wants_exactly_one_non_empty_value(
         assert len(usable) == 1
         assert result == usable[0]
         assert result[1].strip()
+
+
+# ------------------------------------------------------------------------ amount extremes
+
+# Exponents far outside any decimal context: "1E+999999999", "1e-999999999" and beyond.
+huge_exponents = st.integers(min_value=-(10**20), max_value=10**20)
+coefficients = st.integers(min_value=0, max_value=10**30)
+
+
+def _exact(sign: int, coefficient: int, exponent: int) -> Decimal:
+    digits = tuple(int(d) for d in str(coefficient))
+    return Decimal((sign, digits, exponent))
+
+
+def _check_amount_or_refusal(amount: object, exact: Decimal | None) -> None:
+    """Either an exact, positive, at most 6-decimal amount or a ValidationError naming it."""
+    error: ValidationError | None = None
+    try:
+        text = canonical_amount(amount)
+    except ValidationError as exc:
+        error = exc
+    if error is not None:
+        assert error.argument == "amount"
+        return
+    assert PLAIN_DECIMAL.fullmatch(text), text
+    value = Decimal(text)
+    assert value >= Decimal("0.000001")  # nothing that rounds to zero is sent
+    if exact is not None:
+        assert value == exact  # never rounded
+    request = build_create_request(title="t", template_id="1", currency="USDT", amount=amount)
+    assert json.loads(request.body)["amount"] == text
+
+
+@given(sign=st.sampled_from([0, 1]), coefficient=coefficients, exponent=huge_exponents)
+@example(sign=0, coefficient=1, exponent=999999999)
+@example(sign=0, coefficient=1, exponent=-999999999)
+@example(sign=0, coefficient=1, exponent=10**18)
+@example(sign=0, coefficient=1, exponent=-(10**18))
+@example(sign=0, coefficient=0, exponent=-(10**18))
+@example(sign=0, coefficient=10**30, exponent=-30)
+def test_any_decimal_exponent_is_an_exact_amount_or_a_validation_error(
+    sign: int, coefficient: int, exponent: int
+) -> None:
+    try:
+        amount = _exact(sign, coefficient, exponent)
+    except ArithmeticError:  # some exponents cannot even be built as a Decimal
+        return
+    _check_amount_or_refusal(amount, amount)
+
+
+@given(
+    mantissa=st.from_regex(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,8})?|\.[0-9]{1,8})", fullmatch=True),
+    exponent=huge_exponents | st.integers(min_value=-30, max_value=30),
+    marker=st.sampled_from(["e", "E", "e+", "E+"]),
+)
+@example(mantissa="1", exponent=999999999, marker="E+")
+@example(mantissa="1", exponent=-999999999, marker="e")
+@example(mantissa="1", exponent=1000000000000000000, marker="E+")
+def test_any_exponent_in_text_is_an_exact_amount_or_a_validation_error(
+    mantissa: str, exponent: int, marker: str
+) -> None:
+    text = f"{mantissa}{marker}{exponent}".replace("+-", "-")
+    try:
+        exact: Decimal | None = Decimal(text)
+    except ArithmeticError:
+        exact = None
+    _check_amount_or_refusal(text, exact)
+
+
+@pytest.mark.parametrize(
+    ("amount", "why"),
+    [
+        (Decimal("1E+999999999"), "too large"),
+        ("1E+999999999", "too large"),
+        ("1e-999999999", "too small"),
+        (Decimal("1e-999999999"), "too small"),
+        ("1E+1000000000000000000", "out of range"),
+        ("1E-1000000000000000000", "too small"),
+        ("0.0000001", "too small"),
+        (Decimal("0E-999999999"), "greater than 0"),
+        (10**400, "too large"),
+        ("1" + "0" * 200, "not a decimal number"),
+    ],
+    ids=lambda value: str(value)[:24],
+)
+def test_amount_extremes_name_the_argument(amount: object, why: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        canonical_amount(amount)
+    assert info.value.argument == "amount"
+    assert why in info.value.reason
+    assert len(str(info.value)) < 200  # a huge amount is not echoed whole

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import anyio
@@ -43,13 +42,6 @@ def _lookup(card_number: str | None, key: str | None) -> dict[str, str]:
     return {"card_number": card_number} if card_number is not None else {"key": key or ""}
 
 
-def _decimal(value: str) -> Decimal:
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise click.BadParameter(f"{value!r} is not a decimal number") from None
-
-
 card_number_option = click.option("--card-number", help="the card's number")
 key_option = click.option("--key", metavar="KEY|-|@FILE", callback=secret_value, help=KEY_HELP)
 
@@ -84,12 +76,13 @@ def create_command(
     Exit 3 when the answer was lost after the request may have reached GatePay: a card
     may exist, and it was not sent again. Exit 4 when GatePay refused it.
     """
-    value = _decimal(amount)
+    # The text goes to the SDK as it is, so --amount follows exactly the SDK's rules
+    # (the same ones a bulk-create CSV row meets): no spaces, no "1_000", no float.
 
     async def call() -> Any:
         async with options.client() as gp:
             return await gp.gift_cards.create(
-                title=title, template_id=template_id, currency=currency, amount=value
+                title=title, template_id=template_id, currency=currency, amount=amount
             )
 
     card = run_api_call(call)
