@@ -24,6 +24,7 @@ from gatepay_async._errors import (
     APITimeoutError,
     GatePayError,
     RateLimitError,
+    ResponseValidationError,
 )
 from gatepay_async._log_redaction import install_log_redaction
 from gatepay_async._outcome import CreateCall
@@ -243,6 +244,8 @@ class AsyncGatePay:
                 if lost is exc:
                     raise
                 raise lost from exc
+            except ResponseValidationError as exc:  # over the size cap: not read whole
+                raise create.unreadable(exc) from exc
             if create.on_answer is not None:
                 await create.on_answer(response)  # durable before anything interprets it
             return create.interpret(response, method=request.method, path=path)
@@ -259,9 +262,9 @@ class AsyncGatePay:
         window was not processed: it is re-signed with the corrected clock and sent once
         more within the attempt (never twice).
         """
-        signed_at = request.headers.get(HEADER_TIMESTAMP)
         response = await self._exchange(request, path, attempt)
-        if refused_for_timestamp(response, signed_at):
+        # The auth flow signed this request object during the send: its timestamp is set.
+        if refused_for_timestamp(response, request.headers.get(HEADER_TIMESTAMP)):
             self._clock.observe(response.headers.get("date"), force=True)
             response = await self._exchange(request, path, attempt)
         return response

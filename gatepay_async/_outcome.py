@@ -311,6 +311,10 @@ class CreateCall:
     def lost(self, exc: APIConnectionError) -> Exception:
         return create_lost(self.request, exc)
 
+    def unreadable(self, exc: ResponseValidationError) -> Exception:
+        """An answer the client refused to read (too large): a card may be in it."""
+        return _unknown(self.request, exc, None)
+
     def abandoned(self) -> AttemptAbandoned:
         """The error of an attempt whose guard swallowed its own cancellation."""
         request = self.request

@@ -25,6 +25,7 @@ from gatepay_async._errors import (
     APITimeoutError,
     GatePayError,
     RateLimitError,
+    ResponseValidationError,
 )
 from gatepay_async._log_redaction import install_log_redaction
 from gatepay_async._outcome import CreateCall
@@ -244,6 +245,8 @@ class GatePay:
                 if lost is exc:
                     raise
                 raise lost from exc
+            except ResponseValidationError as exc:  # over the size cap: not read whole
+                raise create.unreadable(exc) from exc
             if create.on_answer is not None:
                 create.on_answer(response)  # durable before anything interprets it
             return create.interpret(response, method=request.method, path=path)
@@ -260,9 +263,9 @@ class GatePay:
         window was not processed: it is re-signed with the corrected clock and sent once
         more within the attempt (never twice).
         """
-        signed_at = request.headers.get(HEADER_TIMESTAMP)
         response = self._exchange(request, path, attempt)
-        if refused_for_timestamp(response, signed_at):
+        # The auth flow signed this request object during the send: its timestamp is set.
+        if refused_for_timestamp(response, request.headers.get(HEADER_TIMESTAMP)):
             self._clock.observe(response.headers.get("date"), force=True)
             response = self._exchange(request, path, attempt)
         return response

@@ -18,7 +18,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from gatepay_async._bulk_models import BulkState
@@ -33,6 +32,7 @@ from tests.test_cli import (
     SECRET_KEY,
     TEMPLATE_ID,
     _start_sandbox,
+    _stats,
     read_output,
     write_input,
 )
@@ -237,7 +237,7 @@ def test_bulk_create_on_a_full_disk_stops_and_prints_every_unjournaled_key(
     records = _lines(journal)  # no torn record: the journal ends on a whole line
     journaled = {r["ref"]: r for r in records if r["op"] == "issued"}
     intents = {r["ref"] for r in records if r["op"] == "intent"}
-    stats = httpx.get(sandbox + "/_sandbox/stats", timeout=5).json()
+    stats = _stats(sandbox)
     sent = stats["attempts"]["create"]
     # Every create sent had its intent on disk, and the run stopped. (An intent made
     # durable by a neighbour's flush, whose own wait then failed, was never sent: it
@@ -258,7 +258,7 @@ def test_bulk_create_on_a_full_disk_stops_and_prints_every_unjournaled_key(
     again = subprocess.run(  # noqa: S603 - our own module
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )  # space again: the unjournaled rows are unknown (intent, no outcome), never resent
-    stats = httpx.get(sandbox + "/_sandbox/stats", timeout=5).json()
+    stats = _stats(sandbox)
     assert stats["attempts"]["create"] == sent + 80 - len(intents)
     assert again.returncode == (2 if len(intents) > sent else 0), again.stdout + again.stderr
     # The rerun took the keys the journal could not record back from the old output:

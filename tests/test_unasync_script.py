@@ -94,6 +94,8 @@ SAMPLES: list[tuple[str, str | None]] = [
         "from gatepay_async._synchronization import Lock, sleep",
     ),
     ("with AsyncCancelShield():", "with CancelShield():"),
+    ("with AsyncAttemptDeadline(1.0) as deadline:", "with AttemptDeadline(1.0) as deadline:"),
+    ("    async for chunk in response.aiter_raw():", "    for chunk in response.iter_raw():"),
     ("commit = AsyncGroupCommit(flush)", "commit = GroupCommit(flush)"),
     ("source = async_iterate(specs)", "source = iterate(specs)"),
     ("return AsyncBulkIssuer(self)", "return BulkIssuer(self)"),
