@@ -103,6 +103,7 @@ RULES: list[tuple[str, str | None]] = [
 #: ``AsyncFoo`` -> ``Foo`` and ``async_foo`` -> ``foo``. One rule each, after RULES.
 SYNC_NAMES: list[str] = [
     "AsyncLock",
+    "AsyncFlag",
     "AsyncWorkerPool",
     "AsyncRateLimiter",
     "AsyncCancelShield",

@@ -94,6 +94,7 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("return AsyncBulkIssuer(self)", "return BulkIssuer(self)"),
     ("transport=AsyncShardedTransport(limits)", "transport=ShardedTransport(limits)"),
     ("pool = AsyncWorkerPool(4)", "pool = WorkerPool(4)"),
+    ("stopped = AsyncFlag()", "stopped = Flag()"),
     ("limit = AsyncRateLimiter(10)", "limit = RateLimiter(10)"),
     ("    await async_sleep(0.5)", "    sleep(0.5)"),
     ("started = async_monotonic()", "started = monotonic()"),
