@@ -35,6 +35,9 @@ SAMPLES: list[tuple[str, str | None]] = [
     # tests
     ("@pytest.mark.anyio", None),
     ("    @pytest.mark.anyio  ", None),
+    ("from gatepay_async._aiohttp import DefaultAioHttpClient", None),
+    ('    "DefaultAioHttpClient",', None),
+    ("for name in sorted(ASYNC_HTTP_CLIENTS):", "for name in sorted(HTTP_CLIENTS):"),
     ("async def test_x(client: AsyncGatePay) -> None:", "def test_x(client: GatePay) -> None:"),
     # packages and modules
     (
