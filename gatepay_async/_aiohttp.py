@@ -24,6 +24,7 @@ the httpx errors raised here say what failed in words of their own, and drop the
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ from gatepay_async._version import __version__
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AioHttpTransport", "DefaultAioHttpClient"]
+__all__ = ["AioHttpTransport", "DefaultAioHttpClient", "fastest_http_client"]
 
 USER_AGENT = f"gatepay-python/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0)
@@ -246,3 +247,11 @@ class DefaultAioHttpClient(httpx.AsyncClient):
         kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
         kwargs.setdefault("follow_redirects", False)
         super().__init__(transport=AioHttpTransport(limits=limits), **kwargs)
+
+
+def fastest_http_client() -> tuple[httpx.AsyncClient | None, str]:
+    """For a program that runs on asyncio: ``DefaultAioHttpClient`` when aiohttp is
+    installed, else None (the default client); and the transport's name, to report."""
+    if _on_trio() or importlib.util.find_spec("aiohttp") is None:
+        return None, "httpx"
+    return DefaultAioHttpClient(), "aiohttp"

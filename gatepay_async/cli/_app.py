@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+import httpx
 
 from gatepay_async import AsyncGatePay, ValidationError
 
@@ -104,7 +105,7 @@ class ClientOptions:
         self.on_behalf_of = on_behalf_of
         self.timeout = timeout
 
-    def client(self) -> AsyncGatePay:
+    def client(self, http_client: httpx.AsyncClient | None = None) -> AsyncGatePay:
         """An AsyncGatePay; a configuration problem becomes a usage error (exit 1)."""
         try:
             return AsyncGatePay(
@@ -113,6 +114,7 @@ class ClientOptions:
                 base_url=self.base_url,
                 on_behalf_of=self.on_behalf_of,
                 timeout=self.timeout,
+                http_client=http_client,
             )
         except ValidationError as exc:
             flag = _FLAGS.get(exc.argument)
