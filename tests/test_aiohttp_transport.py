@@ -237,3 +237,16 @@ def test_only_failures_before_the_write_are_not_sent() -> None:
     assert not isinstance(
         map_error(before[0], request, sending=False), (httpx.ConnectError, httpx.ConnectTimeout)
     )
+
+
+def test_built_outside_a_loop_then_used_on_trio_is_a_validation_error() -> None:
+    import trio
+
+    client = DefaultAioHttpClient()  # no loop yet: nothing to tell apart
+
+    async def use() -> None:
+        gp = await gatepay_on(f"http://127.0.0.1:{free_port()}", client)
+        await create(gp)
+
+    with pytest.raises(ValidationError, match="http_client"):
+        trio.run(use)
