@@ -231,12 +231,22 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing. GatePay sets no cookies, and httpx reads every
+    response's cookies through ``urllib`` request objects: about a tenth of the client's
+    CPU per bulk create."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
 class DefaultAioHttpClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` on :class:`AioHttpTransport`, with the SDK's defaults.
 
     ``AsyncGatePay(http_client=DefaultAioHttpClient())``: the fast transport for asyncio
     (extra ``aiohttp``). Keyword arguments go to ``httpx.AsyncClient`` (``headers``,
-    ``timeout``...); ``limits`` sizes aiohttp's connection pool. The caller closes it.
+    ``timeout``...); ``limits`` sizes aiohttp's connection pool. Cookies are neither sent
+    nor kept unless ``cookies=`` is given. The caller closes it.
     On trio it raises ValidationError: use the default client there.
     """
 
@@ -246,7 +256,10 @@ class DefaultAioHttpClient(httpx.AsyncClient):
         kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
         kwargs.setdefault("follow_redirects", False)
+        keep_cookies = "cookies" in kwargs
         super().__init__(transport=AioHttpTransport(limits=limits), **kwargs)
+        if not keep_cookies:
+            self._cookies = _NoCookies()
 
 
 def fastest_http_client() -> tuple[httpx.AsyncClient | None, str]:

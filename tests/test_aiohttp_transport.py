@@ -250,3 +250,19 @@ def test_built_outside_a_loop_then_used_on_trio_is_a_validation_error() -> None:
 
     with pytest.raises(ValidationError, match="http_client"):
         trio.run(use)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_cookies_set_by_a_server_are_not_kept_unless_asked_for() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nSet-Cookie: session=abc; Path=/\r\nContent-Length: 2\r\n\r\nok"
+    async with RawServer(lambda request: answer) as server:
+        async with DefaultAioHttpClient() as client:
+            await client.get(server.url + "/")
+            await client.get(server.url + "/")
+            assert not client.cookies
+        async with DefaultAioHttpClient(cookies={"given": "1"}) as client:
+            await client.get(server.url + "/")
+            assert client.cookies.get("session") == "abc"
+    assert b"cookie" not in server.requests[1].lower()
+    assert b"given=1" in server.requests[2]
