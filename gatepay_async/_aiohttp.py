@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from gatepay_async._errors import ValidationError
+from gatepay_async._transport import NoCookies
 from gatepay_async._version import __version__
 
 if TYPE_CHECKING:
@@ -231,15 +232,6 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing. GatePay sets no cookies, and httpx reads every
-    response's cookies through ``urllib`` request objects: about a tenth of the client's
-    CPU per bulk create."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
 class DefaultAioHttpClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` on :class:`AioHttpTransport`, with the SDK's defaults.
 
@@ -259,7 +251,7 @@ class DefaultAioHttpClient(httpx.AsyncClient):
         keep_cookies = "cookies" in kwargs
         super().__init__(transport=AioHttpTransport(limits=limits), **kwargs)
         if not keep_cookies:
-            self._cookies = _NoCookies()
+            self._cookies = NoCookies()
 
 
 def fastest_http_client() -> tuple[httpx.AsyncClient | None, str]:

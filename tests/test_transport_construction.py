@@ -30,6 +30,7 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         # Long enough for concurrent requests to overlap and so spread over several pools.
         threading.Event().wait(0.05)
         self.send_response(200)
+        self.send_header("Set-Cookie", "session=abc; Path=/")
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
@@ -118,3 +119,10 @@ async def test_async_pools_are_made_on_first_use_and_share_one_ssl_context(
         assert len(made) > 1
         assert _ssl_contexts(made) == {id(transport._pools.ssl_context)}
     assert len(cert_loads) == 1
+
+
+def test_the_default_client_keeps_no_cookies(url: str) -> None:
+    with GatePay(client_id="id", secret_key="secret", base_url=url) as client:
+        http_client = client._http_client
+        assert http_client.get(url).headers["set-cookie"].startswith("session=")
+        assert not http_client.cookies  # GatePay sets none: nothing is parsed or kept
