@@ -4,7 +4,9 @@ Every ``gatepay`` command and short script pays for building a client. In one pr
 after one untimed build of each (imports and first-use caches out of the way), the four
 constructors are timed in turn, ``--runs`` times (the order rotates run by run); each
 object is closed untimed. Reported: medians, and each SDK client's median over the
-median of ``httpx.Client()`` built in the same process. Target: at most 3x.
+median of ``httpx.Client()`` built in the same process. Target: at most 3x. For the
+record, the old construction (32 pools built at once, each loading the CA bundle) is
+timed too, a few times.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import httpx
 from _common import CLIENT_ID, SECRET_KEY, base_parser, emit, spread
 
 from gatepay_async import AsyncGatePay
+from gatepay_async._client import DEFAULT_LIMITS
+from gatepay_async._transport import shard_limits
 from gatepay_sync import GatePay
 
 TARGET_RATIO = 3.0
@@ -39,6 +43,12 @@ BUILDERS: dict[str, Callable[[], object]] = {
 }
 
 
+def _before() -> list[httpx.HTTPTransport]:
+    """What building the default client did before: 32 pools, each loading the CA bundle."""
+    count, per_shard = shard_limits(DEFAULT_LIMITS)
+    return [httpx.HTTPTransport(limits=per_shard) for _ in range(count)]
+
+
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="builds of each client")
@@ -56,6 +66,15 @@ def main() -> None:
             obj = BUILDERS[name]()
             samples[name].append((time.perf_counter() - t0) * 1000)
             _close(obj)
+    # The old eager construction, a few times only (each costs about 32 httpx.Client()).
+    before: list[float] = []
+    for _ in range(max(1, args.runs // 10)):
+        t0 = time.perf_counter()
+        pools = _before()
+        before.append((time.perf_counter() - t0) * 1000)
+        for pool in pools:
+            pool.close()
+    samples["before: 32 eager pools"] = before
     ms = {
         name: {k: round(v, 3) for k, v in spread(values).items()}
         for name, values in samples.items()
