@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
@@ -27,6 +28,8 @@ from gatepay_async import (
     ValidationError,
 )
 from gatepay_async._aiohttp import map_error
+from gatepay_async.sandbox import SandboxServer, parse_fault
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 
 TEMPLATE_ID = "255267012439183360"
 CARD_KEY = "aYWSUSx8WVsUM0GV74x7RJJKSMkpfoDlEveyTwWupyc="
@@ -266,3 +269,32 @@ async def test_cookies_set_by_a_server_are_not_kept_unless_asked_for() -> None:
             assert client.cookies.get("session") == "abc"
     assert b"cookie" not in server.requests[1].lower()
     assert b"given=1" in server.requests[2]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_create_many_on_the_sandbox_sends_each_row_once_with_lost_answers(
+    sandbox: SandboxServer, http_client: DefaultAioHttpClient
+) -> None:
+    from gatepay_async import BulkState, CardSpec
+
+    sandbox.sandbox.inject(parse_fault("create:drop_after,times=3"))  # 3 answers lost
+    prefix = f"fast-{uuid.uuid4().hex[:8]}"
+    specs = [
+        CardSpec(ref=f"r{i}", title=f"{prefix}-{i}", template_id=TEMPLATE_ID, currency="USDT",
+                 amount="1")
+        for i in range(60)
+    ]  # fmt: skip
+    gp = AsyncGatePay(
+        client_id=SANDBOX_CLIENT_ID,
+        secret_key=SANDBOX_SECRET_KEY,
+        base_url=sandbox.url,
+        timeout=2.0,
+        http_client=http_client,
+    )
+    states = [result.state async for result in gp.gift_cards.create_many(specs, concurrency=8)]
+    assert states.count(BulkState.UNKNOWN) == 3
+    assert states.count(BulkState.ISSUED) == 57
+    assert sandbox.sandbox.attempts("create") == 60  # each row sent exactly once
+    titles = [t for t in sandbox.sandbox.store.all_titles() if t.startswith(prefix)]
+    assert len(titles) == len(set(titles)) == 60  # the lost answers' cards exist, once
