@@ -192,9 +192,13 @@ def sandbox_process(latency: float) -> ServerProcess:
     )
 
 
-def responder_process() -> ServerProcess:
-    """The minimal fixed-answer responder (``benchmarks/_responder.py``)."""
-    return ServerProcess([str(BENCH_DIR / "_responder.py"), "--port", "0"])
+def responder_process(*, latency: float | None = None) -> ServerProcess:
+    """The minimal fixed-answer responder (``benchmarks/_responder.py``): uvicorn, or with
+    ``latency`` its bare asyncio engine answering every request after that many seconds."""
+    args = [str(BENCH_DIR / "_responder.py"), "--port", "0"]
+    if latency is not None:
+        args += ["--engine", "asyncio", "--latency", repr(latency)]
+    return ServerProcess(args)
 
 
 # --------------------------------------------------------------------------- CPU time

@@ -1,8 +1,15 @@
-"""A minimal GatePay responder for the per-call benchmark: fixed answers, no checks.
+"""A minimal GatePay responder for the benchmarks: fixed answers, no checks.
 
-A raw ASGI callable served by uvicorn on 127.0.0.1, meant to run in its own process::
+Meant to run in its own process on 127.0.0.1::
 
-    python benchmarks/_responder.py --port 0     # prints http://127.0.0.1:PORT
+    python benchmarks/_responder.py --port 0                     # uvicorn (ASGI)
+    python benchmarks/_responder.py --engine asyncio --latency 0.05
+
+``--engine uvicorn`` (the per-call benchmark) serves a raw ASGI callable. ``--engine
+asyncio`` is an HTTP/1.1 keep-alive server written on ``asyncio.Protocol`` (no parser
+library, no framework), so cheap that at thousands of requests per second it is never
+what limits a client: the latency-bound bulk benchmark uses it, with ``--latency``
+seconds added before every answer (a timer, not a task per request).
 
 ``POST /v1/pay/gift/create`` and ``POST /v1/pay/gift/query`` answer the sandbox's
 envelope for one card (byte for byte the shape the sandbox sends); anything else is a
@@ -13,6 +20,8 @@ round trip is as small as uvicorn allows and both clients measured get the same 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -76,6 +85,70 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _raw(status: bytes, body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode("ascii") + b"\r\n\r\n" + body
+    )
+
+
+_RAW_ANSWERS = {path.encode("ascii"): _raw(b"200 OK", body) for path, body in ANSWERS.items()}
+_RAW_NOT_FOUND = _raw(b"404 Not Found", NOT_FOUND)
+
+
+class _Protocol(asyncio.Protocol):
+    """One keep-alive connection: parse each request's head and length, answer it."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head = buffer[:end].lower()
+            length = 0
+            at = head.find(b"\r\ncontent-length:")
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+            total = end + 4 + length
+            if len(buffer) < total:
+                break
+            path = head.split(b" ", 2)[1].split(b"?", 1)[0]
+            buffer = buffer[total:]
+            answer = _RAW_ANSWERS.get(path, _RAW_NOT_FOUND)
+            if self.latency > 0:
+                asyncio.get_running_loop().call_later(self.latency, self._write, answer)
+            else:
+                self._write(answer)
+        self.buffer = buffer
+
+    def _write(self, answer: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+async def _serve_asyncio(sock: socket.socket, latency: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Protocol(latency), sock=sock, backlog=2048)
+    print(f"responder on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 def bind(port: int) -> socket.socket:
     # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets created that way,
     # and without it an answer written in two parts waits for a delayed ACK.
@@ -90,8 +163,19 @@ def bind(port: int) -> socket.socket:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks one")
+    parser.add_argument("--engine", choices=("uvicorn", "asyncio"), default="uvicorn")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds before each answer (asyncio only)"
+    )
     args = parser.parse_args()
     sock = bind(args.port)
+    if args.engine == "asyncio":
+        try:  # uvloop where installed: the responder must never be the bottleneck
+            runner: Any = importlib.import_module("uvloop").run
+        except ImportError:
+            runner = asyncio.run
+        runner(_serve_asyncio(sock, args.latency))
+        return
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     print(f"responder on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])

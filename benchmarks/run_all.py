@@ -34,7 +34,9 @@ README = BENCH_DIR / "README.md"
 #: (name, script, extra arguments), in running order.
 SCRIPTS: list[tuple[str, str]] = [
     ("import", "bench_import.py"),
+    ("construct", "bench_construct.py"),
     ("per_call", "bench_per_call.py"),
+    ("latency", "bench_latency.py"),
     ("bulk", "bench_bulk.py"),
     ("memory", "bench_memory.py"),
     ("profile", "profile_hot_path.py"),
@@ -188,6 +190,22 @@ def render_targets(results: dict[str, dict[str, Any]]) -> list[str]:
                 _verdict(targets.get("pass_raw")),
             ]
         )
+    rows += _latency_targets(results.get("latency", {}))
+    construct = results.get("construct", {})
+    for name in ("GatePay", "AsyncGatePay"):
+        ratio = construct.get("ratio_vs_httpx_client", {}).get(name)
+        if ratio is None:
+            rows.append([f"Building `{name}(...)`", "", _error(construct) or "not measured", "–"])
+            continue
+        rows.append(
+            [
+                f"Building `{name}(...)` / building `httpx.Client()`",
+                f"≤ {construct['target_ratio']:.0f}×",
+                f"{ratio:.2f}× ({construct['ms'][name]['median']:.2f} vs "
+                f"{construct['ms']['httpx.Client']['median']:.2f} ms)",
+                _verdict(ratio <= construct["target_ratio"]),
+            ]
+        )
     memory = results.get("memory", {})
     if "targets" in memory:
         sizes = memory["params"]["sizes"]
@@ -220,6 +238,117 @@ def render_targets(results: dict[str, dict[str, Any]]) -> list[str]:
             value = f"{data['beyond_httpx_ms']['median']:.0f} ms (median)"
         rows.append([f"Import `{package}` beyond `import httpx`", "reported", value, "–"])
     return _table(["Target", "Goal", "Measured", "Result"], rows)
+
+
+def _latency_targets(latency: dict[str, Any]) -> list[list[str]]:
+    targets = latency.get("targets")
+    if not targets:
+        return [["Latency-bound bulk", "", _error(latency) or "not measured", "–"]]
+    levels = {level["concurrency"]: level for level in latency["levels"]}
+    rows: list[list[str]] = []
+    high, low = levels.get(256), levels.get(64)
+    if high is not None:
+        fast, raw = high["sdk_fast"], high["raw"]
+        rows.append(
+            [
+                "Bulk, concurrency 256, 50 ms: `create_many` + aiohttp transport vs raw aiohttp",
+                f"≥ {_pct(targets['fast_vs_raw_c256'])}",
+                f"{_pct(fast['vs_raw'])} ({_n(fast['cards_per_s'])} vs {_n(raw['cards_per_s'])}/s;"
+                f" CPU wait ≤ {_pct(high['max_cpu_wait_share'])})",
+                _verdict(targets.get("pass_fast_vs_raw_c256")),
+            ]
+        )
+        rows.append(
+            [
+                "Bulk, concurrency 256: client CPU per card, aiohttp transport / raw aiohttp",
+                f"≤ {targets['fast_cpu_vs_raw_c256']:.0f}×",
+                f"{fast['cpu_vs_raw']:.2f}× ({_n(fast['client_cpu_us_per_card'])} vs "
+                f"{_n(raw['client_cpu_us_per_card'])} µs)",
+                _verdict(targets.get("pass_fast_cpu_vs_raw_c256")),
+            ]
+        )
+    if low is not None:
+        sdk, raw = low["sdk"], low["raw"]
+        rows.append(
+            [
+                "Bulk, concurrency 64, 50 ms: `create_many` (default transport) vs raw aiohttp",
+                f"≥ {_pct(targets['sdk_vs_raw_c64'])}",
+                f"{_pct(sdk['vs_raw'])} ({_n(sdk['cards_per_s'])} vs {_n(raw['cards_per_s'])}/s;"
+                f" CPU wait ≤ {_pct(low['max_cpu_wait_share'])})",
+                _verdict(targets.get("pass_sdk_vs_raw_c64")),
+            ]
+        )
+    return rows
+
+
+def render_latency(latency: dict[str, Any]) -> list[str]:
+    error = _error(latency)
+    if error:
+        return [error]
+    params = latency["params"]
+    lines = [
+        f"Cheap responder (bare asyncio, its own process) answering after"
+        f" {params['latency'] * 1000:.0f} ms; each run feeds rows for {params['seconds']:g} s"
+        f" then drains; best of {params['repeats']} per implementation. `raw` = aiohttp task"
+        " group, same signed call; `sdk` = `create_many`, default transport; `sdk_fast` ="
+        " `create_many` on `DefaultAioHttpClient()`. CPU wait = share of the run the client"
+        " was ready but waited for a CPU (`/proc/self/schedstat`): well above a few percent"
+        " means a busy machine, and every figure of that run is pessimistic.",
+        "",
+    ]
+    rows = []
+    for level in latency["levels"]:
+        for impl in ("raw", "sdk", "sdk_fast"):
+            item = level[impl]
+            rows.append(
+                [
+                    str(level["concurrency"]),
+                    impl,
+                    _n(level["ideal_cards_per_s"]),
+                    _n(item["cards_per_s"]),
+                    _pct(item["vs_raw"]),
+                    _n(item["client_cpu_us_per_card"]),
+                    f"{item['cpu_vs_raw']:.2f}×",
+                    f"{item['client_cores']:.2f}",
+                    _pct(item["cpu_wait_share"]),
+                    _n(item["involuntary_switches_per_s"]),
+                ]
+            )
+    header = [
+        "Concurrency",
+        "client",
+        "ideal/s",
+        "cards/s",
+        "vs raw",
+        "client CPU µs/card",
+        "CPU vs raw",
+        "client cores",
+        "CPU wait",
+        "involuntary switches/s",
+    ]
+    return lines + _table(header, rows)
+
+
+def render_construct(construct: dict[str, Any]) -> list[str]:
+    error = _error(construct)
+    if error:
+        return [error]
+    lines = [
+        f"One process, {construct['params']['runs']} builds of each after one untimed build;"
+        " milliseconds per build.",
+        "",
+    ]
+    base = construct["ms"]["httpx.Client"]["median"]
+    rows = [
+        [
+            f"`{name}`",
+            f"{ms['median']:.2f}",
+            f"{ms['min']:.2f}–{ms['max']:.2f}",
+            f"{ms['median'] / base:.2f}×",
+        ]
+        for name, ms in construct["ms"].items()
+    ]
+    return lines + _table(["Client", "median ms", "min–max ms", "vs httpx.Client()"], rows)
 
 
 def render_per_call(per_call: dict[str, Any]) -> list[str]:
@@ -469,9 +598,11 @@ def render(results: dict[str, dict[str, Any]], info: dict[str, Any], quick: bool
     total = sum(float(r.get("wall_seconds", 0.0)) for r in results.values())
     parts: list[tuple[str, Callable[[dict[str, Any]], list[str]], str]] = [
         ("Per-call overhead", render_per_call, "per_call"),
+        ("Latency-bound bulk", render_latency, "latency"),
         ("Bulk throughput", render_bulk, "bulk"),
         ("Memory", render_memory, "memory"),
         ("Import cost", render_import, "import"),
+        ("Client construction", render_construct, "construct"),
         ("Profile of the hot path", render_profile, "profile"),
     ]
     lines = [*render_machine(info, results, quick, total), "", *render_targets(results)]

@@ -5,6 +5,7 @@ absolutely from gatepay_async, the client relatively, so the sync package re-exp
 very same model and exception classes.
 """
 
+from gatepay_async._aiohttp import DefaultAioHttpClient
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
 from gatepay_async._errors import (
     APIConnectionError,
@@ -43,6 +44,7 @@ __all__ = [
     "BulkResult",
     "BulkState",
     "CardSpec",
+    "DefaultAioHttpClient",
     "GatePayError",
     "GiftCard",
     "GiftCardBalance",

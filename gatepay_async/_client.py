@@ -40,7 +40,7 @@ from gatepay_async._retry import (
     wait_after_attempt,
 )
 from gatepay_async._synchronization import async_sleep
-from gatepay_async._transport import AsyncShardedTransport
+from gatepay_async._transport import AsyncShardedTransport, NoCookies
 from gatepay_async._version import __version__
 
 from .resources.gift_cards import AsyncGiftCards
@@ -109,6 +109,7 @@ class AsyncGatePay:
                 transport=AsyncShardedTransport(DEFAULT_LIMITS),
                 headers={"User-Agent": USER_AGENT},
             )
+            http_client._cookies = NoCookies()  # GatePay sets none; reading them costs CPU
         self._http_client = http_client
         self.gift_cards = AsyncGiftCards(self)
 

@@ -12,6 +12,7 @@ async (anyio, any backend)    sync (threads)               what it is
 ``async_monotonic``           ``monotonic``                a monotonic clock, in seconds
 ``async_iterate``             ``iterate``                  an (async) iterator over items
 ``AsyncLock``                 ``Lock``                     mutual exclusion (``with``)
+``AsyncFlag``                 ``Flag``                     a resettable event
 ``AsyncCancelShield``         ``CancelShield``             protect a block from cancellation
 ``AsyncRateLimiter``          ``RateLimiter``              request spacing + shared pause
 ``AsyncGroupCommit``          ``GroupCommit``              one flush shared by many callers
@@ -34,11 +35,13 @@ import anyio.to_thread
 
 __all__ = [
     "AsyncCancelShield",
+    "AsyncFlag",
     "AsyncGroupCommit",
     "AsyncLock",
     "AsyncRateLimiter",
     "AsyncWorkerPool",
     "CancelShield",
+    "Flag",
     "GroupCommit",
     "Lock",
     "RateLimiter",
@@ -141,6 +144,49 @@ class Lock:
         tb: TracebackType | None,
     ) -> None:
         self._lock.release()
+
+
+# --------------------------------------------------------------------------- flag
+
+
+class AsyncFlag:
+    """A resettable event: ``set()``, ``clear()``, ``await wait()`` until it is set."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        # anyio's Event cannot be reset; a waiter of the old one was woken already.
+        if self._event.is_set():
+            self._event = anyio.Event()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+class Flag:
+    """The thread twin of :class:`AsyncFlag`."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self) -> None:
+        self._event.wait()
 
 
 # --------------------------------------------------------------------------- shield

@@ -6,19 +6,41 @@ connections costs several times the CPU per request of eight pools of eight. The
 default client therefore sends through a sharded transport: each request goes to the
 pool with the fewest requests in flight. A caller's own ``http_client`` is used as it
 is. Both halves are written by hand; the generated sync client uses ``ShardedTransport``.
+
+Building a client must stay cheap (every command and short script builds one), so a pool
+is made only when a request first needs it, and all the pools of one transport share one
+SSL context, itself made on first use: loading the CA certificates once per pool cost
+32 loads per client.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Generic, TypeVar
 
 import httpx
 
-__all__ = ["AsyncShardedTransport", "ShardedTransport", "shard_limits"]
+__all__ = ["AsyncShardedTransport", "NoCookies", "ShardedTransport", "shard_limits"]
+
+P = TypeVar("P")
 
 #: Connections one pool holds at most; more connections means more pools.
 CONNECTIONS_PER_SHARD = 8
+
+
+class NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing, for the SDK's own clients.
+
+    GatePay sets no cookies, and httpx reads every response's cookies through ``urllib``
+    request objects, at about half the CPU of building the ``httpx.Request`` itself.
+    Installed with ``client._cookies = NoCookies()`` (httpx's ``cookies`` setter copies
+    into a plain jar).
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
 
 
 def shard_limits(limits: httpx.Limits) -> tuple[int, httpx.Limits]:
@@ -51,6 +73,31 @@ class _Shards:
     def release(self, index: int) -> None:
         with self.lock:
             self.in_flight[index] -= 1
+
+
+class _LazyPools(Generic[P]):
+    """``count`` pools made on first use, all sharing one SSL context made on first use."""
+
+    def __init__(self, count: int, make: Callable[[ssl.SSLContext], P]) -> None:
+        self._pools: list[P | None] = [None] * count
+        self._make = make
+        self._lock = threading.Lock()
+        self.ssl_context: ssl.SSLContext | None = None
+
+    def get(self, index: int) -> P:
+        pool = self._pools[index]
+        if pool is None:
+            with self._lock:
+                pool = self._pools[index]
+                if pool is None:
+                    if self.ssl_context is None:
+                        self.ssl_context = httpx.create_ssl_context()
+                    pool = self._pools[index] = self._make(self.ssl_context)
+        return pool
+
+    def made(self) -> list[P]:
+        """The pools made so far."""
+        return [pool for pool in self._pools if pool is not None]
 
 
 class _AsyncReleasingStream(httpx.AsyncByteStream):
@@ -95,18 +142,16 @@ class AsyncShardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
         count, per_shard = shard_limits(limits)
-        # One TLS context for every pool: loading the CA bundle costs ~50 ms per context.
-        tls = httpx.create_ssl_context()
-        self._pools = [
-            httpx.AsyncHTTPTransport(limits=per_shard, http2=http2, verify=tls)
-            for _ in range(count)
-        ]
+        self._pools: _LazyPools[httpx.AsyncHTTPTransport] = _LazyPools(
+            count,
+            lambda context: httpx.AsyncHTTPTransport(verify=context, limits=per_shard, http2=http2),
+        )
         self._shards = _Shards(count)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         index = self._shards.acquire()
         try:
-            response = await self._pools[index].handle_async_request(request)
+            response = await self._pools.get(index).handle_async_request(request)
         except BaseException:
             self._shards.release(index)
             raise
@@ -115,7 +160,7 @@ class AsyncShardedTransport(httpx.AsyncBaseTransport):
         return response
 
     async def aclose(self) -> None:
-        for pool in self._pools:
+        for pool in self._pools.made():
             await pool.aclose()
 
 
@@ -124,16 +169,16 @@ class ShardedTransport(httpx.BaseTransport):
 
     def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
         count, per_shard = shard_limits(limits)
-        tls = httpx.create_ssl_context()  # one TLS context for every pool (see above)
-        self._pools = [
-            httpx.HTTPTransport(limits=per_shard, http2=http2, verify=tls) for _ in range(count)
-        ]
+        self._pools: _LazyPools[httpx.HTTPTransport] = _LazyPools(
+            count,
+            lambda context: httpx.HTTPTransport(verify=context, limits=per_shard, http2=http2),
+        )
         self._shards = _Shards(count)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         index = self._shards.acquire()
         try:
-            response = self._pools[index].handle_request(request)
+            response = self._pools.get(index).handle_request(request)
         except BaseException:
             self._shards.release(index)
             raise
@@ -142,5 +187,5 @@ class ShardedTransport(httpx.BaseTransport):
         return response
 
     def close(self) -> None:
-        for pool in self._pools:
+        for pool in self._pools.made():
             pool.close()

@@ -41,7 +41,7 @@ from gatepay_async._retry import (
     wait_after_attempt,
 )
 from gatepay_async._synchronization import sleep
-from gatepay_async._transport import ShardedTransport
+from gatepay_async._transport import NoCookies, ShardedTransport
 from gatepay_async._version import __version__
 
 from .resources.gift_cards import GiftCards
@@ -110,6 +110,7 @@ class GatePay:
                 transport=ShardedTransport(DEFAULT_LIMITS),
                 headers={"User-Agent": USER_AGENT},
             )
+            http_client._cookies = NoCookies()  # GatePay sets none; reading them costs CPU
         self._http_client = http_client
         self.gift_cards = GiftCards(self)
 

@@ -77,6 +77,9 @@ OPTIONAL: list[str] = []
 RULES: list[tuple[str, str | None]] = [
     # tests: anyio runs the async tests; the sync copies need neither marker nor fixture
     (r"^\s*@pytest\.mark\.anyio\s*$", None),
+    # async-only names: the fast asyncio transport has no sync twin
+    (r"\bDefaultAioHttpClient\b", None),
+    (r"\bASYNC_HTTP_CLIENTS\b", "HTTP_CLIENTS"),
     # the packages
     (r"^(\s*)from gatepay_async import ", r"\1from gatepay_sync import "),
     # our classes and the libraries' async twins
@@ -107,6 +110,7 @@ RULES: list[tuple[str, str | None]] = [
 #: ``AsyncFoo`` -> ``Foo`` and ``async_foo`` -> ``foo``. One rule each, after RULES.
 SYNC_NAMES: list[str] = [
     "AsyncLock",
+    "AsyncFlag",
     "AsyncWorkerPool",
     "AsyncRateLimiter",
     "AsyncCancelShield",

@@ -30,9 +30,11 @@ def test_run_all_quick_runs_every_script_and_rewrites_the_readme(tmp_path: Path)
     assert "quick smoke run" in results
     for heading in (
         "Per-call overhead",
+        "Latency-bound bulk",
         "Bulk throughput",
         "Memory",
         "Import cost",
+        "Client construction",
         "Profile of the hot path",
     ):
         assert f"#### {heading}" in results

@@ -364,6 +364,19 @@ def test_bulk_create_all_issued_exits_0(env: dict[str, str], tmp_path: Path) -> 
     assert (tmp_path / "o.csv.journal").exists()  # the default journal sits beside OUT
 
 
+def test_bulk_create_uses_the_aiohttp_transport_and_says_so(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    source = write_input(
+        tmp_path / "in.csv", [(f"fast{i}", f"fast-{i}", TEMPLATE_ID, "USDT", "2") for i in range(3)]
+    )
+    before = server.sandbox.attempts("create")
+    result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"))
+    assert result.exit_code == 0, result.output
+    assert server.sandbox.attempts("create") - before == 3
+    assert "transport: aiohttp" in result.output
+
+
 def test_bulk_create_refuses_duplicate_refs_before_sending(
     env: dict[str, str], server: SandboxServer, tmp_path: Path
 ) -> None:

@@ -35,6 +35,9 @@ SAMPLES: list[tuple[str, str | None]] = [
     # tests
     ("@pytest.mark.anyio", None),
     ("    @pytest.mark.anyio  ", None),
+    ("from gatepay_async._aiohttp import DefaultAioHttpClient", None),
+    ('    "DefaultAioHttpClient",', None),
+    ("for name in sorted(ASYNC_HTTP_CLIENTS):", "for name in sorted(HTTP_CLIENTS):"),
     ("async def test_x(client: AsyncGatePay) -> None:", "def test_x(client: GatePay) -> None:"),
     # packages and modules
     (
@@ -101,6 +104,7 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("return AsyncBulkIssuer(self)", "return BulkIssuer(self)"),
     ("transport=AsyncShardedTransport(limits)", "transport=ShardedTransport(limits)"),
     ("pool = AsyncWorkerPool(4)", "pool = WorkerPool(4)"),
+    ("stopped = AsyncFlag()", "stopped = Flag()"),
     ("limit = AsyncRateLimiter(10)", "limit = RateLimiter(10)"),
     ("    await async_sleep(0.5)", "    sleep(0.5)"),
     ("started = async_monotonic()", "started = monotonic()"),

@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import click
+import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -36,6 +38,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from gatepay_async._aiohttp import fastest_http_client
 from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._client import AsyncGatePay
 from gatepay_async._errors import AuthenticationError, GatePayError
@@ -296,7 +299,9 @@ def bulk_create_command(
         check_paths(input_csv, out_path, journal_path)
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
-    client = options.client()
+    # anyio.run below runs asyncio: the fastest safe transport there is aiohttp's.
+    http_client, transport = fastest_http_client()
+    client = options.client(http_client)
     try:
         journal = Journal.open(journal_path)
     except JournalError as exc:
@@ -321,7 +326,15 @@ def bulk_create_command(
             stopper = Stopper(bar)
             _defer_signals(stopper)
             failure = _issue(
-                client, input_csv, journal, concurrency, retry_unknown, rate, tally, stopper
+                client,
+                http_client,
+                input_csv,
+                journal,
+                concurrency,
+                retry_unknown,
+                rate,
+                tally,
+                stopper,
             )
             _defer_signals(stopper)  # the event loop put the default handlers back
         unwritten = journal.unwritten_cards()
@@ -349,10 +362,10 @@ def bulk_create_command(
         status = EXIT_INCOMPLETE
     if options.as_json:
         summary = _summary_data(tally, counts, out_path, journal_path, interrupted, status)
-        print_json({**summary, "changed": changed})
+        print_json({**summary, "changed": changed, "transport": transport})
         return status
     out = stdout_console()
-    _summary(out, tally, counts, out_path, journal_path, interrupted)
+    _summary(out, tally, counts, out_path, journal_path, interrupted, transport)
     if changed:  # a changed row was not sent: this run did not do what the input says
         out.print(
             f"{changed} row(s) changed since their ref was sent (see 'changed:' in the"
@@ -389,6 +402,7 @@ def _summary_data(
 
 def _issue(
     client: AsyncGatePay,
+    http_client: httpx.AsyncClient | None,
     input_csv: Path,
     journal: Journal,
     concurrency: int,
@@ -400,7 +414,7 @@ def _issue(
     """Run create_many under the signal watcher; the journal's failure if it had one."""
 
     async def run() -> JournalError | None:
-        async with client as gp:
+        async with client as gp, http_client or nullcontext():
             # Wrong credentials: refused here (exit 4), before any create is sent and
             # outside the task group, so the error reaches the exit-code mapping whole.
             # Any other failure of this read is left to the run to meet row by row.
@@ -482,6 +496,7 @@ def _summary(
     out_path: Path,
     journal_path: Path,
     interrupted: bool,
+    transport: str = "httpx",
 ) -> None:
     table = Table(title="bulk-create " + ("interrupted" if interrupted else "summary"))
     table.add_column("rows", style="bold")
@@ -496,7 +511,7 @@ def _summary(
     console.print(table)
     console.print(
         f"{tally.issued_now} cards issued in {tally.elapsed:.1f} s"
-        f" ({tally.cards_per_second:.0f} cards/s)"
+        f" ({tally.cards_per_second:.0f} cards/s, transport: {transport})"
     )
     console.print(Text(f"output:  {out_path}"))
     console.print(Text(f"journal: {journal_path}"))

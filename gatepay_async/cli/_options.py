@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import httpx
 
 from gatepay_async import AsyncGatePay, ValidationError
 
@@ -52,8 +53,9 @@ class ClientOptions:
         self.verbose = False
         self.as_json = False
 
-    def client(self) -> AsyncGatePay:
-        """An AsyncGatePay; a configuration problem becomes a usage error (exit 1)."""
+    def client(self, http_client: httpx.AsyncClient | None = None) -> AsyncGatePay:
+        """An AsyncGatePay (on ``http_client`` if given); a configuration problem becomes a
+        usage error (exit 1)."""
         if self.verbose:
             enable_debug_logging()
         try:
@@ -63,6 +65,7 @@ class ClientOptions:
                 base_url=self.base_url,
                 on_behalf_of=self.on_behalf_of,
                 timeout=self.timeout if self.timeout is not None else DEFAULT_TIMEOUT,
+                http_client=http_client,
             )
         except ValidationError as exc:
             flag = _FLAGS.get(exc.argument)

@@ -3,16 +3,16 @@
 This module is the source of ``gatepay_sync/resources/bulk.py``: keep it unasync-friendly
 (concurrency only through the ``gatepay_async._synchronization`` pairs).
 
-How a run goes. Rows are pulled from ``specs`` one at a time and either answered at once
-(bad row, duplicate ref, already in the journal) or handed to a worker pool of
-``concurrency`` slots. A worker waits for the rate limiter, writes the intent record and
-waits for it to be fsynced (one fsync shared by every worker waiting at that moment),
-sends the create, and records the outcome. Results are collected in *rounds* of up to
-about a second; when a round ends no request is in flight, its outcomes are made
-durable, and only then are its results yielded. Yielding only between rounds is what
-makes it safe to stop iterating early (``break``), on asyncio and trio alike: the
-generator is never suspended inside its task group.
-
+How a run goes. ``concurrency`` long-lived workers share ``specs``: each pulls the next
+row (one at a time, under a lock) and either answers it at once (bad row, duplicate ref,
+already in the journal) or sends it: it waits for the rate limiter, writes the intent
+record and waits for it to be fsynced (one fsync shared by every worker waiting at that
+moment), sends the create, records the outcome, and pulls again. No task is started per
+row: a task per row behind a semaphore turned the event loop once per card. Results are
+collected in *rounds* of up to about a second; when a round ends no request is in
+flight, its outcomes are made durable, and only then are its results yielded. Yielding
+only between rounds is what makes it safe to stop iterating early (``break``), on
+asyncio and trio alike: the generator is never suspended inside its task group.
 Stopping (SIGINT, SIGTERM, a deadline: whatever the caller decides). :meth:`stop` makes
 the run take no new rows: the requests in flight finish and are recorded, the outcomes
 are made durable and handed out, and the iteration ends; rows not reached get no
@@ -52,6 +52,7 @@ from gatepay_async._outcome import RATE_LIMITED_SENDS, AttemptAbandoned, CreateC
 from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
     AsyncCancelShield,
+    AsyncFlag,
     AsyncGroupCommit,
     AsyncLock,
     AsyncRateLimiter,
@@ -167,6 +168,15 @@ class AsyncBulkIssuer:
         self._in_flight: dict[int, tuple[CreateJob, AsyncCancelShield]] = {}
         self._journal_failure: JournalError | None = None
 
+        # The round's feed, shared by its workers: see _next_job.
+        self._pull_lock = AsyncLock()
+        self._feed_stopped = AsyncFlag()
+        self._limit = 0
+        self._fill_until = 0.0
+        self._pulled = 0
+        self._exhausted = False
+        self._broken = False
+
     # ------------------------------------------------------------------ stopping
 
     @property
@@ -222,31 +232,68 @@ class AsyncBulkIssuer:
     async def _round(self, source: AsyncIterator[CardSpec]) -> bool:
         """Send rows until this round is over; True once ``source`` is exhausted."""
         done = self._done
-        plan = self._plan
-        limit = max(ROUND_MIN_RESULTS, ROUND_RESULTS_PER_SLOT * self._concurrency)
-        most = 2 * limit
+        self._limit = max(ROUND_MIN_RESULTS, ROUND_RESULTS_PER_SLOT * self._concurrency)
+        most = 2 * self._limit
+        self._fill_until = async_monotonic() + ROUND_SECONDS
+        self._pulled = 0
         async with AsyncWorkerPool(self._concurrency, on_interrupt=self._interrupted) as pool:
-            fill_until = async_monotonic() + ROUND_SECONDS
-            pulled = 0
+            try:
+                while True:
+                    self._feed_stopped.clear()
+                    for _ in range(self._concurrency - pool.running):
+                        await pool.submit(self._work, source)
+                    await self._feed_stopped.wait()
+                    if self._exhausted or self._broken or self._stopping:
+                        # Leaving the pool waits for those in flight; a stopped run ends
+                        # as if its rows were exhausted.
+                        return self._exhausted or self._stopping
+                    if len(done) >= most or await pool.wait_idle(STRAGGLER_PATIENCE):
+                        return False
+                    # A request straggles: keep the other slots busy meanwhile.
+                    self._limit = most
+                    self._fill_until = async_monotonic() + STRAGGLER_PATIENCE
+                    self._pulled = 0
+            except BaseException:
+                # Interrupted while waiting (Ctrl-C in the sync facade, a cancellation):
+                # the workers take no new row; leaving the pool waits for those in flight.
+                self._broken = True
+                raise
+
+    async def _work(self, source: AsyncIterator[CardSpec]) -> None:
+        """One worker: send row after row until the round stops feeding it."""
+        try:
             while True:
-                while len(done) < limit and (pulled % 32 or async_monotonic() < fill_until):
-                    if self._stopping:
-                        return True  # no new rows; leaving the pool drains the ones in flight
-                    pulled += 1
-                    spec = await anext(source, None)
-                    if spec is None:
-                        return True  # leaving the pool waits for the requests in flight
-                    job = plan.decide(spec)
-                    if isinstance(job, CreateJob):
-                        await pool.submit(self._issue, job)
-                    else:
-                        await self._report(job)
-                if len(done) >= most or await pool.wait_idle(STRAGGLER_PATIENCE):
-                    return False
-                # A request straggles: keep the other slots busy meanwhile.
-                limit = most
-                fill_until = async_monotonic() + STRAGGLER_PATIENCE
-                pulled = 0
+                job = await self._next_job(source)
+                if job is None:
+                    return
+                await self._issue(job)
+        except BaseException:
+            self._broken = True  # a failed write or callback stops every worker's feed
+            raise
+        finally:
+            self._feed_stopped.set()
+
+    async def _next_job(self, source: AsyncIterator[CardSpec]) -> CreateJob | None:
+        """The next row to send, answering the rows that need no send; None: stop."""
+        plan = self._plan
+        done = self._done
+        async with self._pull_lock:  # one puller at a time: an iterator is not shareable
+            while True:
+                if self._exhausted or self._broken or self._stopping:
+                    return None  # stop(): no new rows
+                if len(done) >= self._limit:
+                    return None
+                self._pulled += 1
+                if not self._pulled % 32 and async_monotonic() >= self._fill_until:
+                    return None
+                spec = await anext(source, None)
+                if spec is None:
+                    self._exhausted = True
+                    return None
+                job = plan.decide(spec)
+                if isinstance(job, CreateJob):
+                    return job
+                await self._report(job)
 
     async def _report(self, result: BulkResult) -> None:
         self._done.append(result)

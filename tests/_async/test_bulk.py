@@ -22,7 +22,7 @@ import pytest
 from gatepay_async import AsyncGatePay, ValidationError
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
 from gatepay_async._journal import Journal
-from gatepay_async._synchronization import async_monotonic, async_sleep
+from gatepay_async._synchronization import AsyncWorkerPool, async_monotonic, async_sleep
 
 TEMPLATE_ID = "255267012439183360"
 CARD_KEY_PREFIX = "KEY-secret-"
@@ -462,6 +462,29 @@ async def test_breaking_early_stops_sending_and_leaves_the_client_usable(tmp_pat
         assert counts[BulkState.UNKNOWN] == 0
     finally:
         journal.close()
+
+
+@pytest.mark.anyio
+async def test_rows_are_sent_by_long_lived_workers_not_a_task_per_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[object] = []
+    original = AsyncWorkerPool.submit
+
+    async def counting_submit(self: AsyncWorkerPool, fn: Any, arg: Any) -> None:
+        started.append(fn)
+        await original(self, fn, arg)
+
+    monkeypatch.setattr(AsyncWorkerPool, "submit", counting_submit)
+    fake = FakeGatePay()
+    async with make_client(fake) as gp:
+        results = await run(gp, specs(600), concurrency=4)
+    assert len(results) == 600
+    assert all(r.state is BulkState.ISSUED for r in results.values())
+    assert len(fake.seen) == 600
+    # A round (256 results at concurrency 4) starts at most its 4 workers, and a few
+    # more only while a request straggles; a task per row would be 600.
+    assert len(started) <= 4 * 6, len(started)
 
 
 @pytest.mark.anyio

@@ -7,26 +7,42 @@ how many cards exist afterwards: a create is never silently sent twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from gatepay_async import AsyncGatePay, GatePayError, GiftCard
 from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.fault_matrix import MATRIX, OK, Row
+from tests.http_clients import ASYNC_HTTP_CLIENTS, ASYNCIO_ONLY
 
 READS = ["templates", "query", "balance"]
 TEMPLATE_ID = "255267012439183360"
 
 
-def make_client(server: SandboxServer) -> AsyncGatePay:
+HttpClientFactory = Callable[[], httpx.AsyncClient | None]
+
+
+@pytest.fixture(params=sorted(ASYNC_HTTP_CLIENTS))
+def http_client_factory(request: pytest.FixtureRequest) -> HttpClientFactory:
+    """Every row runs on each transport: the default one and the fast asyncio one."""
+    name = str(request.param)
+    if name in ASYNCIO_ONLY and request.getfixturevalue("anyio_backend") != "asyncio":
+        pytest.skip(f"the {name} transport runs on asyncio only")
+    return ASYNC_HTTP_CLIENTS[name]
+
+
+def make_client(server: SandboxServer, http_client: httpx.AsyncClient | None) -> AsyncGatePay:
     return AsyncGatePay(
         client_id=SANDBOX_CLIENT_ID,
         secret_key=SANDBOX_SECRET_KEY,
         base_url=server.url,
         timeout=0.75,
         max_retries=2,
+        http_client=http_client,
     )
 
 
@@ -55,25 +71,37 @@ async def outcome_of(gp: AsyncGatePay, operation: str, card: GiftCard | None, ti
 @pytest.mark.parametrize("row", MATRIX, ids=[row.name for row in MATRIX])
 @pytest.mark.parametrize("operation", READS)
 async def test_read_under_fault(
-    sandbox: SandboxServer, fast_retries: None, row: Row, operation: str
+    sandbox: SandboxServer,
+    fast_retries: None,
+    row: Row,
+    operation: str,
+    http_client_factory: HttpClientFactory,
 ) -> None:
-    async with make_client(sandbox) as gp:
+    http_client = http_client_factory()
+    async with make_client(sandbox, http_client) as gp:
         card = await gp.gift_cards.create(
             title="matrix-read", template_id=TEMPLATE_ID, currency="USDT", amount="2"
         )
         sandbox.sandbox.reset_counters()
         sandbox.sandbox.inject(parse_fault(f"{operation}:{row.spec}"))
         outcome = await outcome_of(gp, operation, card, "unused")
+    if http_client is not None:
+        await http_client.aclose()
     assert (sandbox.sandbox.attempts(operation), outcome) == (row.read_attempts, row.read_outcome)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("row", MATRIX, ids=[row.name for row in MATRIX])
-async def test_create_under_fault(sandbox: SandboxServer, fast_retries: None, row: Row) -> None:
+async def test_create_under_fault(
+    sandbox: SandboxServer, fast_retries: None, row: Row, http_client_factory: HttpClientFactory
+) -> None:
     title = f"matrix-{uuid.uuid4().hex}"
     sandbox.sandbox.inject(parse_fault(f"create:{row.spec}"))
-    async with make_client(sandbox) as gp:
+    http_client = http_client_factory()
+    async with make_client(sandbox, http_client) as gp:
         outcome = await outcome_of(gp, "create", None, title)
+    if http_client is not None:
+        await http_client.aclose()
     assert (sandbox.sandbox.attempts("create"), outcome) == (
         row.create_attempts,
         row.create_outcome,

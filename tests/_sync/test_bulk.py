@@ -22,7 +22,7 @@ import pytest
 
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
 from gatepay_async._journal import Journal
-from gatepay_async._synchronization import monotonic, sleep
+from gatepay_async._synchronization import WorkerPool, monotonic, sleep
 from gatepay_sync import GatePay, ValidationError
 
 TEMPLATE_ID = "255267012439183360"
@@ -448,6 +448,28 @@ def test_breaking_early_stops_sending_and_leaves_the_client_usable(tmp_path: Pat
         assert counts[BulkState.UNKNOWN] == 0
     finally:
         journal.close()
+
+
+def test_rows_are_sent_by_long_lived_workers_not_a_task_per_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[object] = []
+    original = WorkerPool.submit
+
+    def counting_submit(self: WorkerPool, fn: Any, arg: Any) -> None:
+        started.append(fn)
+        original(self, fn, arg)
+
+    monkeypatch.setattr(WorkerPool, "submit", counting_submit)
+    fake = FakeGatePay()
+    with make_client(fake) as gp:
+        results = run(gp, specs(600), concurrency=4)
+    assert len(results) == 600
+    assert all(r.state is BulkState.ISSUED for r in results.values())
+    assert len(fake.seen) == 600
+    # A round (256 results at concurrency 4) starts at most its 4 workers, and a few
+    # more only while a request straggles; a task per row would be 600.
+    assert len(started) <= 4 * 6, len(started)
 
 
 def test_on_progress_sees_every_result_and_its_error_stops_the_run() -> None:

@@ -8,26 +8,42 @@ how many cards exist afterwards: a create is never silently sent twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from gatepay_async.sandbox import SandboxServer, parse_fault
 from gatepay_sync import GatePay, GatePayError, GiftCard
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.fault_matrix import MATRIX, OK, Row
+from tests.http_clients import ASYNCIO_ONLY, HTTP_CLIENTS
 
 READS = ["templates", "query", "balance"]
 TEMPLATE_ID = "255267012439183360"
 
 
-def make_client(server: SandboxServer) -> GatePay:
+HttpClientFactory = Callable[[], httpx.Client | None]
+
+
+@pytest.fixture(params=sorted(HTTP_CLIENTS))
+def http_client_factory(request: pytest.FixtureRequest) -> HttpClientFactory:
+    """Every row runs on each transport: the default one and the fast asyncio one."""
+    name = str(request.param)
+    if name in ASYNCIO_ONLY and request.getfixturevalue("anyio_backend") != "asyncio":
+        pytest.skip(f"the {name} transport runs on asyncio only")
+    return HTTP_CLIENTS[name]
+
+
+def make_client(server: SandboxServer, http_client: httpx.Client | None) -> GatePay:
     return GatePay(
         client_id=SANDBOX_CLIENT_ID,
         secret_key=SANDBOX_SECRET_KEY,
         base_url=server.url,
         timeout=0.75,
         max_retries=2,
+        http_client=http_client,
     )
 
 
@@ -55,24 +71,36 @@ def outcome_of(gp: GatePay, operation: str, card: GiftCard | None, title: str) -
 @pytest.mark.parametrize("row", MATRIX, ids=[row.name for row in MATRIX])
 @pytest.mark.parametrize("operation", READS)
 def test_read_under_fault(
-    sandbox: SandboxServer, fast_retries: None, row: Row, operation: str
+    sandbox: SandboxServer,
+    fast_retries: None,
+    row: Row,
+    operation: str,
+    http_client_factory: HttpClientFactory,
 ) -> None:
-    with make_client(sandbox) as gp:
+    http_client = http_client_factory()
+    with make_client(sandbox, http_client) as gp:
         card = gp.gift_cards.create(
             title="matrix-read", template_id=TEMPLATE_ID, currency="USDT", amount="2"
         )
         sandbox.sandbox.reset_counters()
         sandbox.sandbox.inject(parse_fault(f"{operation}:{row.spec}"))
         outcome = outcome_of(gp, operation, card, "unused")
+    if http_client is not None:
+        http_client.close()
     assert (sandbox.sandbox.attempts(operation), outcome) == (row.read_attempts, row.read_outcome)
 
 
 @pytest.mark.parametrize("row", MATRIX, ids=[row.name for row in MATRIX])
-def test_create_under_fault(sandbox: SandboxServer, fast_retries: None, row: Row) -> None:
+def test_create_under_fault(
+    sandbox: SandboxServer, fast_retries: None, row: Row, http_client_factory: HttpClientFactory
+) -> None:
     title = f"matrix-{uuid.uuid4().hex}"
     sandbox.sandbox.inject(parse_fault(f"create:{row.spec}"))
-    with make_client(sandbox) as gp:
+    http_client = http_client_factory()
+    with make_client(sandbox, http_client) as gp:
         outcome = outcome_of(gp, "create", None, title)
+    if http_client is not None:
+        http_client.close()
     assert (sandbox.sandbox.attempts("create"), outcome) == (
         row.create_attempts,
         row.create_outcome,
