@@ -39,9 +39,15 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         return None
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # 48 connections arrive at once: the default backlog of 5 makes the kernel drop SYNs,
+    # and their retransmission (1 s, then 3 s) reads as a timeout on a loaded machine.
+    request_queue_size = 128
+
+
 @pytest.fixture
 def url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    server = _Server(("127.0.0.1", 0), _Slow)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
