@@ -30,12 +30,25 @@ def readme_sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each test's call report, so the README fixture knows whether a block ran."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.stash[_CALL_REPORT] = report
+
+
 @pytest.fixture
 def readme_environment(
     readme_sandbox: SandboxServer,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> Iterator[None]:
     """The reader's shell; afterwards, the block must have printed something (a block
     that defines ``main()`` and never calls it prints nothing)."""
@@ -46,7 +59,10 @@ def readme_environment(
     monkeypatch.chdir(tmp_path)
     yield
     printed = capsys.readouterr().out
-    assert printed.strip(), "this README block printed nothing: does it run what it defines?"
+    report = request.node.stash.get(_CALL_REPORT, None)
+    ran_python = type(request.node.example.region.evaluator).__name__ == "PythonEvaluator"
+    if ran_python and report is not None and report.passed:  # not a skip, nor its directive
+        assert printed.strip(), "this README block printed nothing: does it run what it defines?"
 
 
 pytest_collect_file = Sybil(
