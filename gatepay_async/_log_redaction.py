@@ -1,4 +1,4 @@
-"""A logging filter that masks query values in httpx's own request lines.
+"""A logging filter that masks query values in httpx's and httpcore's own log records.
 
 ``balance(key=...)`` sends the card key as a query parameter (GatePay's API has no other
 way), and httpx logs every request at INFO as ``HTTP Request: GET https://...?key=...``.
@@ -16,7 +16,17 @@ __all__ = ["install_log_redaction"]
 
 # A query value: after "?" or "&" and "name=", up to the next "&", space or quote.
 _QUERY_VALUE = re.compile(r"(?P<head>[?&][^=&\s\"'?#]+=)(?P<value>[^&\s\"'#]+)")
-_LOGGERS = ("httpx",)  # httpcore logs no URL
+# A filter only sees records of the logger it is on (not of its children), so each
+# logger that can print a URL is named: httpx's request line, and httpcore's DEBUG
+# records of response headers (a redirect's Location may echo the query).
+_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "aiohttp.client",
+)
 
 
 class QueryRedactingFilter(logging.Filter):

@@ -68,9 +68,17 @@ STATUS_CLASSES = ("2xx", "3xx", "409", "429", "other 4xx", "5xx", "other")
 #: What an answer's body holds, as the table's columns name them.
 #: "card": a SUCCESS envelope (or a bare object) whose data has a non-empty card number
 #: and key; "success, no card": a SUCCESS envelope without both; "FAIL": a FAIL
-#: envelope, whatever its code; "other status": an envelope whose status is neither;
-#: "no envelope": not JSON, not an envelope, or data that is unreadable.
-BODY_KINDS = ("card", "success, no card", "FAIL", "other status", "no envelope")
+#: envelope, whatever its code, with no card in its data; "FAIL with a card": a FAIL
+#: envelope whose data names a card number and key; "other status": an envelope whose
+#: status is neither; "no envelope": not JSON, not an envelope, or data that is unreadable.
+BODY_KINDS = (
+    "card",
+    "success, no card",
+    "FAIL",
+    "FAIL with a card",
+    "other status",
+    "no envelope",
+)
 
 _I, _R, _U = Outcome.ISSUED, Outcome.REFUSED, Outcome.UNKNOWN
 
@@ -85,24 +93,28 @@ _I, _R, _U = Outcome.ISSUED, Outcome.REFUSED, Outcome.UNKNOWN
 # - 429: refused unprocessed; the one retry loop sends it again.
 # - 5xx: the failure may have happened after the card was issued.
 # - A body holding a card under a non-2xx status contradicts itself: unknown, never
-#   refused, and the raw answer is kept so its key is not lost. A SUCCESS envelope
-#   with no card under a 4xx is a refusal: there is no card in it to lose.
+#   refused, and the raw answer is kept so its key is not lost. So does a FAIL envelope
+#   whose data holds a card, and a SUCCESS envelope under a 4xx or 429 (its card may be
+#   written in a way the SDK does not read): unknown, never resent.
 DECISIONS: dict[tuple[str, str], Outcome] = {
     ("2xx", "card"): _I,
     ("2xx", "success, no card"): _U,
     ("2xx", "FAIL"): _R,
+    ("2xx", "FAIL with a card"): _U,
     ("2xx", "other status"): _U,
     ("2xx", "no envelope"): _U,
     **{("3xx", kind): _U for kind in BODY_KINDS},
     **{("409", kind): _U for kind in BODY_KINDS},
     ("429", "card"): _U,
-    ("429", "success, no card"): _R,
+    ("429", "success, no card"): _U,
     ("429", "FAIL"): _R,
+    ("429", "FAIL with a card"): _U,
     ("429", "other status"): _R,
     ("429", "no envelope"): _R,
     ("other 4xx", "card"): _U,
-    ("other 4xx", "success, no card"): _R,
+    ("other 4xx", "success, no card"): _U,
     ("other 4xx", "FAIL"): _R,
+    ("other 4xx", "FAIL with a card"): _U,
     ("other 4xx", "other status"): _R,
     ("other 4xx", "no envelope"): _R,
     **{("5xx", kind): _U for kind in BODY_KINDS},
@@ -177,17 +189,31 @@ def body_kind(content: bytes) -> tuple[str, Mapping[str, Any] | None]:
     status = payload.get("status")
     code = payload.get("code")
     if status == "FAIL":
-        return "FAIL", None
+        # A refusal that carries a card contradicts itself: the card may exist.
+        failed_card = _card_data(_data_of(payload, default=None))
+        return ("FAIL with a card", None) if failed_card is not None else ("FAIL", None)
     if status == "SUCCESS" or (status is None and code in _SUCCESS_CODES):
-        data = payload.get("data")
-        if isinstance(data, str):
-            try:
-                data = parse_json(data.encode("utf-8"))
-            except (ValueError, RecursionError, UnicodeEncodeError):
-                return "no envelope", None
+        data = _data_of(payload, default=_UNREADABLE)
+        if data is _UNREADABLE:
+            return "no envelope", None
         card = _card_data(data)
         return ("card", card) if card is not None else ("success, no card", None)
     return "other status", None
+
+
+_UNREADABLE = object()
+
+
+def _data_of(payload: Mapping[str, Any], *, default: object) -> object:
+    """The envelope's ``data``, parsed when it is a string holding JSON (``default`` when
+    that string is not JSON)."""
+    data = payload.get("data")
+    if isinstance(data, str):
+        try:
+            return parse_json(data.encode("utf-8"))
+        except (ValueError, RecursionError, UnicodeEncodeError):
+            return default
+    return data
 
 
 def decide(status_code: int, content: bytes) -> Outcome:

@@ -64,27 +64,28 @@ BODIES: dict[str, bytes] = {
     "card": envelope(card_data()),
     "success, no card": envelope(card_data(card_key="")),
     "FAIL": envelope(None, status="FAIL", code="987654"),  # a code GatePay never documented
+    "FAIL with a card": envelope(card_data(), status="FAIL", code="987654"),
     "other status": envelope(card_data(), status="PROCESSING"),
     "no envelope": b"<html>502 Bad Gateway</html>",
 }
 #: The expected outcome of each (HTTP status, body), written out independently of the
 #: code's table: I issued, R refused, U unknown.
 EXPECTED: dict[int, str] = {
-    200: "IURUU",  # card, success no card, FAIL, other status, no envelope
-    201: "IURUU",
-    302: "UUUUU",
-    303: "UUUUU",
-    409: "UUUUU",
-    429: "URRRR",
-    400: "URRRR",
-    401: "URRRR",
-    404: "URRRR",
-    408: "URRRR",
-    422: "URRRR",
-    500: "UUUUU",
-    502: "UUUUU",
-    503: "UUUUU",
-    600: "UUUUU",
+    200: "IURUUU",  # card, success no card, FAIL, FAIL with a card, other status, no envelope
+    201: "IURUUU",
+    302: "UUUUUU",
+    303: "UUUUUU",
+    409: "UUUUUU",
+    429: "UURURR",
+    400: "UURURR",
+    401: "UURURR",
+    404: "UURURR",
+    408: "UURURR",
+    422: "UURURR",
+    500: "UUUUUU",
+    502: "UUUUUU",
+    503: "UUUUUU",
+    600: "UUUUUU",
 }
 CASES = [
     (status, kind, EXPECTED[status][column])

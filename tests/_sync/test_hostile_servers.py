@@ -261,6 +261,27 @@ def test_no_log_record_holds_a_card_key(
     assert not leaks(card.key, text)
 
 
+def redirect_to_self(conn: socket.socket, request: Request, server: RawServer) -> None:
+    """A redirect whose Location echoes the request's query, card key included."""
+    key = request.query.get("key", "")
+    location = f"{server.url}/v1/pay/balance?key={quote(key)}"
+    answer(conn, "301 Moved Permanently", b"", {"Location": location})
+
+
+def test_a_redirect_echoing_the_key_leaves_it_in_no_log_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """httpcore logs response headers at DEBUG: a Location holding the key is masked."""
+    caplog.set_level(logging.DEBUG)  # every logger, httpcore's included
+    with RawServer(redirect_to_self) as server:
+        with client(server.url) as gp:
+            with pytest.raises(GatePayError):
+                gp.gift_cards.balance(key=KEY)
+    assert any(record.name.startswith("httpcore") for record in caplog.records)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert not leaks(KEY, text)
+
+
 def test_a_dropped_connection_leaves_no_key_in_the_exception_chain() -> None:
     def hang_up(conn: socket.socket, request: Request, server: RawServer) -> None:
         conn.close()
