@@ -64,6 +64,10 @@ class APIConnectionError(GatePayError):
     """
 
     request_sent = True
+    #: What had arrived of the answer when the connection broke or the deadline passed
+    #: (status and the bytes read so far), if anything: a cut create answer may already
+    #: hold the card's number and key. Never put in the text.
+    partial_answer: RawAnswer | None = None
 
     def __init__(
         self, message: str, *, method: str = "", path: str = "", transient: bool = True

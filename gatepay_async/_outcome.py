@@ -299,7 +299,7 @@ def create_lost(request: CreateRequest, exc: APIConnectionError) -> Exception:
     sent (the retry loop may send it again), else OutcomeUnknownError."""
     if LOST_ANSWERS.get(lost_answer_kind(exc)) is Outcome.NOT_SENT:
         return exc
-    return _unknown(request, exc, None)
+    return _unknown(request, exc, exc.partial_answer)  # what arrived may hold the card
 
 
 class AttemptAbandoned(OutcomeUnknownError):
@@ -336,6 +336,10 @@ class CreateCall:
 
     def lost(self, exc: APIConnectionError) -> Exception:
         return create_lost(self.request, exc)
+
+    def refused(self, response: httpx.Response) -> bool:
+        """Whether this answer proves GatePay did not issue (so a resend is safe)."""
+        return decide(response.status_code, response.content) is Outcome.REFUSED
 
     def unreadable(self, exc: ResponseValidationError) -> Exception:
         """An answer the client refused to read (too large): a card may be in it."""

@@ -65,6 +65,10 @@ class CappedBody:
         """Apply the cap to an answer that was already read and decoded."""
         self._add(content)
 
+    def received(self) -> bytes:
+        """The decoded bytes collected so far (what arrived before a failure)."""
+        return b"".join(self._chunks)
+
     def finish(self) -> bytes:
         """The whole decoded answer, once the network stream has ended."""
         self._add(self._decode(b"", flush=True))

@@ -25,6 +25,7 @@ from gatepay_async._errors import (
     APITimeoutError,
     GatePayError,
     RateLimitError,
+    RawAnswer,
     ResponseValidationError,
 )
 from gatepay_async._log_redaction import install_log_redaction
@@ -240,7 +241,7 @@ class GatePay:
                 raise
         with create.guard():
             try:
-                response = self._send_once(request, path, attempt=attempt)
+                response = self._send_once(request, path, attempt=attempt, create=create)
             except APIConnectionError as exc:
                 lost = create.lost(exc)
                 if lost is exc:
@@ -256,17 +257,30 @@ class GatePay:
         raise create.abandoned()
 
     def _send_once(
-        self, request: httpx.Request, path: str, *, attempt: int
+        self,
+        request: httpx.Request,
+        path: str,
+        *,
+        attempt: int,
+        create: CreateCall | None = None,
     ) -> httpx.Response:
         """One attempt: send and read the answer, bounded in time and size.
 
         A request refused while the answer's Date shows its timestamp outside GatePay's
         window was not processed: it is re-signed with the corrected clock and sent once
-        more within the attempt (never twice).
+        more within the attempt (never twice). A create is re-sent so only when the one
+        outcome decision calls its answer a refusal, and only after that answer was made
+        durable (``create.on_answer``): a 409, a FAIL holding a card or any other answer
+        that may come with a card is left to the decision, never re-sent.
         """
         response = self._exchange(request, path, attempt)
         # The auth flow signed this request object during the send: its timestamp is set.
         if refused_for_timestamp(response, request.headers.get(HEADER_TIMESTAMP)):
+            if create is not None:
+                if not create.refused(response):
+                    return response
+                if create.on_answer is not None:
+                    create.on_answer(response)
             self._clock.observe(response.headers.get("date"), force=True)
             response = self._exchange(request, path, attempt)
         return response
@@ -280,6 +294,8 @@ class GatePay:
         request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         failure: httpx.TransportError | None = None
         timed_out = False
+        status_code: int | None = None
+        reading: list[CappedBody] = []  # the answer's body as it arrives
         try:
             with AttemptDeadline(config.attempt_timeout) as deadline:
                 # follow_redirects=False on every send, whatever the caller's client says:
@@ -288,9 +304,10 @@ class GatePay:
                 response = self._http_client.send(
                     request, auth=self._auth, stream=True, follow_redirects=False
                 )
+                status_code = response.status_code
                 try:
                     deadline.check()
-                    _read_answer(response, config.max_response_bytes, deadline)
+                    _read_answer(response, config.max_response_bytes, deadline, reading)
                 finally:
                     response.close()
         except httpx.TransportError as exc:
@@ -300,18 +317,22 @@ class GatePay:
         if timed_out:
             # A cut attempt may have been written: sent, so a create is in doubt.
             self._log_attempt(method, path, "deadline", attempt, started)
-            raise APITimeoutError(
+            cut = APITimeoutError(
                 f"{method} {path}: no complete answer within the {config.attempt_timeout:g} s"
                 " timeout (connect to last byte)",
                 method=method,
                 path=path,
             )
+            cut.partial_answer = _received(status_code, reading)
+            raise cut
         if failure is not None:
             # Raised outside the except block, from a copy without the request: the
             # httpx error's request holds the URL, and balance(key=) has the key in it.
             self._log_attempt(method, path, type(failure).__name__, attempt, started)
             detached = _detached(failure)
-            raise connection_error(detached, method=method, path=path) from detached
+            lost = connection_error(detached, method=method, path=path)
+            lost.partial_answer = _received(status_code, reading)
+            raise lost from detached
         self._log_attempt(method, path, str(response.status_code), attempt, started)
         return response
 
@@ -329,10 +350,18 @@ class GatePay:
 
 
 def _read_answer(
-    response: httpx.Response, limit: int, deadline: AttemptDeadline
+    response: httpx.Response,
+    limit: int,
+    deadline: AttemptDeadline,
+    reading: list[CappedBody],
 ) -> None:
-    """Read the answer into ``response.content``, refusing it past ``limit`` decoded bytes."""
+    """Read the answer into ``response.content``, refusing it past ``limit`` decoded bytes.
+
+    The body being collected is put in ``reading``, so that what arrived is still known
+    if the connection breaks or the deadline passes mid-answer.
+    """
     body = CappedBody(response.headers.get("Content-Encoding", ""), limit, response.status_code)
+    reading.append(body)
     if response.is_stream_consumed:  # a response object handed out again (test doubles)
         body.check_decoded(response.content)
         return
@@ -340,6 +369,13 @@ def _read_answer(
         body.feed(chunk)
         deadline.check()
     response._content = body.finish()  # what httpx's own read() fills
+
+
+def _received(status_code: int | None, reading: list[CappedBody]) -> RawAnswer | None:
+    """What had arrived of an answer cut short: its status and the bytes read, if any."""
+    if status_code is None:
+        return None
+    return RawAnswer(status_code, reading[0].received() if reading else b"")
 
 
 def _detached(exc: httpx.TransportError) -> httpx.TransportError:

@@ -8,7 +8,9 @@ a refusal is re-signed once when its Date shows the request's timestamp outside 
 from __future__ import annotations
 
 import contextlib
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +20,14 @@ from gatepay_async import (
     APIError,
     AsyncGatePay,
     AuthenticationError,
+    BulkState,
+    CardSpec,
     InvalidRequestError,
     OutcomeUnknownError,
 )
 from tests.helpers import (
     BASE_URL,
+    CARD_KEY,
     CLIENT_ID,
     SECRET_KEY,
     TEMPLATE_ID,
@@ -154,3 +159,71 @@ async def test_a_bad_parameter_refusal_with_agreeing_clock_is_not_resent() -> No
         with pytest.raises(InvalidRequestError):
             await create(gp)
     assert recorder.count == 1
+
+
+def _fail_with_card(status_code: int) -> httpx.Response:
+    body = {"status": "FAIL", "code": "400001", "errorMessage": "no", "data": card_data()}
+    return raw(status_code, json.dumps(body), headers={"Date": http_date(60)})
+
+
+#: Answers that may come with a card, dated 60 s off the client's clock: the clock
+#: evidence alone would re-sign them, but only a refusal may be sent again.
+ANSWERS_THAT_MAY_HOLD_A_CARD = [
+    pytest.param(
+        lambda: fail("400001", status_code=409, headers={"Date": http_date(60)}), id="409"
+    ),
+    pytest.param(lambda: _fail_with_card(200), id="fail-holding-a-card"),
+    pytest.param(
+        lambda: success(card_data(), status_code=400, headers={"Date": http_date(60)}),
+        id="400-holding-a-card",
+    ),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("first", ANSWERS_THAT_MAY_HOLD_A_CARD)
+async def test_a_skewed_answer_that_may_hold_a_card_is_never_re_sent(first: Any) -> None:
+    recorder = Recorder(first(), success(card_data()))
+    async with make_client(recorder) as gp:
+        with pytest.raises(OutcomeUnknownError) as info:
+            await create(gp)
+    assert recorder.count == 1
+    assert info.value.answer is not None  # the first answer is kept, whatever it held
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("first", ANSWERS_THAT_MAY_HOLD_A_CARD)
+async def test_a_skewed_answer_in_a_bulk_run_is_journaled_and_never_re_sent(
+    first: Any, tmp_path: Path
+) -> None:
+    recorder = Recorder(first(), success(card_data()))
+    journal = tmp_path / "run.journal"
+    spec = CardSpec(
+        ref="r1", title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount="0.99"
+    )
+    async with make_client(recorder) as gp:
+        results = [r async for r in gp.gift_cards.create_many([spec], journal=journal)]
+    assert recorder.count == 1
+    assert results[0].state is BulkState.UNKNOWN
+    text = journal.read_text(encoding="utf-8")
+    assert '"op":"answer"' in text  # the first answer is durable, whatever it held
+    if first().content.find(CARD_KEY.encode()) >= 0:  # the answers that hold a card
+        assert CARD_KEY in text
+
+
+@pytest.mark.anyio
+async def test_a_skewed_refusal_of_a_create_is_journaled_before_the_re_sign(
+    tmp_path: Path,
+) -> None:
+    refusal = fail("400002", status_code=401, headers={"Date": http_date(60)})
+    recorder = Recorder(refusal, success(card_data()))
+    journal = tmp_path / "run.journal"
+    spec = CardSpec(
+        ref="r1", title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount="0.99"
+    )
+    async with make_client(recorder) as gp:
+        results = [r async for r in gp.gift_cards.create_many([spec], journal=journal)]
+    assert recorder.count == 2
+    assert results[0].state is BulkState.ISSUED
+    answers = [line for line in journal.read_text().splitlines() if '"op":"answer"' in line]
+    assert len(answers) == 2  # the refusal, then the card

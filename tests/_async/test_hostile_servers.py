@@ -21,6 +21,8 @@ from gatepay_async import (
     APIError,
     APITimeoutError,
     AsyncGatePay,
+    BulkState,
+    CardSpec,
     GatePayError,
     OutcomeUnknownError,
     ResponseValidationError,
@@ -329,3 +331,45 @@ async def test_a_key_echoed_back_in_an_error_is_masked(caplog: pytest.LogCapture
     for raised in (balance.value, query.value):
         assert not leaks(KEY, exception_texts(raised))
     assert not leaks(KEY, "\n".join(record.getMessage() for record in caplog.records))
+
+
+def cut_after_the_card(conn: socket.socket, request: Request, server: RawServer) -> None:
+    """The whole SUCCESS answer, card and key, then the connection closes 100 bytes
+    short of the Content-Length it promised."""
+    body = json.dumps({"status": "SUCCESS", "code": "000000", "data": CARD}).encode()
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body) + 100}\r\nConnection: close\r\n\r\n"
+    )
+    conn.sendall(head.encode("latin-1") + body)
+    conn.close()
+
+
+@pytest.mark.anyio
+async def test_an_answer_cut_after_its_card_keeps_what_arrived() -> None:
+    with RawServer(cut_after_the_card) as server:
+        async with client(server.url) as gp:
+            with pytest.raises(OutcomeUnknownError) as info:
+                await create(gp)
+    answer_kept = info.value.answer
+    assert answer_kept is not None
+    assert answer_kept.status_code == 200
+    assert KEY.encode() in answer_kept.body  # what arrived: the key is not lost
+    assert not leaks(KEY, exception_texts(info.value))  # and still not in any text
+
+
+@pytest.mark.anyio
+async def test_a_bulk_row_cut_after_its_card_is_recovered_on_the_rerun(tmp_path: Any) -> None:
+    journal = tmp_path / "run.journal"
+    spec = CardSpec(ref="r1", title="hostile", template_id=TEMPLATE_ID, currency="USDT", amount="1")
+    with RawServer(cut_after_the_card) as server:
+        async with client(server.url) as gp:
+            first = [r async for r in gp.gift_cards.create_many([spec], journal=journal)]
+        assert first[0].state is BulkState.UNKNOWN  # the answer broke: in doubt
+        assert KEY in journal.read_text(encoding="utf-8")
+        async with client(server.url) as gp:
+            rerun = [r async for r in gp.gift_cards.create_many([spec], journal=journal)]
+        assert server.hits == 1  # nothing sent again
+    assert rerun[0].state is BulkState.ISSUED  # the complete card in what arrived
+    assert rerun[0].card is not None
+    assert rerun[0].card.key == KEY
