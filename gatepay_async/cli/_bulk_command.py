@@ -15,13 +15,10 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import anyio
-import anyio.abc
 import click
 from rich.console import Console
 from rich.progress import (
@@ -52,6 +49,7 @@ from gatepay_async.cli._csv_io import (
 from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
 from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
+from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_restored
 from gatepay_async.resources.bulk import AsyncBulkRun
 
 __all__ = ["COMMANDS", "bulk_create_command"]
@@ -65,7 +63,6 @@ NOT_ATTEMPTED_ADVICE = (
     "Rows marked 'not_attempted' were never sent (the run stopped first): run the same"
     " command again to send them."
 )
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class RunTally:
@@ -154,16 +151,15 @@ def _say(bar: Progress, message: str) -> None:
         sys.stderr.flush()
 
 
-class Stopper:
+class Stopper(SignalCounter):
     """What SIGINT and SIGTERM do to the run: the first stops it, the second abandons."""
 
     def __init__(self, bar: Progress) -> None:
+        super().__init__()
         self.bar = bar
-        self.signals = 0
         self.run: AsyncBulkRun | None = None
 
-    def __call__(self, signum: int) -> None:
-        self.signals += 1
+    def on_signal(self, signum: int) -> None:
         run = self.run
         in_flight = run.in_flight if run is not None else 0
         if self.signals == 1:
@@ -182,44 +178,6 @@ class Stopper:
                 self.bar,
                 f"abandoning {in_flight} requests in flight: they are recorded as unknown",
             )
-
-    async def watch(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        try:
-            receiver = anyio.open_signal_receiver(*STOP_SIGNALS)
-            received = receiver.__enter__()
-        except NotImplementedError:  # Windows: Ctrl-C stays a KeyboardInterrupt
-            task_status.started()
-            return
-        try:
-            task_status.started()
-            async for signum in received:
-                self(signum)
-        finally:
-            receiver.__exit__(None, None, None)
-
-
-def _defer_signals(stopper: Stopper) -> None:
-    """Outside the run (setting up, writing the output): a signal is noted, not obeyed.
-
-    Those steps are short, and the output must be written whatever happens; a signal
-    noted before the run starts stops it before anything is sent.
-    """
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        stopper.signals += 1
-
-    for number in STOP_SIGNALS:
-        signal.signal(number, note)
-
-
-@contextlib.contextmanager
-def _signals_restored() -> Iterator[None]:
-    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @click.command("bulk-create")
@@ -312,18 +270,18 @@ def bulk_create_command(
             f" {out_path} into the journal\n"
         )
     interactive = sys.stderr.isatty()
-    with journal, _signals_restored():
+    with journal, signals_restored():
         with _progress(progress and interactive) as bar:
             task = bar.add_task(
                 "issuing", total=total, issued=0, failed=0, unknown=0, resumed=0, speed=0.0
             )
             tally = RunTally(bar, task, total)
             stopper = Stopper(bar)
-            _defer_signals(stopper)
+            defer_signals(stopper)
             failure = _issue(
                 client, input_csv, journal, concurrency, retry_unknown, rate, tally, stopper
             )
-            _defer_signals(stopper)  # the event loop put the default handlers back
+            defer_signals(stopper)  # the event loop put the default handlers back
         unwritten = journal.unwritten_cards()
         if unwritten:  # first, where nothing can fail: these keys exist nowhere else
             _print_unwritten(unwritten)
