@@ -336,6 +336,40 @@ def test_bulk_create_flags_a_changed_row_and_exits_2(
     assert "changed since their ref was sent" in again.output
 
 
+def test_bulk_create_keeps_a_journal_ref_removed_from_the_input_and_exits_2(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [(f"k{i}", f"kept-{i}", TEMPLATE_ID, "USDT", "1.5") for i in range(4)]
+    rows[2] = ("=k2", "kept-2", TEMPLATE_ID, "USDT", "abc")  # failed, formula-like ref
+    out = tmp_path / "out.csv"
+    args = ["--out", str(out), "--journal", str(tmp_path / "run.journal")]
+    first = invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), *args)
+    assert first.exit_code == 2, first.output
+    keys = {row["ref"]: row["key"] for row in read_output(out)}
+
+    # The user deletes an issued row and the failed one, then runs again.
+    edited = [rows[1], rows[3]]
+    before = server.sandbox.attempts("create")
+    again = invoke("bulk-create", str(write_input(tmp_path / "in2.csv", edited)), *args)
+    assert again.exit_code == 2, again.output
+    assert server.sandbox.attempts("create") == before
+    assert "2 ref(s) in the journal are not in the input any more" in again.output
+    output = read_output(out)
+    assert [row["ref"] for row in output] == ["k1", "k3", "k0", "=k2"]  # then journal order
+    kept = {row["ref"]: row for row in output[2:]}
+    assert kept["k0"]["state"] == "issued"
+    assert kept["k0"]["key"] == keys["k0"]  # the card's key is not dropped
+    assert kept["k0"]["amount"] == "1.5"
+    assert kept["k0"]["error"] == "not in the input any more: kept from the journal"
+    assert kept["=k2"]["state"] == "failed"
+    assert kept["=k2"]["error"].startswith("not in the input any more: kept from the journal; ")
+    assert {row["error"] for row in output[:2]} == {""}
+
+    as_json = invoke("bulk-create", str(tmp_path / "in2.csv"), *args, "--json")
+    assert as_json.exit_code == 2
+    assert '"kept_not_in_input": 2' in as_json.output
+
+
 def test_bulk_create_against_an_unreachable_server_stops_early_with_the_reason(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

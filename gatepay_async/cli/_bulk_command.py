@@ -54,6 +54,7 @@ from gatepay_async.resources.bulk import AsyncBulkRun
 
 __all__ = ["COMMANDS", "bulk_create_command"]
 
+ISSUED = BulkState.ISSUED.value
 UNKNOWN_ADVICE = (
     "Rows marked 'unknown' were sent but their answer was lost: a card may exist for each."
     " Look them up in your GatePay merchant records (by title and amount) before doing"
@@ -299,15 +300,22 @@ def bulk_create_command(
             return EXIT_INCOMPLETE
     interrupted = stopper.signals > 0
     changed = counts.pop("changed", 0)
+    kept = counts.pop("kept", 0)
+    if kept:  # the output holds rows the input does not: say so wherever it is read
+        sys.stderr.write(
+            f"gatepay: {kept} ref(s) in the journal are not in the input any more; their"
+            f" rows (and any card's key) were kept at the end of {out_path} (error column:"
+            " 'not in the input any more')\n"
+        )
     if interrupted:
         status = EXIT_INTERRUPTED
-    elif failure is None and not changed and counts[BulkState.ISSUED.value] == sum(counts.values()):
+    elif failure is None and not (changed or kept) and counts[ISSUED] == sum(counts.values()):
         status = EXIT_OK
     else:
         status = EXIT_INCOMPLETE
     if options.as_json:
         summary = _summary_data(tally, counts, out_path, journal_path, interrupted, status)
-        print_json({**summary, "changed": changed})
+        print_json({**summary, "changed": changed, "kept_not_in_input": kept})
         return status
     out = stdout_console()
     _summary(out, tally, counts, out_path, journal_path, interrupted)

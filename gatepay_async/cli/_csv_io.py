@@ -19,6 +19,7 @@ from gatepay_async._models import GiftCardStatus
 __all__ = [
     "INPUT_COLUMNS",
     "NOT_ATTEMPTED_STATE",
+    "NOT_IN_INPUT",
     "OUTPUT_COLUMNS",
     "InputError",
     "check_paths",
@@ -37,6 +38,9 @@ OUTPUT_COLUMNS = ("ref", "state", "card_number", "key", "status", "amount", "cur
 NOT_ATTEMPTED_STATE = "not_attempted"
 NOT_ATTEMPTED = "not attempted yet (the run stopped before this row): run again"
 EMPTY_REF = "ref: must not be empty"
+#: The error column of a journal ref the input no longer has: its row is kept, so that an
+#: issued card's key is not dropped from the output by an edit of the input.
+NOT_IN_INPUT = "not in the input any more: kept from the journal"
 
 
 #: What a spreadsheet takes for the start of a formula (or, for tab and CR, a cell break
@@ -176,12 +180,17 @@ def write_output(
 
     ``spreadsheet_safe`` passes every cell through :func:`spreadsheet_cell`.
 
+    Refs the journal has and the input no longer has (a row deleted after it was sent)
+    follow the input's rows, in journal order, with their state, card and key, and the
+    error :data:`NOT_IN_INPUT`; they are counted under ``"kept"`` only.
+
     The file is created exclusively beside ``out_path`` and renamed over it, so a reader
     never sees half of it and no link planted at the temporary name is followed. Returns
     how many rows are in each state, and under ``"changed"`` how many rows differ from
     what the journal recorded as sent for their ref.
     """
     counts: Counter[str] = Counter()
+    refs: set[str] = set()
     fd, name = _temporary(out_path)
     temporary = Path(name)
     try:
@@ -189,9 +198,13 @@ def write_output(
             writer = csv.writer(handle)
             writer.writerow(OUTPUT_COLUMNS)
             for row in _rows(input_path):
+                refs.add(row["ref"])
                 line, changed = _output_row(row, journal)
                 counts[line[1]] += 1
                 counts["changed"] += changed
+                writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
+            for line in (_kept_row(ref, journal) for ref in journal if ref not in refs):
+                counts["kept"] += 1
                 writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -284,6 +297,30 @@ def _output_row(row: dict[str, str], journal: Journal) -> tuple[list[str], bool]
         row["currency"],
         error,
     ], bool(changed)
+
+
+def _kept_row(ref: str, journal: Journal) -> list[str]:
+    """The output row of a journal ref that is not in the input: what the journal has."""
+    entry = journal.entry(ref)
+    if entry is None:  # pragma: no cover - every ref listed by the journal has an entry
+        return [ref, NOT_ATTEMPTED_STATE, "", "", "", "", "", NOT_IN_INPUT]
+    intent = entry.intent or {}
+    card = entry.card
+    if entry.state is BulkState.ISSUED and card is not None:
+        amount = format(card.amount, "f") if card.amount is not None else intent.get("amount", "")
+        return [
+            ref,
+            entry.state.value,
+            card.card_number,
+            card.key,
+            card.status.name,
+            amount,
+            card.currency or intent.get("currency", ""),
+            NOT_IN_INPUT,
+        ]
+    error = "; ".join(text for text in (NOT_IN_INPUT, entry.error or "") if text)
+    amount, currency = intent.get("amount", ""), intent.get("currency", "")
+    return [ref, entry.state.value, "", "", "", amount, currency, error]
 
 
 def _changed(row: dict[str, str], entry: JournalEntry) -> str:
