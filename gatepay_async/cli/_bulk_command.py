@@ -35,7 +35,12 @@ from rich.text import Text
 
 from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._client import AsyncGatePay
-from gatepay_async._errors import AuthenticationError, GatePayError
+from gatepay_async._errors import (
+    APIError,
+    AuthenticationError,
+    GatePayError,
+    RequestNotSentError,
+)
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async.cli._csv_io import (
     NOT_ATTEMPTED_STATE,
@@ -46,7 +51,7 @@ from gatepay_async.cli._csv_io import (
     scan_input,
     write_output,
 )
-from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
+from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
 from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_restored
@@ -80,7 +85,17 @@ class RunTally:
         self.states: Counter[BulkState] = Counter()
         self.resumed = 0
         self.issued_now = 0
+        #: Creates of this run that reached GatePay (or may have: unknown).
+        self.sent = 0
+        #: A create of this run found GatePay unreachable (the run then stops early).
+        self.unreachable = False
         self.started = time.monotonic()
+
+    @property
+    def nothing_reached_gatepay(self) -> bool:
+        """The run stopped because GatePay could not be reached, before any create got
+        there: nothing was done (exit 1, as for any command that cannot reach GatePay)."""
+        return self.unreachable and not self.sent
 
     @property
     def elapsed(self) -> float:
@@ -96,6 +111,11 @@ class RunTally:
             self.resumed += 1
         elif result.state is BulkState.ISSUED:
             self.issued_now += 1
+        if not result.from_journal:
+            if result.state is not BulkState.FAILED or isinstance(result.exception, APIError):
+                self.sent += 1
+            elif isinstance(result.exception, RequestNotSentError):
+                self.unreachable = True
         if self.progress is not None and self.task is not None:
             self.progress.update(
                 self.task,
@@ -244,10 +264,12 @@ def bulk_create_command(
     Ctrl-C or SIGTERM: no new rows are sent, the requests in flight finish and are
     recorded, OUT is written, exit 130; a second signal abandons the requests in flight
     (recorded as unknown). Exit status: 0 every row issued, 1 a usage or configuration
-    error, 2 some row failed, unknown or not attempted, or changed since its ref was
-    sent (never resent; also: the journal could not be written), 4 GatePay refused the
-    credentials (checked with a signed read before any create is sent), 130
-    interrupted. --json prints a summary object.
+    error, or GatePay could not be reached before any create of the run got there (the
+    run stops; nothing was done), 2 some row failed, unknown or not attempted, or
+    changed since its ref was sent (never resent), or a journal ref is no longer in the
+    input (its row is kept at the end of OUT), or the journal could not be written, 4
+    GatePay refused the credentials (checked with a signed read before any create is
+    sent), 130 interrupted. --json prints a summary object.
     """
     journal_path = journal_path or out_path.with_name(out_path.name + ".journal")
     try:
@@ -309,6 +331,8 @@ def bulk_create_command(
         )
     if interrupted:
         status = EXIT_INTERRUPTED
+    elif failure is None and tally.nothing_reached_gatepay:
+        status = EXIT_USAGE
     elif failure is None and not (changed or kept) and counts[ISSUED] == sum(counts.values()):
         status = EXIT_OK
     else:
