@@ -283,7 +283,7 @@ def bulk_create_command(
     except JournalError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        recovered = recover_from_output(out_path, journal, spreadsheet_safe=spreadsheet_safe)
+        recovered = recover_from_output(out_path, journal)
     except JournalError as exc:
         journal.close()
         raise click.UsageError(str(exc)) from None
