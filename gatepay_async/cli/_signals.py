@@ -55,6 +55,10 @@ class SignalCounter:
                 self(signum)
         finally:
             receiver.__exit__(None, None, None)
+            # The event loop has just put SIGTERM back to its default (die at once);
+            # until the command is done, a signal is noted instead (the output of a
+            # create or a bulk run must be printed or written whole).
+            defer_signals(self)
 
 
 def defer_signals(counter: SignalCounter) -> None:
