@@ -353,7 +353,7 @@ def test_bulk_create_keeps_a_journal_ref_removed_from_the_input_and_exits_2(
     again = invoke("bulk-create", str(write_input(tmp_path / "in2.csv", edited)), *args)
     assert again.exit_code == 2, again.output
     assert server.sandbox.attempts("create") == before
-    assert "2 ref(s) in the journal are not in the input any more" in again.output
+    assert "2 ref(s) in the journal are not in the input any more ('k0', '=k2')" in again.output
     output = read_output(out)
     assert [row["ref"] for row in output] == ["k1", "k3", "k0", "=k2"]  # then journal order
     kept = {row["ref"]: row for row in output[2:]}

@@ -325,9 +325,9 @@ def bulk_create_command(
     kept = counts.pop("kept", 0)
     if kept:  # the output holds rows the input does not: say so wherever it is read
         sys.stderr.write(
-            f"gatepay: {kept} ref(s) in the journal are not in the input any more; their"
-            f" rows (and any card's key) were kept at the end of {out_path} (error column:"
-            " 'not in the input any more')\n"
+            f"gatepay: {kept} ref(s) in the journal are not in the input any more"
+            f" ({_kept_refs(input_csv, journal)}); their rows (and any card's key) were kept"
+            f" at the end of {out_path} (error column: 'not in the input any more')\n"
         )
     if interrupted:
         status = EXIT_INTERRUPTED
@@ -351,6 +351,17 @@ def bulk_create_command(
     if progress and not interactive:
         _one_line_summary(tally, counts, interrupted)
     return status
+
+
+def _kept_refs(input_csv: Path, journal: Journal, shown: int = 5) -> str:
+    """The first few journal refs the input no longer has, quoted (a ref may hold anything)."""
+    try:
+        present = {spec.ref for spec in read_specs(input_csv)}
+    except InputError:  # pragma: no cover - it was just read whole
+        return "see the output"
+    missing = [ref for ref in journal if ref not in present]
+    more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+    return ", ".join(repr(ref) for ref in missing[:shown]) + more
 
 
 def _summary_data(
