@@ -157,6 +157,11 @@ class ResponseValidationError(GatePayError):
         super().__init__(f"{status}{reason}; body starts: {self.snippet!r}")
 
 
+#: The end of an OutcomeUnknownError's text when an answer arrived (a program reads it
+#: from ``.answer``; the command line saves it to a file instead).
+RAW_ANSWER_NOTE = " GatePay's raw answer is on this exception (.answer)."
+
+
 @attrs.frozen
 class RawAnswer:
     """GatePay's answer to a create, exactly as received. ``body`` may hold a card key:
@@ -203,7 +208,7 @@ class OutcomeUnknownError(GatePayError):
             f"was sent but {what} ({type(cause).__name__}: {cause}); a card may "
             "have been issued. It was NOT resent, because GatePay cannot deduplicate a create. "
             "Check your GatePay merchant records before issuing this card again."
-            + (" GatePay's raw answer is on this exception (.answer)." if answer else "")
+            + (RAW_ANSWER_NOTE if answer else "")
         )
 
     @property

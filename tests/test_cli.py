@@ -336,6 +336,40 @@ def test_bulk_create_flags_a_changed_row_and_exits_2(
     assert "changed since their ref was sent" in again.output
 
 
+def test_bulk_create_keeps_a_journal_ref_removed_from_the_input_and_exits_2(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path
+) -> None:
+    rows = [(f"k{i}", f"kept-{i}", TEMPLATE_ID, "USDT", "1.5") for i in range(4)]
+    rows[2] = ("=k2", "kept-2", TEMPLATE_ID, "USDT", "abc")  # failed, formula-like ref
+    out = tmp_path / "out.csv"
+    args = ["--out", str(out), "--journal", str(tmp_path / "run.journal")]
+    first = invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), *args)
+    assert first.exit_code == 2, first.output
+    keys = {row["ref"]: row["key"] for row in read_output(out)}
+
+    # The user deletes an issued row and the failed one, then runs again.
+    edited = [rows[1], rows[3]]
+    before = server.sandbox.attempts("create")
+    again = invoke("bulk-create", str(write_input(tmp_path / "in2.csv", edited)), *args)
+    assert again.exit_code == 2, again.output
+    assert server.sandbox.attempts("create") == before
+    assert "2 ref(s) in the journal are not in the input any more ('k0', '=k2')" in again.output
+    output = read_output(out)
+    assert [row["ref"] for row in output] == ["k1", "k3", "k0", "=k2"]  # then journal order
+    kept = {row["ref"]: row for row in output[2:]}
+    assert kept["k0"]["state"] == "issued"
+    assert kept["k0"]["key"] == keys["k0"]  # the card's key is not dropped
+    assert kept["k0"]["amount"] == "1.5"
+    assert kept["k0"]["error"] == "not in the input any more: kept from the journal"
+    assert kept["=k2"]["state"] == "failed"
+    assert kept["=k2"]["error"].startswith("not in the input any more: kept from the journal; ")
+    assert {row["error"] for row in output[:2]} == {""}
+
+    as_json = invoke("bulk-create", str(tmp_path / "in2.csv"), *args, "--json")
+    assert as_json.exit_code == 2
+    assert '"kept_not_in_input": 2' in as_json.output
+
+
 def test_bulk_create_against_an_unreachable_server_stops_early_with_the_reason(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -348,11 +382,66 @@ def test_bulk_create_against_an_unreachable_server_stops_early_with_the_reason(
     started = time.monotonic()
     result = invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), "--out", str(out))
     elapsed = time.monotonic() - started
-    assert result.exit_code == 2, result.output
+    # Nothing reached GatePay: exit 1, as the exit-code table says for "could not be
+    # reached at all: nothing was done".
+    assert result.exit_code == 1, result.output
     assert elapsed < 15  # not a minute of retrying every row
     output = read_output(out)
     assert {row["state"] for row in output} == {"failed"}
     assert "could not be reached" in output[-1]["error"]
+
+
+def test_bulk_create_that_loses_gatepay_after_sending_exits_2(tmp_path: Path) -> None:
+    """Creates were sent, then GatePay went away: something was done, so 2, not 1."""
+    sandbox, url = _start_sandbox(tmp_path / "cards.db", latency=0.2)
+    rows = [(f"g{i}", f"gone-{i}", TEMPLATE_ID, "USDT", "1") for i in range(200)]
+    source = write_input(tmp_path / "in.csv", rows)
+    out, journal = tmp_path / "out.csv", tmp_path / "run.journal"
+    env = {
+        **os.environ,
+        "GATEPAY_CLIENT_ID": CLIENT_ID,
+        "GATEPAY_SECRET_KEY": SECRET_KEY,
+        "GATEPAY_BASE_URL": url,
+    }
+    command = [sys.executable, "-m", "gatepay_async.cli", "bulk-create", str(source)]
+    command += ["--out", str(out), "--journal", str(journal), "--concurrency", "2"]
+    run = subprocess.Popen(  # noqa: S603 - our own module
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while _issued_lines(journal) < 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.kill(sandbox.pid, signal.SIGKILL)
+        sandbox.wait(timeout=10)
+        if sandbox.stdout is not None:
+            sandbox.stdout.close()
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 2, err
+    states = {row["state"] for row in read_output(out)}
+    assert "issued" in states
+    assert "could not be reached" in read_output(out)[-1]["error"]
+
+
+def test_bulk_create_rerun_against_an_unreachable_server_exits_1(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Earlier runs issued cards; this one reached nothing: nothing was done, exit 1."""
+    rows = [(f"v{i}", f"again-{i}", TEMPLATE_ID, "USDT", "1") for i in range(2)]
+    out = tmp_path / "out.csv"
+    args = ["--out", str(out), "--journal", str(tmp_path / "run.journal")]
+    assert invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), *args).exit_code == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("GATEPAY_BASE_URL", f"http://127.0.0.1:{port}")
+    rows.append(("v2", "again-2", TEMPLATE_ID, "USDT", "1"))
+    again = invoke("bulk-create", str(write_input(tmp_path / "in.csv", rows)), *args)
+    assert again.exit_code == 1, again.output
+    states = [row["state"] for row in read_output(out)]
+    assert states == ["issued", "issued", "failed"]
 
 
 def test_bulk_create_all_issued_exits_0(env: dict[str, str], tmp_path: Path) -> None:

@@ -11,12 +11,16 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
-from gatepay_async._errors import APIError, GatePayError, OutcomeUnknownError
+from gatepay_async._errors import RAW_ANSWER_NOTE, APIError, GatePayError, OutcomeUnknownError
 from gatepay_async.cli import _bulk_command, _commands, _sandbox_admin, _sandbox_commands
+from gatepay_async.cli._answer_file import save_answer
+from gatepay_async.cli._create_guard import CreateAbandoned
 from gatepay_async.cli._exit import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -27,6 +31,7 @@ from gatepay_async.cli._exit import (
     exit_code_for,
 )
 from gatepay_async.cli._options import ClientOptions, client_options, shared_options
+from gatepay_async.cli._signals import sigterm_as_interrupt
 
 __all__ = [
     "EXIT_INCOMPLETE",
@@ -46,9 +51,13 @@ LAZY_COMMANDS = {"sandbox": "gatepay_async.sandbox._command:sandbox_command"}
 SANDBOX_EXTRA = "the sandbox needs the 'sandbox' extra: pip install 'gatepay[cli,sandbox]'"
 
 
-def error_payload(exc: BaseException, code: int) -> dict[str, Any]:
+def error_payload(
+    exc: BaseException, code: int, answer_file: AnswerFile | None = None
+) -> dict[str, Any]:
     """What ``--json`` prints on stderr for an error (secret-free: exception texts are)."""
     message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    if isinstance(exc, OutcomeUnknownError):
+        message = message.replace(RAW_ANSWER_NOTE, "")
     if isinstance(exc, click.Abort | KeyboardInterrupt):
         message = "interrupted"
     error: dict[str, Any] = {
@@ -58,20 +67,64 @@ def error_payload(exc: BaseException, code: int) -> dict[str, Any]:
     }
     if isinstance(exc, APIError):
         error.update(code=exc.code, label=exc.label, status_code=exc.status_code)
-    if isinstance(exc, OutcomeUnknownError):
+    if isinstance(exc, OutcomeUnknownError | CreateAbandoned):
         error["card_may_exist"] = True
+    if answer_file is not None:
+        error.update(answer_status_code=answer_file.status_code, answer_file=answer_file.path)
+        if answer_file.problem is not None:
+            error["answer_file_error"] = answer_file.problem
     return {"error": error}
 
 
+@attrs.frozen
+class AnswerFile:
+    """Where an unknown create's raw answer was saved (``path`` None: it could not be)."""
+
+    status_code: int
+    path: str | None
+    problem: str | None = None
+
+    def text(self) -> str:
+        if self.path is not None:
+            return (
+                f"GatePay answered HTTP {self.status_code}; its raw answer, which may hold a"
+                f" card's number and key, is in {self.path} (mode 0600)."
+            )
+        return (
+            f"GatePay answered HTTP {self.status_code}, but its raw answer (which may hold a"
+            f" card's number and key) could not be saved: {self.problem}."
+        )
+
+
+def _keep_answer(exc: BaseException) -> AnswerFile | None:
+    """Save an unknown create's raw answer to a 0600 file: here, else in the home folder."""
+    if not isinstance(exc, OutcomeUnknownError) or exc.answer is None:
+        return None
+    problems = []
+    for directory in (Path("."), Path.home()):
+        try:
+            path = save_answer(exc.answer, directory)
+        except (OSError, RuntimeError) as error:  # RuntimeError: no home folder
+            problems.append(f"{directory}: {getattr(error, 'strerror', None) or error}")
+            continue
+        return AnswerFile(exc.answer.status_code, str(path))
+    return AnswerFile(exc.answer.status_code, None, "; ".join(problems))
+
+
 def _report(exc: BaseException, code: int, as_json: bool) -> None:
+    answer_file = _keep_answer(exc)
     if as_json:
-        sys.stderr.write(json.dumps(error_payload(exc, code), ensure_ascii=False) + "\n")
+        payload = error_payload(exc, code, answer_file)
+        sys.stderr.write(json.dumps(payload, ensure_ascii=False) + "\n")
     elif isinstance(exc, click.ClickException):
         exc.show()
     elif isinstance(exc, click.Abort | KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
     else:
-        click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
+        text = str(exc).replace(RAW_ANSWER_NOTE, "")
+        click.echo(f"Error: {type(exc).__name__}: {text}", err=True)
+        if answer_file is not None:
+            click.echo(answer_file.text(), err=True)
 
 
 def _json_requested(args: Sequence[str], options: ClientOptions) -> bool:
@@ -111,7 +164,10 @@ class _Group(click.Group):
         words = list(sys.argv[1:] if args is None else args)
         options = ClientOptions()
         try:
-            result = super().main(words, prog_name, complete_var, False, obj=options, **extra)
+            # SIGTERM like Ctrl-C in every command (exit 130); create and bulk-create
+            # install their own handlers while a create may be in flight.
+            with sigterm_as_interrupt():
+                result = super().main(words, prog_name, complete_var, False, obj=options, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(EXIT_OK)

@@ -15,14 +15,11 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import anyio
-import anyio.abc
 import click
 import httpx
 from rich.console import Console
@@ -41,7 +38,12 @@ from rich.text import Text
 from gatepay_async._aiohttp import fastest_http_client
 from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._client import AsyncGatePay
-from gatepay_async._errors import AuthenticationError, GatePayError
+from gatepay_async._errors import (
+    APIError,
+    AuthenticationError,
+    GatePayError,
+    RequestNotSentError,
+)
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async.cli._csv_io import (
     NOT_ATTEMPTED_STATE,
@@ -52,13 +54,15 @@ from gatepay_async.cli._csv_io import (
     scan_input,
     write_output,
 )
-from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK
+from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
+from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_restored
 from gatepay_async.resources.bulk import AsyncBulkRun
 
 __all__ = ["COMMANDS", "bulk_create_command"]
 
+ISSUED = BulkState.ISSUED.value
 UNKNOWN_ADVICE = (
     "Rows marked 'unknown' were sent but their answer was lost: a card may exist for each."
     " Look them up in your GatePay merchant records (by title and amount) before doing"
@@ -68,7 +72,6 @@ NOT_ATTEMPTED_ADVICE = (
     "Rows marked 'not_attempted' were never sent (the run stopped first): run the same"
     " command again to send them."
 )
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class RunTally:
@@ -85,7 +88,17 @@ class RunTally:
         self.states: Counter[BulkState] = Counter()
         self.resumed = 0
         self.issued_now = 0
+        #: Creates of this run that reached GatePay (or may have: unknown).
+        self.sent = 0
+        #: A create of this run found GatePay unreachable (the run then stops early).
+        self.unreachable = False
         self.started = time.monotonic()
+
+    @property
+    def nothing_reached_gatepay(self) -> bool:
+        """The run stopped because GatePay could not be reached, before any create got
+        there: nothing was done (exit 1, as for any command that cannot reach GatePay)."""
+        return self.unreachable and not self.sent
 
     @property
     def elapsed(self) -> float:
@@ -101,6 +114,11 @@ class RunTally:
             self.resumed += 1
         elif result.state is BulkState.ISSUED:
             self.issued_now += 1
+        if not result.from_journal:
+            if result.state is not BulkState.FAILED or isinstance(result.exception, APIError):
+                self.sent += 1
+            elif isinstance(result.exception, RequestNotSentError):
+                self.unreachable = True
         if self.progress is not None and self.task is not None:
             self.progress.update(
                 self.task,
@@ -157,16 +175,15 @@ def _say(bar: Progress, message: str) -> None:
         sys.stderr.flush()
 
 
-class Stopper:
+class Stopper(SignalCounter):
     """What SIGINT and SIGTERM do to the run: the first stops it, the second abandons."""
 
     def __init__(self, bar: Progress) -> None:
+        super().__init__()
         self.bar = bar
-        self.signals = 0
         self.run: AsyncBulkRun | None = None
 
-    def __call__(self, signum: int) -> None:
-        self.signals += 1
+    def on_signal(self, signum: int) -> None:
         run = self.run
         in_flight = run.in_flight if run is not None else 0
         if self.signals == 1:
@@ -185,44 +202,6 @@ class Stopper:
                 self.bar,
                 f"abandoning {in_flight} requests in flight: they are recorded as unknown",
             )
-
-    async def watch(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        try:
-            receiver = anyio.open_signal_receiver(*STOP_SIGNALS)
-            received = receiver.__enter__()
-        except NotImplementedError:  # Windows: Ctrl-C stays a KeyboardInterrupt
-            task_status.started()
-            return
-        try:
-            task_status.started()
-            async for signum in received:
-                self(signum)
-        finally:
-            receiver.__exit__(None, None, None)
-
-
-def _defer_signals(stopper: Stopper) -> None:
-    """Outside the run (setting up, writing the output): a signal is noted, not obeyed.
-
-    Those steps are short, and the output must be written whatever happens; a signal
-    noted before the run starts stops it before anything is sent.
-    """
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        stopper.signals += 1
-
-    for number in STOP_SIGNALS:
-        signal.signal(number, note)
-
-
-@contextlib.contextmanager
-def _signals_restored() -> Iterator[None]:
-    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @click.command("bulk-create")
@@ -288,10 +267,12 @@ def bulk_create_command(
     Ctrl-C or SIGTERM: no new rows are sent, the requests in flight finish and are
     recorded, OUT is written, exit 130; a second signal abandons the requests in flight
     (recorded as unknown). Exit status: 0 every row issued, 1 a usage or configuration
-    error, 2 some row failed, unknown or not attempted, or changed since its ref was
-    sent (never resent; also: the journal could not be written), 4 GatePay refused the
-    credentials (checked with a signed read before any create is sent), 130
-    interrupted. --json prints a summary object.
+    error, or GatePay could not be reached before any create of the run got there (the
+    run stops; nothing was done), 2 some row failed, unknown or not attempted, or
+    changed since its ref was sent (never resent), or a journal ref is no longer in the
+    input (its row is kept at the end of OUT), or the journal could not be written, 4
+    GatePay refused the credentials (checked with a signed read before any create is
+    sent), 130 interrupted. --json prints a summary object.
     """
     journal_path = journal_path or out_path.with_name(out_path.name + ".journal")
     try:
@@ -307,7 +288,7 @@ def bulk_create_command(
     except JournalError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        recovered = recover_from_output(out_path, journal, spreadsheet_safe=spreadsheet_safe)
+        recovered = recover_from_output(out_path, journal)
     except JournalError as exc:
         journal.close()
         raise click.UsageError(str(exc)) from None
@@ -317,14 +298,14 @@ def bulk_create_command(
             f" {out_path} into the journal\n"
         )
     interactive = sys.stderr.isatty()
-    with journal, _signals_restored():
+    with journal, signals_restored():
         with _progress(progress and interactive) as bar:
             task = bar.add_task(
                 "issuing", total=total, issued=0, failed=0, unknown=0, resumed=0, speed=0.0
             )
             tally = RunTally(bar, task, total)
             stopper = Stopper(bar)
-            _defer_signals(stopper)
+            defer_signals(stopper)
             failure = _issue(
                 client,
                 http_client,
@@ -336,7 +317,7 @@ def bulk_create_command(
                 tally,
                 stopper,
             )
-            _defer_signals(stopper)  # the event loop put the default handlers back
+            defer_signals(stopper)  # the event loop put the default handlers back
         unwritten = journal.unwritten_cards()
         if unwritten:  # first, where nothing can fail: these keys exist nowhere else
             _print_unwritten(unwritten)
@@ -354,15 +335,26 @@ def bulk_create_command(
             return EXIT_INCOMPLETE
     interrupted = stopper.signals > 0
     changed = counts.pop("changed", 0)
+    kept = counts.pop("kept", 0)
+    if kept:  # the output holds rows the input does not: say so wherever it is read
+        sys.stderr.write(
+            f"gatepay: {kept} ref(s) in the journal are not in the input any more"
+            f" ({_kept_refs(input_csv, journal)}); their rows (and any card's key) were kept"
+            f" at the end of {out_path} (error column: 'not in the input any more')\n"
+        )
     if interrupted:
         status = EXIT_INTERRUPTED
-    elif failure is None and not changed and counts[BulkState.ISSUED.value] == sum(counts.values()):
+    elif failure is None and tally.nothing_reached_gatepay:
+        status = EXIT_USAGE
+    elif failure is None and not (changed or kept) and counts[ISSUED] == sum(counts.values()):
         status = EXIT_OK
     else:
         status = EXIT_INCOMPLETE
     if options.as_json:
         summary = _summary_data(tally, counts, out_path, journal_path, interrupted, status)
-        print_json({**summary, "changed": changed, "transport": transport})
+        print_json(
+            {**summary, "changed": changed, "kept_not_in_input": kept, "transport": transport}
+        )
         return status
     out = stdout_console()
     _summary(out, tally, counts, out_path, journal_path, interrupted, transport)
@@ -374,6 +366,17 @@ def bulk_create_command(
     if progress and not interactive:
         _one_line_summary(tally, counts, interrupted)
     return status
+
+
+def _kept_refs(input_csv: Path, journal: Journal, shown: int = 5) -> str:
+    """The first few journal refs the input no longer has, quoted (a ref may hold anything)."""
+    try:
+        present = {spec.ref for spec in read_specs(input_csv)}
+    except InputError:  # pragma: no cover - it was just read whole
+        return "see the output"
+    missing = [ref for ref in journal if ref not in present]
+    more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+    return ", ".join(repr(ref) for ref in missing[:shown]) + more
 
 
 def _summary_data(

@@ -10,6 +10,8 @@ import attrs
 import click
 
 from gatepay_async import GiftCardStatus, ValidationError
+from gatepay_async.cli._create_guard import CreateGuard
+from gatepay_async.cli._exit import EXIT_INTERRUPTED, EXIT_OK
 from gatepay_async.cli._options import ClientOptions, client_options, secret_value, shared_options
 from gatepay_async.cli._output import (
     balance_table,
@@ -19,6 +21,7 @@ from gatepay_async.cli._output import (
     stdout_console,
     templates_table,
 )
+from gatepay_async.cli._signals import defer_signals, signals_restored
 
 __all__ = ["COMMANDS", "run_api_call"]
 
@@ -70,22 +73,37 @@ def templates_command(options: ClientOptions) -> None:
 @client_options
 def create_command(
     title: str, template_id: str, currency: str, amount: str, options: ClientOptions
-) -> None:
+) -> int:
     """Issue one gift card. The output holds its key: keep it safe.
 
     Exit 3 when the answer was lost after the request may have reached GatePay: a card
-    may exist, and it was not sent again. Exit 4 when GatePay refused it.
+    may exist, and it was not sent again (an answer that arrived is saved to a file,
+    mode 0600). Exit 4 when GatePay refused it. Ctrl-C or SIGTERM while the create is
+    in flight waits for its answer, prints the card and exits 130; a second signal
+    abandons it (exit 3: a card may exist).
     """
     # The text goes to the SDK as it is, so --amount follows exactly the SDK's rules
     # (the same ones a bulk-create CSV row meets): no spaces, no "1_000", no float.
 
-    async def call() -> Any:
-        async with options.client() as gp:
-            return await gp.gift_cards.create(
-                title=title, template_id=template_id, currency=currency, amount=amount
-            )
+    guard = CreateGuard()
+    with signals_restored():
+        defer_signals(guard)  # before the event loop: noted, checked before the send
 
-    card = run_api_call(call)
+        async def call() -> Any:
+            async with options.client() as gp:
+                return await guard.create(
+                    gp, title=title, template_id=template_id, currency=currency, amount=amount
+                )
+
+        card = run_api_call(call)
+        defer_signals(guard)  # the event loop put the default handlers back: print whole
+        if card is None:  # a signal came before anything was sent
+            raise click.Abort
+        _show_created(card, title, options)
+    return EXIT_INTERRUPTED if guard.signals else EXIT_OK
+
+
+def _show_created(card: Any, title: str, options: ClientOptions) -> None:
     if options.as_json:
         print_json(card)
     else:

@@ -19,6 +19,7 @@ from gatepay_async._models import GiftCardStatus
 __all__ = [
     "INPUT_COLUMNS",
     "NOT_ATTEMPTED_STATE",
+    "NOT_IN_INPUT",
     "OUTPUT_COLUMNS",
     "InputError",
     "check_paths",
@@ -37,6 +38,9 @@ OUTPUT_COLUMNS = ("ref", "state", "card_number", "key", "status", "amount", "cur
 NOT_ATTEMPTED_STATE = "not_attempted"
 NOT_ATTEMPTED = "not attempted yet (the run stopped before this row): run again"
 EMPTY_REF = "ref: must not be empty"
+#: The error column of a journal ref the input no longer has: its row is kept, so that an
+#: issued card's key is not dropped from the output by an edit of the input.
+NOT_IN_INPUT = "not in the input any more: kept from the journal"
 
 
 #: What a spreadsheet takes for the start of a formula (or, for tab and CR, a cell break
@@ -176,12 +180,17 @@ def write_output(
 
     ``spreadsheet_safe`` passes every cell through :func:`spreadsheet_cell`.
 
+    Refs the journal has and the input no longer has (a row deleted after it was sent)
+    follow the input's rows, in journal order, with their state, card and key, and the
+    error :data:`NOT_IN_INPUT`; they are counted under ``"kept"`` only.
+
     The file is created exclusively beside ``out_path`` and renamed over it, so a reader
     never sees half of it and no link planted at the temporary name is followed. Returns
     how many rows are in each state, and under ``"changed"`` how many rows differ from
     what the journal recorded as sent for their ref.
     """
     counts: Counter[str] = Counter()
+    refs: set[str] = set()
     fd, name = _temporary(out_path)
     temporary = Path(name)
     try:
@@ -189,9 +198,13 @@ def write_output(
             writer = csv.writer(handle)
             writer.writerow(OUTPUT_COLUMNS)
             for row in _rows(input_path):
+                refs.add(row["ref"])
                 line, changed = _output_row(row, journal)
                 counts[line[1]] += 1
                 counts["changed"] += changed
+                writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
+            for line in (_kept_row(ref, journal) for ref in journal if ref not in refs):
+                counts["kept"] += 1
                 writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -203,46 +216,66 @@ def write_output(
     return counts
 
 
-def recover_from_output(out_path: Path, journal: Journal, *, spreadsheet_safe: bool) -> int:
+def _unquoted(cell: str) -> str:
+    """``cell`` with the quote mark a spreadsheet-safe output adds taken off, whatever the
+    flags of this run: the output may have been written by a run with the other flag.
+
+    :func:`spreadsheet_cell` adds exactly one ``'`` before a cell starting with a formula
+    character or ``'``, so ``'`` followed by one of those is taken off. Assumption: no
+    value of a recovered card starts that way in a raw output (GatePay issues no card
+    number or key starting with ``'``; amounts, currencies and status names do not
+    either). A ref might: :func:`_recovered_ref` tries both readings of a ref.
+    """
+    if cell[:1] == "'" and cell[1:2] and cell[1:].startswith(_QUOTED_STARTS):
+        return cell[1:]
+    return cell
+
+
+def _recovered_ref(cell: str, journal: Journal) -> str | None:
+    """The ref of an output row whose card the journal could not record, if exactly one
+    reading of the cell (as written raw, or spreadsheet-safe) is such a ref."""
+    readings = {cell, _unquoted(cell)}
+    matches = [ref for ref in readings if ref and journal.interrupted(ref)]
+    return matches[0] if len(matches) == 1 else None  # two: ambiguous, never guess
+
+
+def recover_from_output(out_path: Path, journal: Journal) -> int:
     """Take back from an earlier output the cards its journal could not record.
 
     When a journal write failed (disk full), the cards issued meanwhile were written to
     the output (and the terminal) but not to the journal, which reads them as unknown:
     without this, the next run would rewrite the output and lose their keys. Only refs
     whose last journal record is their intent (sent, outcome never recorded) are taken,
-    so nothing can be issued twice. ``spreadsheet_safe`` says how that output was written
-    (run again with the same flags): its quote marks are taken off. Returns how many were
-    recorded.
+    so nothing can be issued twice. The output may have been written spreadsheet-safe or
+    with raw cells, whatever this run's flag: quote marks are taken off by what the cell
+    holds (:func:`_unquoted`). Returns how many were recorded.
     """
     if not out_path.is_file() or out_path.is_symlink():
         return 0
     recovered = 0
     try:
         with out_path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                if spreadsheet_safe:
-                    row = {name: plain_cell(cell or "") for name, cell in row.items()}
-                ref = row.get("ref") or ""
+            for cells in csv.DictReader(handle):
+                row = {name: _unquoted(cell or "") for name, cell in cells.items()}
                 number, key = row.get("card_number") or "", row.get("key") or ""
-                if (
-                    row.get("state") == BulkState.ISSUED.value
-                    and number
-                    and key
-                    and journal.interrupted(ref)
-                ):
-                    card: dict[str, object] = {
-                        "card_num": number,
-                        "card_key": key,
-                        "recovered_from": "output",
-                    }
-                    for field in ("amount", "currency"):
-                        if row.get(field):
-                            card[field] = row[field]
-                    status = GiftCardStatus.__members__.get(row.get("status") or "")
-                    if status is not None:
-                        card["status"] = status.value
-                    journal.record_issued(ref, card)
-                    recovered += 1
+                if row.get("state") != BulkState.ISSUED.value or not (number and key):
+                    continue
+                ref = _recovered_ref(cells.get("ref") or "", journal)
+                if ref is None:
+                    continue
+                card: dict[str, object] = {
+                    "card_num": number,
+                    "card_key": key,
+                    "recovered_from": "output",
+                }
+                for field in ("amount", "currency"):
+                    if row.get(field):
+                        card[field] = row[field]
+                status = GiftCardStatus.__members__.get(row.get("status") or "")
+                if status is not None:
+                    card["status"] = status.value
+                journal.record_issued(ref, card)
+                recovered += 1
     except (OSError, csv.Error, UnicodeDecodeError):
         return recovered  # an unreadable old output holds nothing to take back
     if recovered:
@@ -284,6 +317,30 @@ def _output_row(row: dict[str, str], journal: Journal) -> tuple[list[str], bool]
         row["currency"],
         error,
     ], bool(changed)
+
+
+def _kept_row(ref: str, journal: Journal) -> list[str]:
+    """The output row of a journal ref that is not in the input: what the journal has."""
+    entry = journal.entry(ref)
+    if entry is None:  # pragma: no cover - every ref listed by the journal has an entry
+        return [ref, NOT_ATTEMPTED_STATE, "", "", "", "", "", NOT_IN_INPUT]
+    intent = entry.intent or {}
+    card = entry.card
+    if entry.state is BulkState.ISSUED and card is not None:
+        amount = format(card.amount, "f") if card.amount is not None else intent.get("amount", "")
+        return [
+            ref,
+            entry.state.value,
+            card.card_number,
+            card.key,
+            card.status.name,
+            amount,
+            card.currency or intent.get("currency", ""),
+            NOT_IN_INPUT,
+        ]
+    error = "; ".join(text for text in (NOT_IN_INPUT, entry.error or "") if text)
+    amount, currency = intent.get("amount", ""), intent.get("currency", "")
+    return [ref, entry.state.value, "", "", "", amount, currency, error]
 
 
 def _changed(row: dict[str, str], entry: JournalEntry) -> str:

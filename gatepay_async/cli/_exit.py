@@ -29,9 +29,11 @@ EXIT_OK = 0
 #: A usage or configuration error (bad flag, missing credentials, unreadable input), or
 #: GatePay could not be reached at all: nothing was done.
 EXIT_USAGE = 1
-#: Not finished: bulk-create rows failed or unknown; `wait` did not see the status in time.
+#: Not finished: bulk-create rows failed, unknown, changed or no longer in the input;
+#: `wait` did not see the status in time.
 EXIT_INCOMPLETE = 2
-#: create: the answer was lost after the request may have reached GatePay; a card may exist.
+#: create: the answer was lost (or unusable, or abandoned by a second signal) after the
+#: request may have reached GatePay; a card may exist.
 EXIT_UNKNOWN = 3
 #: GatePay answered and did not do it: a refusal (wrong credentials, invalid request, card
 #: not found) or, for a read, an error answer (5xx, an answer that cannot be read).
