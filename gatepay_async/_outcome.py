@@ -94,8 +94,9 @@ _I, _R, _U = Outcome.ISSUED, Outcome.REFUSED, Outcome.UNKNOWN
 # - 5xx: the failure may have happened after the card was issued.
 # - A body holding a card under a non-2xx status contradicts itself: unknown, never
 #   refused, and the raw answer is kept so its key is not lost. So does a FAIL envelope
-#   whose data holds a card, and a SUCCESS envelope under a 4xx or 429 (its card may be
-#   written in a way the SDK does not read): unknown, never resent.
+#   whose data holds a card, and a SUCCESS envelope under a 4xx other than 429 (its card
+#   may be written in a way the SDK does not read): unknown, never resent. A 429 is the
+#   one refusal that says "not processed" whatever its body carries besides a card.
 DECISIONS: dict[tuple[str, str], Outcome] = {
     ("2xx", "card"): _I,
     ("2xx", "success, no card"): _U,
@@ -106,7 +107,7 @@ DECISIONS: dict[tuple[str, str], Outcome] = {
     **{("3xx", kind): _U for kind in BODY_KINDS},
     **{("409", kind): _U for kind in BODY_KINDS},
     ("429", "card"): _U,
-    ("429", "success, no card"): _U,
+    ("429", "success, no card"): _R,
     ("429", "FAIL"): _R,
     ("429", "FAIL with a card"): _U,
     ("429", "other status"): _R,

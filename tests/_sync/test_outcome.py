@@ -77,7 +77,7 @@ EXPECTED: dict[int, str] = {
     302: "UUUUUU",
     303: "UUUUUU",
     409: "UUUUUU",
-    429: "UURURR",
+    429: "URRURR",
     400: "UURURR",
     401: "UURURR",
     404: "UURURR",
