@@ -15,7 +15,9 @@ from collections.abc import Iterable
 
 __all__ = ["mask_secret", "redact_text", "redact_url", "scrub_known"]
 
-_NAME = r"[A-Za-z0-9_\-]*(?:key|secret)"
+# A name starts where a word starts (the lookbehind): otherwise every position inside a
+# long run of letters would start a match attempt, and a 50 KB body took a minute.
+_NAME = r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]*(?:key|secret)"
 # The value after a secret-bearing name: quoted or not, escaped or not, possibly unterminated.
 _SECRET_VALUE = re.compile(
     r"(?P<head>"
