@@ -59,6 +59,10 @@ def uvicorn_server(sandbox: Sandbox, log_level: str = "warning") -> uvicorn.Serv
         date_header=False,
         server_header=False,
         lifespan="off",
+        # Longer than httpx's 5 s keep-alive expiry, so the client always retires an idle
+        # connection first: with both at 5 s, a request sent on a connection the server
+        # is closing at that instant fails with a read error.
+        timeout_keep_alive=30,
     )
     quiet_dropped_connections()
     return uvicorn.Server(config)
