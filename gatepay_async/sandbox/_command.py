@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -72,26 +72,20 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic from click
         return number
 
 
-class _ScriptSpec(click.ParamType):  # type: ignore[type-arg]
+class _Spec(click.ParamType):  # type: ignore[type-arg]
+    """A spec string (``--fault``, ``--script``) parsed into its object by ``parse``."""
+
     name = "spec"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, ScriptRule):
-            return value
-        try:
-            return parse_script(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-class _FaultSpec(click.ParamType):  # type: ignore[type-arg]
-    name = "spec"
+    def __init__(self, parse: Callable[[str], object], parsed: type) -> None:
+        self._parse = parse
+        self._parsed = parsed
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, Fault):
+        if isinstance(value, self._parsed):
             return value
         try:
-            return parse_fault(value)
+            return self._parse(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -176,7 +170,7 @@ def export_lines(url: str, config: SandboxConfig) -> str:
     "--fault",
     "faults",
     metavar="SPEC",
-    type=_FaultSpec(),
+    type=_Spec(parse_fault, Fault),
     multiple=True,
     help="inject a fault, e.g. 'create:status=503,times=2' (repeatable; kinds below)",
 )
@@ -184,7 +178,7 @@ def export_lines(url: str, config: SandboxConfig) -> str:
     "--script",
     "scripts",
     metavar="SPEC",
-    type=_ScriptSpec(),
+    type=_Spec(parse_script, ScriptRule),
     multiple=True,
     help="scripted outcome for new cards, e.g. 'payment_failed:10%:after=2s' (repeatable)",
 )
