@@ -537,9 +537,21 @@ class WorkerPool:
         interrupts = 0
         if isinstance(exc, KeyboardInterrupt):
             interrupts = self._interrupted(interrupts)
+        # Wait on the pool's own count of running calls, not on Thread.join: a join cut
+        # short by KeyboardInterrupt can leave the thread marked as ended while it still
+        # runs, and a later join then returns at once (the journal would be closed under
+        # a running create).
         while True:
             try:
-                executor.shutdown(wait=True)
+                with self._condition:
+                    while self._running:
+                        self._condition.wait(0.1)
+                break
+            except KeyboardInterrupt:
+                interrupts = self._interrupted(interrupts)
+        while True:
+            try:
+                executor.shutdown(wait=True)  # every call has ended: the threads are idle
                 break
             except KeyboardInterrupt:
                 interrupts = self._interrupted(interrupts)
