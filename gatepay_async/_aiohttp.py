@@ -145,6 +145,10 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
     The session is made on the first request (aiohttp binds it to the running loop).
     """
 
+    #: Needs nothing of the client layer: the SDK may hand it signed requests directly
+    #: (``_sending``) when the ``DefaultAioHttpClient`` around it has no hooks or auth.
+    DIRECT_SEND_SAFE = True
+
     def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         self._aiohttp = _import_aiohttp()
         from yarl import URL  # aiohttp's own dependency

@@ -40,6 +40,7 @@ from gatepay_async._retry import (
     stop_after_sends,
     wait_after_attempt,
 )
+from gatepay_async._sending import AsyncSender
 from gatepay_async._synchronization import async_sleep
 from gatepay_async._transport import AsyncShardedTransport, NoCookies
 from gatepay_async._version import __version__
@@ -51,7 +52,6 @@ __all__ = ["AsyncGatePay"]
 logger = logging.getLogger("gatepay")
 
 USER_AGENT = f"gatepay-python/{__version__}"
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 # Every connection stays reusable: httpx's default of 20 keep-alive connections makes a
 # client shared by 100 tasks reconnect on most requests.
 DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
@@ -112,6 +112,9 @@ class AsyncGatePay:
             )
             http_client._cookies = NoCookies()  # GatePay sets none; reading them costs CPU
         self._http_client = http_client
+        self._sender = AsyncSender(
+            http_client, self._auth, self._config.base_url, self._config.timeout
+        )
         self.gift_cards = AsyncGiftCards(self)
 
     @property
@@ -169,14 +172,7 @@ class AsyncGatePay:
         ``create``: its answers go to the one outcome decision (``_outcome``), after
         ``create.on_answer``, and its waits between attempts may be the bulk run's.
         """
-        request = self._http_client.build_request(
-            method,
-            self._config.base_url + path,
-            content=content,
-            params=params,
-            headers=_JSON_HEADERS,
-            timeout=self._config.timeout,
-        )
+        request = self._sender.build(method, path, content=content, params=params)
         max_sends = self._config.max_retries + 1
         rate_limited_sends = create.rate_limited_sends if create is not None else None
         pause = create.pause if create is not None else None
@@ -297,12 +293,9 @@ class AsyncGatePay:
         reading: list[CappedBody] = []  # the answer's body as it arrives
         try:
             with AsyncAttemptDeadline(config.attempt_timeout) as deadline:
-                # follow_redirects=False on every send, whatever the caller's client says:
-                # a signed request is never re-sent to the host a 3xx names; the 3xx is
-                # the answer. stream=True: the body is read here, under the size cap.
-                response = await self._http_client.send(
-                    request, auth=self._auth, stream=True, follow_redirects=False
-                )
+                # Redirects are never followed (the sender's promise). The body is read
+                # here, under the size cap.
+                response = await self._sender.send(request)
                 status_code = response.status_code
                 try:
                     deadline.check()

@@ -140,6 +140,10 @@ class _ReleasingStream(httpx.SyncByteStream):
 class AsyncShardedTransport(httpx.AsyncBaseTransport):
     """Several ``httpx.AsyncHTTPTransport`` pools behind one transport."""
 
+    #: Needs nothing of the client layer: the SDK may hand it signed requests directly
+    #: (``_sending``).
+    DIRECT_SEND_SAFE = True
+
     def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
         count, per_shard = shard_limits(limits)
         self._pools: _LazyPools[httpx.AsyncHTTPTransport] = _LazyPools(
@@ -166,6 +170,8 @@ class AsyncShardedTransport(httpx.AsyncBaseTransport):
 
 class ShardedTransport(httpx.BaseTransport):
     """Several ``httpx.HTTPTransport`` pools behind one transport (thread-safe)."""
+
+    DIRECT_SEND_SAFE = True  # as AsyncShardedTransport
 
     def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
         count, per_shard = shard_limits(limits)

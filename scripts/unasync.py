@@ -58,6 +58,7 @@ from typing import NamedTuple
 #: (source file, target file), repo-relative posix paths.
 FILES: list[tuple[str, str]] = [
     ("gatepay_async/_client.py", "gatepay_sync/_client.py"),
+    ("gatepay_async/_sending.py", "gatepay_sync/_sending.py"),
     ("gatepay_async/__init__.py", "gatepay_sync/__init__.py"),
 ]
 
@@ -88,6 +89,7 @@ RULES: list[tuple[str, str | None]] = [
     (r"\bAsyncBulkIssuer\b", "BulkIssuer"),
     (r"\bAsyncBulkRun\b", "BulkRun"),
     (r"\bAsyncShardedTransport\b", "ShardedTransport"),
+    (r"\bAsyncSender\b", "Sender"),
     (r"\bAsyncClient\b", "Client"),
     (r"\bAsyncRetrying\b", "Retrying"),
     (r"\bAsyncIterator\b", "Iterator"),
@@ -104,6 +106,7 @@ RULES: list[tuple[str, str | None]] = [
     (r"\baclose\b", "close"),
     (r"\banext\(", "next("),
     (r"\baiter_raw\b", "iter_raw"),
+    (r"\bhandle_async_request\b", "handle_request"),
 ]
 
 #: Names from ``gatepay_async._synchronization`` (or ``_deadline``) that have a sync twin there:

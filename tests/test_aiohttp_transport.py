@@ -23,6 +23,7 @@ from gatepay_async import (
     APIConnectionError,
     AsyncGatePay,
     DefaultAioHttpClient,
+    GiftCard,
     OutcomeUnknownError,
     RequestNotSentError,
     ValidationError,
@@ -298,3 +299,52 @@ async def test_create_many_on_the_sandbox_sends_each_row_once_with_lost_answers(
     assert sandbox.sandbox.attempts("create") == 60  # each row sent exactly once
     titles = [t for t in sandbox.sandbox.store.all_titles() if t.startswith(prefix)]
     assert len(titles) == len(set(titles)) == 60  # the lost answers' cards exist, once
+
+
+def sandbox_client(sandbox: SandboxServer, http_client: httpx.AsyncClient) -> AsyncGatePay:
+    return AsyncGatePay(
+        client_id=SANDBOX_CLIENT_ID,
+        secret_key=SANDBOX_SECRET_KEY,
+        base_url=sandbox.url,
+        timeout=2.0,
+        http_client=http_client,
+    )
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_plain_default_aiohttp_client_is_sent_to_without_the_client_layer(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
+        raise AssertionError("sent through httpx.AsyncClient.send")
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", no_client_layer)
+    http_client = DefaultAioHttpClient(headers={"User-Agent": "shop/1.0", "X-Shop": "7"})
+    async with http_client:
+        card = await create(sandbox_client(sandbox, http_client))
+    assert isinstance(card, GiftCard)
+    assert card.key
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_default_aiohttp_client_with_hooks_is_used_through_send(
+    sandbox: SandboxServer,
+) -> None:
+    """Hooks the caller adds, even after the SDK got the client, still run."""
+    seen: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request.headers["X-GatePay-Signature"])
+
+    http_client = DefaultAioHttpClient()
+    async with http_client:
+        gp = sandbox_client(sandbox, http_client)
+        http_client.event_hooks = {"request": [hook]}
+        await create(gp)
+        assert len(seen) == 1
+        assert seen[0]  # the hook saw the signed request
+        http_client.event_hooks = {}
+        await create(gp)
+    assert len(seen) == 1

@@ -66,6 +66,11 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("class AsyncGatePay:", "class GatePay:"),
     ('__all__ = ["AsyncGatePay", "AsyncGiftCards"]', '__all__ = ["GatePay", "GiftCards"]'),
     ("self.gift_cards = AsyncGiftCards(self)", "self.gift_cards = GiftCards(self)"),
+    ("self._sender = AsyncSender(client)", "self._sender = Sender(client)"),
+    (
+        "response = await transport.handle_async_request(request)",
+        "response = transport.handle_request(request)",
+    ),
     ("http_client: httpx.AsyncClient | None = None", "http_client: httpx.Client | None = None"),
     ("retrying = AsyncRetrying(stop=stop)", "retrying = Retrying(stop=stop)"),
     ("from collections.abc import AsyncIterator", "from collections.abc import Iterator"),

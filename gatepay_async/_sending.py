@@ -1,0 +1,124 @@
+"""Building and sending one signed request: through the httpx client, or straight to the
+SDK's own transport when the client layer has nothing to add.
+
+``httpx.AsyncClient.send`` and ``build_request`` cost more CPU per call than everything
+else the SDK does (merging the base URL, parsing the URL string, the auth-flow generator,
+cookie and hook bookkeeping): about a tenth of a bulk run's CPU per card. When the client
+is the SDK's own, or a ``DefaultAioHttpClient`` the caller has not customised, none of
+that work changes the request: its transport (marked ``DIRECT_SEND_SAFE``) receives the
+same ``httpx.Request`` (same URL, headers in the same order, body and timeouts) built and
+signed here, and its ``httpx.Response`` comes back unchanged. A client with event hooks,
+default query parameters, cookies or mounted transports is always used through ``send``,
+so whatever the caller configured still happens.
+
+This module is the source of ``gatepay_sync/_sending.py``: keep it unasync-friendly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from gatepay_async._auth import GatePayAuth
+from gatepay_async._transport import NoCookies
+
+__all__ = ["AsyncSender"]
+
+#: httpx logs every request it sends at INFO under this name; a direct send says the same.
+_httpx_logger = logging.getLogger("httpx")
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+class AsyncSender:
+    """Builds requests for one client and sends them signed, on the cheapest safe path."""
+
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        auth: GatePayAuth,
+        base_url: str,
+        timeout: httpx.Timeout,
+    ) -> None:
+        self._client = http_client
+        self._auth = auth
+        self._base_url = base_url
+        self._timeout = timeout
+        self._timeouts = timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}  # per path: parsing costs more than a lookup
+
+    def build(
+        self, method: str, path: str, *, content: bytes, params: dict[str, str] | None
+    ) -> httpx.Request:
+        """The request ``build_request`` would make, made without the client layer if it adds
+        nothing (the same URL, headers in the same order, body and timeout extension)."""
+        client = self._client
+        if not _plain_client(client):
+            return client.build_request(
+                method,
+                self._base_url + path,
+                content=content,
+                params=params,
+                headers=_JSON_HEADERS,
+                timeout=self._timeout,
+            )
+        if params is None:
+            url = self._urls.get(path)
+            if url is None:
+                url = self._urls[path] = httpx.URL(self._base_url + path)
+        else:
+            url = httpx.URL(self._base_url + path, params=params)
+        return httpx.Request(
+            method,
+            url,
+            content=content,
+            headers=client._merge_headers(_JSON_HEADERS),
+            extensions={"timeout": dict(self._timeouts)},
+        )
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Sign and send ``request``; the answer's body is left to stream (``stream=True``).
+
+        Redirects are never followed, whatever the caller's client says: a signed request
+        is never re-sent to the host a 3xx names; the 3xx is the answer.
+        """
+        client = self._client
+        transport = client._transport
+        if not (_plain_client(client) and _direct_send_safe(client, transport)):
+            return await client.send(request, auth=self._auth, stream=True, follow_redirects=False)
+        auth = self._auth
+        auth.sign_request(request)
+        response = await transport.handle_async_request(request)
+        response.request = request
+        if _httpx_logger.isEnabledFor(logging.INFO):
+            _httpx_logger.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
+        auth.clock.observe(response.headers.get("date"))
+        return response
+
+
+def _plain_client(client: Any) -> bool:
+    """No default query parameters or cookies: building adds nothing but the client's headers
+    to a request (its base URL does not apply: the SDK's URLs are absolute)."""
+    cookies = client._cookies
+    return not client._params and (isinstance(cookies, NoCookies) or not cookies.jar)
+
+
+def _direct_send_safe(client: Any, transport: Any) -> bool:
+    """The SDK's own transport, reached by every URL, with no hooks to run. (The client's
+    own ``auth`` never runs: the SDK's, passed to ``send``, takes its place.)"""
+    hooks = client._event_hooks
+    return (
+        getattr(transport, "DIRECT_SEND_SAFE", False)
+        and not client._mounts
+        and not hooks["request"]
+        and not hooks["response"]
+        and not client.is_closed
+    )

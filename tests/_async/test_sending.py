@@ -1,0 +1,110 @@
+"""The direct send: the SDK's own clients skip httpx's client layer, and nothing changes.
+
+A request built by ``AsyncSender.build`` is the one ``build_request`` makes (URL, headers
+in order, body, timeouts), the SDK's own client sends through its transport without
+``httpx.AsyncClient.send`` (the saving), httpx's request log line is still written, and a
+client the caller gave is used through ``send`` so its hooks and auth still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from gatepay_async import AsyncGatePay
+from gatepay_async.sandbox import SandboxServer
+from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+
+TEMPLATE_ID = "255267012439183360"
+CALLS = [
+    ("POST", "/v1/pay/gift/create", b'{"title":"t","amount":"1"}', None),
+    ("GET", "/v1/pay/balance", b"", {"key": "k+/=", "b": "2"}),
+    ("GET", "/v1/pay/gift/templates", b"", None),
+]
+
+
+def client(url: str, **overrides: Any) -> AsyncGatePay:
+    arguments: dict[str, Any] = {
+        "client_id": SANDBOX_CLIENT_ID,
+        "secret_key": SANDBOX_SECRET_KEY,
+        "base_url": url,
+        "timeout": 5.0,
+        "max_retries": 0,
+    }
+    arguments.update(overrides)
+    return AsyncGatePay(**arguments)
+
+
+def same_request(built: httpx.Request, expected: httpx.Request) -> None:
+    assert built.method == expected.method
+    assert str(built.url) == str(expected.url)
+    assert built.headers.raw == expected.headers.raw
+    assert built.content == expected.content
+    assert built.extensions == expected.extensions
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("method", "path", "content", "params"), CALLS)
+async def test_a_request_built_directly_is_the_one_httpx_builds(
+    method: str, path: str, content: bytes, params: dict[str, str] | None
+) -> None:
+    async with client("http://127.0.0.1:9") as gp:
+        gp._http_client.headers["X-Extra"] = "kept"  # changed after the client was built
+        built = gp._sender.build(method, path, content=content, params=params)
+        expected = gp._http_client.build_request(
+            method,
+            gp.base_url + path,
+            content=content,
+            params=params,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            timeout=gp._config.timeout,
+        )
+    same_request(built, expected)
+    assert built.headers["X-Extra"] == "kept"
+
+
+@pytest.mark.anyio
+async def test_the_sdks_own_client_sends_without_the_client_layer(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
+        raise AssertionError("sent through httpx.AsyncClient.send")
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", no_client_layer)
+    async with client(sandbox.url) as gp:
+        card = await gp.gift_cards.create(
+            title="direct", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1")
+        )
+        balance = await gp.gift_cards.balance(key=card.key)
+    assert card.key
+    assert balance.card_number == card.card_number
+
+
+@pytest.mark.anyio
+async def test_a_direct_send_writes_httpx_request_line(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="httpx")
+    async with client(sandbox.url) as gp:
+        await gp.gift_cards.list_templates()
+        path = gp._config.paths.templates
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines == [f'HTTP Request: GET {sandbox.url}{path} "HTTP/1.1 200 OK"']
+
+
+@pytest.mark.anyio
+async def test_a_callers_client_runs_its_hooks_on_every_send(sandbox: SandboxServer) -> None:
+    seen: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    http_client = httpx.AsyncClient(event_hooks={"request": [hook]})
+    async with http_client, client(sandbox.url, http_client=http_client) as gp:
+        await gp.gift_cards.list_templates()
+        path = gp._config.paths.templates
+    assert seen == [path]
