@@ -10,7 +10,6 @@ read of it. Both raise the builtin TimeoutError. Both halves are written by hand
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
 from types import TracebackType
 
 import anyio
@@ -23,15 +22,19 @@ GRACE = 0.05
 
 
 class AsyncAttemptDeadline:
-    """``with AsyncAttemptDeadline(seconds):`` cancels its body after ``seconds``."""
+    """``with AsyncAttemptDeadline(seconds):`` cancels its body after ``seconds``.
+
+    A cancel scope with a deadline, as ``anyio.fail_after`` makes, without its two
+    generator-based context managers: this runs once per attempt, on every card.
+    """
 
     def __init__(self, seconds: float | None) -> None:
-        self._scope: AbstractContextManager[object] | None = (
-            None if seconds is None else anyio.fail_after(seconds + GRACE)
-        )
+        self._seconds = None if seconds is None else seconds + GRACE
+        self._scope: anyio.CancelScope | None = None
 
     def __enter__(self) -> AsyncAttemptDeadline:
-        if self._scope is not None:
+        if self._seconds is not None:
+            self._scope = anyio.CancelScope(deadline=anyio.current_time() + self._seconds)
             self._scope.__enter__()
         return self
 
@@ -41,9 +44,14 @@ class AsyncAttemptDeadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        if self._scope is None:
+        scope = self._scope
+        if scope is None:
             return None
-        return self._scope.__exit__(exc_type, exc, tb)
+        swallowed = scope.__exit__(exc_type, exc, tb)
+        # Cancelled by its own deadline (not by an outer scope): the attempt timed out.
+        if scope.cancelled_caught and anyio.current_time() >= scope.deadline:
+            raise TimeoutError("the attempt passed its deadline")
+        return swallowed
 
     def check(self) -> None:
         """Nothing to do: the cancel scope ends the attempt on time."""
