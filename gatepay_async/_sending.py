@@ -8,8 +8,8 @@ is the SDK's own, or a ``DefaultAioHttpClient`` the caller has not customised, n
 that work changes the request: its transport (marked ``DIRECT_SEND_SAFE``) receives the
 same ``httpx.Request`` (same URL, headers in the same order, body and timeouts) built and
 signed here, and its ``httpx.Response`` comes back unchanged. A client with event hooks,
-default query parameters, cookies or mounted transports is always used through ``send``,
-so whatever the caller configured still happens.
+default query parameters, a cookie jar (even an empty one: ``send`` fills it) or mounted
+transports is always used through ``send``, so whatever the caller configured still happens.
 
 This module is the source of ``gatepay_sync/_sending.py``: keep it unasync-friendly.
 """
@@ -112,11 +112,14 @@ def _plain_client(client: Any) -> bool:
 
 
 def _direct_send_safe(client: Any, transport: Any) -> bool:
-    """The SDK's own transport, reached by every URL, with no hooks to run. (The client's
-    own ``auth`` never runs: the SDK's, passed to ``send``, takes its place.)"""
+    """The SDK's own transport, reached by every URL, with no hooks to run and no cookies
+    to keep. (The client's own ``auth`` never runs: the SDK's, passed to ``send``, takes
+    its place.)"""
     hooks = client._event_hooks
     return (
         getattr(transport, "DIRECT_SEND_SAFE", False)
+        # A cookie jar the caller gave, even empty, is filled by ``send`` from each answer.
+        and isinstance(client._cookies, NoCookies)
         and not client._mounts
         and not hooks["request"]
         and not hooks["response"]
