@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 import httpx
+import httpx._client
 
 from gatepay_async._auth import GatePayAuth
 from gatepay_async._transport import NoCookies
@@ -29,6 +30,11 @@ __all__ = ["AsyncSender"]
 #: httpx logs every request it sends at INFO under this name; a direct send says the same.
 _httpx_logger = logging.getLogger("httpx")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+#: The file httpx's clients are defined in. A ``send`` whose code is not from there was
+#: wrapped (tracing tools such as Sentry's httpx integration patch ``send`` to add trace
+#: headers and record spans, keeping its name via ``functools.wraps``) or overridden in
+#: a subclass: it must still run.
+_HTTPX_CLIENT_SOURCE = httpx._client.__file__
 
 
 class AsyncSender:
@@ -111,15 +117,22 @@ def _plain_client(client: Any) -> bool:
     return not client._params and (isinstance(cookies, NoCookies) or not cookies.jar)
 
 
+def _httpx_own_send(client: Any) -> bool:
+    """``send`` is httpx's own: not wrapped by instrumentation, not overridden."""
+    code = getattr(type(client).send, "__code__", None)
+    return code is not None and code.co_filename == _HTTPX_CLIENT_SOURCE
+
+
 def _direct_send_safe(client: Any, transport: Any) -> bool:
-    """The SDK's own transport, reached by every URL, with no hooks to run and no cookies
-    to keep. (The client's own ``auth`` never runs: the SDK's, passed to ``send``, takes
-    its place.)"""
+    """The SDK's own transport, reached by every URL, with no hooks to run, no cookies
+    to keep and httpx's own ``send`` to skip. (The client's own ``auth`` never runs: the
+    SDK's, passed to ``send``, takes its place.)"""
     hooks = client._event_hooks
     return (
         getattr(transport, "DIRECT_SEND_SAFE", False)
         # A cookie jar the caller gave, even empty, is filled by ``send`` from each answer.
         and isinstance(client._cookies, NoCookies)
+        and _httpx_own_send(client)
         and not client._mounts
         and not hooks["request"]
         and not hooks["response"]

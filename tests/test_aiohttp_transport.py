@@ -319,7 +319,7 @@ async def test_a_plain_default_aiohttp_client_is_sent_to_without_the_client_laye
     async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
         raise AssertionError("sent through httpx.AsyncClient.send")
 
-    monkeypatch.setattr(httpx.AsyncClient, "send", no_client_layer)
+    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
     http_client = DefaultAioHttpClient(headers={"User-Agent": "shop/1.0", "X-Shop": "7"})
     async with http_client:
         card = await create(sandbox_client(sandbox, http_client))

@@ -8,7 +8,9 @@ client the caller gave is used through ``send`` so its hooks and auth still run.
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from gatepay_async import AsyncGatePay
 from gatepay_async.sandbox import SandboxServer
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests.raw_server import RawServer, Request, answer
 
 TEMPLATE_ID = "255267012439183360"
 CALLS = [
@@ -74,7 +77,7 @@ async def test_the_sdks_own_client_sends_without_the_client_layer(
     async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
         raise AssertionError("sent through httpx.AsyncClient.send")
 
-    monkeypatch.setattr(httpx.AsyncClient, "send", no_client_layer)
+    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
     async with client(sandbox.url) as gp:
         card = await gp.gift_cards.create(
             title="direct", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1")
@@ -108,3 +111,35 @@ async def test_a_callers_client_runs_its_hooks_on_every_send(sandbox: SandboxSer
         await gp.gift_cards.list_templates()
         path = gp._config.paths.templates
     assert seen == [path]
+
+
+@pytest.mark.anyio
+async def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tracing tools (Sentry's httpx integration, among others) wrap ``AsyncClient.send``
+    to add trace headers and record spans: the SDK's own client must still go through it."""
+    real_send = httpx.AsyncClient.send
+    traced: list[str] = []
+
+    @functools.wraps(real_send)
+    async def traced_send(
+        self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any
+    ) -> httpx.Response:
+        request.headers["sentry-trace"] = "trace-1"
+        traced.append(request.url.path)
+        return await real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", traced_send)
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        async with client(server.url) as gp:
+            await gp.gift_cards.list_templates()
+            path = gp._config.paths.templates
+    assert traced == [path]
+    assert received[0].headers.get("sentry-trace") == "trace-1"

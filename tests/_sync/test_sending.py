@@ -9,7 +9,9 @@ client the caller gave is used through ``send`` so its hooks and auth still run.
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 from gatepay_async.sandbox import SandboxServer
 from gatepay_sync import GatePay
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests.raw_server import RawServer, Request, answer
 
 TEMPLATE_ID = "255267012439183360"
 CALLS = [
@@ -73,7 +76,7 @@ def test_the_sdks_own_client_sends_without_the_client_layer(
     def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
         raise AssertionError("sent through httpx.Client.send")
 
-    monkeypatch.setattr(httpx.Client, "send", no_client_layer)
+    monkeypatch.setattr(httpx.Client, "_send_single_request", no_client_layer)
     with client(sandbox.url) as gp:
         card = gp.gift_cards.create(
             title="direct", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1")
@@ -105,3 +108,34 @@ def test_a_callers_client_runs_its_hooks_on_every_send(sandbox: SandboxServer) -
         gp.gift_cards.list_templates()
         path = gp._config.paths.templates
     assert seen == [path]
+
+
+def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tracing tools (Sentry's httpx integration, among others) wrap ``Client.send``
+    to add trace headers and record spans: the SDK's own client must still go through it."""
+    real_send = httpx.Client.send
+    traced: list[str] = []
+
+    @functools.wraps(real_send)
+    def traced_send(
+        self: httpx.Client, request: httpx.Request, **kwargs: Any
+    ) -> httpx.Response:
+        request.headers["sentry-trace"] = "trace-1"
+        traced.append(request.url.path)
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", traced_send)
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        with client(server.url) as gp:
+            gp.gift_cards.list_templates()
+            path = gp._config.paths.templates
+    assert traced == [path]
+    assert received[0].headers.get("sentry-trace") == "trace-1"
