@@ -30,10 +30,10 @@ __all__ = ["Sender"]
 #: httpx logs every request it sends at INFO under this name; a direct send says the same.
 _httpx_logger = logging.getLogger("httpx")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-#: The file httpx's clients are defined in. A ``send`` whose code is not from there was
-#: wrapped (tracing tools such as Sentry's httpx integration patch ``send`` to add trace
-#: headers and record spans, keeping its name via ``functools.wraps``) or overridden in
-#: a subclass: it must still run.
+#: The file httpx's clients are defined in. A ``send`` or ``build_request`` whose code is
+#: not from there was wrapped (tracing tools such as Sentry's httpx integration patch
+#: ``send`` to add trace headers and record spans, keeping its name via
+#: ``functools.wraps``) or overridden in a subclass: it must still run.
 _HTTPX_CLIENT_SOURCE = httpx._client.__file__
 
 
@@ -111,15 +111,21 @@ class Sender:
 
 
 def _plain_client(client: Any) -> bool:
-    """No default query parameters or cookies: building adds nothing but the client's headers
-    to a request (its base URL does not apply: the SDK's URLs are absolute)."""
+    """No default query parameters or cookies, and httpx's own ``build_request`` (not one a
+    subclass or a tool replaced): building adds nothing but the client's headers to a
+    request (its base URL does not apply: the SDK's URLs are absolute)."""
     cookies = client._cookies
-    return not client._params and (isinstance(cookies, NoCookies) or not cookies.jar)
+    return (
+        not client._params
+        and (isinstance(cookies, NoCookies) or not cookies.jar)
+        and _httpx_own(client, "build_request")
+    )
 
 
-def _httpx_own_send(client: Any) -> bool:
-    """``send`` is httpx's own: not wrapped by instrumentation, not overridden."""
-    code = getattr(type(client).send, "__code__", None)
+def _httpx_own(client: Any, method: str) -> bool:
+    """The client's ``method`` is httpx's own: not wrapped by instrumentation, not
+    overridden in a subclass."""
+    code = getattr(getattr(type(client), method), "__code__", None)
     return code is not None and code.co_filename == _HTTPX_CLIENT_SOURCE
 
 
@@ -132,7 +138,7 @@ def _direct_send_safe(client: Any, transport: Any) -> bool:
         getattr(transport, "DIRECT_SEND_SAFE", False)
         # A cookie jar the caller gave, even empty, is filled by ``send`` from each answer.
         and isinstance(client._cookies, NoCookies)
-        and _httpx_own_send(client)
+        and _httpx_own(client, "send")
         and not client._mounts
         and not hooks["request"]
         and not hooks["response"]

@@ -143,3 +143,26 @@ async def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
             path = gp._config.paths.templates
     assert traced == [path]
     assert received[0].headers.get("sentry-trace") == "trace-1"
+
+
+class TenantClient(httpx.AsyncClient):
+    """A caller's client that stamps every request it builds."""
+
+    def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+        request = super().build_request(*args, **kwargs)
+        request.headers["X-Tenant"] = "shop-7"
+        return request
+
+
+@pytest.mark.anyio
+async def test_a_callers_client_that_overrides_build_request_still_builds() -> None:
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        async with TenantClient() as http_client, client(server.url, http_client=http_client) as gp:
+            await gp.gift_cards.list_templates()
+    assert received[0].headers.get("x-tenant") == "shop-7"
