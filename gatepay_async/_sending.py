@@ -17,6 +17,7 @@ This module is the source of ``gatepay_sync/_sending.py``: keep it unasync-frien
 from __future__ import annotations
 
 import logging
+import types
 from typing import Any
 
 import httpx
@@ -124,9 +125,13 @@ def _plain_client(client: Any) -> bool:
 
 def _httpx_own(client: Any, method: str) -> bool:
     """The client's ``method`` is httpx's own: not wrapped by instrumentation, not
-    overridden in a subclass."""
-    code = getattr(getattr(type(client), method), "__code__", None)
-    return code is not None and code.co_filename == _HTTPX_CLIENT_SOURCE
+    overridden in a subclass. ``type(...) is FunctionType``, not ``isinstance``: wrapt's
+    proxies (ddtrace wraps ``send`` so) pass ``isinstance`` and forward ``__code__``."""
+    function = getattr(type(client), method)
+    return (
+        type(function) is types.FunctionType
+        and function.__code__.co_filename == _HTTPX_CLIENT_SOURCE
+    )
 
 
 def _direct_send_safe(client: Any, transport: Any) -> bool:

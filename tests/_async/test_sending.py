@@ -166,3 +166,48 @@ async def test_a_callers_client_that_overrides_build_request_still_builds() -> N
         async with TenantClient() as http_client, client(server.url, http_client=http_client) as gp:
             await gp.gift_cards.list_templates()
     assert received[0].headers.get("x-tenant") == "shop-7"
+
+
+class ForwardingProxy:
+    """A wrapper the way wrapt makes them (ddtrace's httpx integration wraps ``send`` so):
+    an object, not a function, that forwards attribute reads, ``__code__`` among them, to
+    the function it wraps."""
+
+    def __init__(self, wrapped: Any, seen: list[str]) -> None:
+        self._wrapped = wrapped
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:  # read on the class: still the proxy, as wrapt's are
+            return self
+        wrapped, seen = self._wrapped, self._seen
+
+        def bound(request: httpx.Request, **kwargs: Any) -> Any:
+            request.headers["x-datadog-trace-id"] = "1"
+            seen.append(request.url.path)
+            return wrapped(instance, request, **kwargs)
+
+        return bound
+
+
+@pytest.mark.anyio
+async def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    traced: list[str] = []
+    monkeypatch.setattr(httpx.AsyncClient, "send", ForwardingProxy(httpx.AsyncClient.send, traced))
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        async with client(server.url) as gp:
+            await gp.gift_cards.list_templates()
+            path = gp._config.paths.templates
+    assert traced == [path]
+    assert received[0].headers.get("x-datadog-trace-id") == "1"
