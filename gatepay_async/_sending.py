@@ -8,8 +8,8 @@ is the SDK's own, or a ``DefaultAioHttpClient`` the caller has not customised, n
 that work changes the request: its transport (marked ``DIRECT_SEND_SAFE``) receives the
 same ``httpx.Request`` (same URL, headers in the same order, body and timeouts) built and
 signed here, and its ``httpx.Response`` comes back unchanged. A client with event hooks,
-default query parameters, cookies or mounted transports is always used through ``send``,
-so whatever the caller configured still happens.
+default query parameters, a cookie jar (even an empty one: ``send`` fills it) or mounted
+transports is always used through ``send``, so whatever the caller configured still happens.
 
 This module is the source of ``gatepay_sync/_sending.py``: keep it unasync-friendly.
 """
@@ -17,9 +17,11 @@ This module is the source of ``gatepay_sync/_sending.py``: keep it unasync-frien
 from __future__ import annotations
 
 import logging
+import types
 from typing import Any
 
 import httpx
+import httpx._client
 
 from gatepay_async._auth import GatePayAuth
 from gatepay_async._transport import NoCookies
@@ -29,6 +31,11 @@ __all__ = ["AsyncSender"]
 #: httpx logs every request it sends at INFO under this name; a direct send says the same.
 _httpx_logger = logging.getLogger("httpx")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+#: The file httpx's clients are defined in. A ``send`` or ``build_request`` whose code is
+#: not from there was wrapped (tracing tools such as Sentry's httpx integration patch
+#: ``send`` to add trace headers and record spans, keeping its name via
+#: ``functools.wraps``) or overridden in a subclass: it must still run.
+_HTTPX_CLIENT_SOURCE = httpx._client.__file__
 
 
 class AsyncSender:
@@ -105,18 +112,38 @@ class AsyncSender:
 
 
 def _plain_client(client: Any) -> bool:
-    """No default query parameters or cookies: building adds nothing but the client's headers
-    to a request (its base URL does not apply: the SDK's URLs are absolute)."""
+    """No default query parameters or cookies, and httpx's own ``build_request`` (not one a
+    subclass or a tool replaced): building adds nothing but the client's headers to a
+    request (its base URL does not apply: the SDK's URLs are absolute)."""
     cookies = client._cookies
-    return not client._params and (isinstance(cookies, NoCookies) or not cookies.jar)
+    return (
+        not client._params
+        and (isinstance(cookies, NoCookies) or not cookies.jar)
+        and _httpx_own(client, "build_request")
+    )
+
+
+def _httpx_own(client: Any, method: str) -> bool:
+    """The client's ``method`` is httpx's own: not wrapped by instrumentation, not
+    overridden in a subclass. ``type(...) is FunctionType``, not ``isinstance``: wrapt's
+    proxies (ddtrace wraps ``send`` so) pass ``isinstance`` and forward ``__code__``."""
+    function = getattr(type(client), method)
+    return (
+        type(function) is types.FunctionType
+        and function.__code__.co_filename == _HTTPX_CLIENT_SOURCE
+    )
 
 
 def _direct_send_safe(client: Any, transport: Any) -> bool:
-    """The SDK's own transport, reached by every URL, with no hooks to run. (The client's
-    own ``auth`` never runs: the SDK's, passed to ``send``, takes its place.)"""
+    """The SDK's own transport, reached by every URL, with no hooks to run, no cookies
+    to keep and httpx's own ``send`` to skip. (The client's own ``auth`` never runs: the
+    SDK's, passed to ``send``, takes its place.)"""
     hooks = client._event_hooks
     return (
         getattr(transport, "DIRECT_SEND_SAFE", False)
+        # A cookie jar the caller gave, even empty, is filled by ``send`` from each answer.
+        and isinstance(client._cookies, NoCookies)
+        and _httpx_own(client, "send")
         and not client._mounts
         and not hooks["request"]
         and not hooks["response"]

@@ -319,7 +319,7 @@ async def test_a_plain_default_aiohttp_client_is_sent_to_without_the_client_laye
     async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
         raise AssertionError("sent through httpx.AsyncClient.send")
 
-    monkeypatch.setattr(httpx.AsyncClient, "send", no_client_layer)
+    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
     http_client = DefaultAioHttpClient(headers={"User-Agent": "shop/1.0", "X-Shop": "7"})
     async with http_client:
         card = await create(sandbox_client(sandbox, http_client))
@@ -348,3 +348,24 @@ async def test_a_default_aiohttp_client_with_hooks_is_used_through_send(
         http_client.event_hooks = {}
         await create(gp)
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_client_given_an_empty_cookie_jar_keeps_cookies_across_sdk_calls() -> None:
+    """``cookies=`` asks for cookies to be kept: an empty jar at first must not make the
+    SDK skip the client layer, which is what stores them."""
+    body = b'{"status":"SUCCESS","code":"000000","data":[]}'
+    answer = (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: session=abc; Path=/\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
+    async with (
+        RawServer(lambda request: answer) as server,
+        DefaultAioHttpClient(cookies={}) as http_client,
+    ):
+        gp = await gatepay_on(server.url, http_client)
+        await gp.gift_cards.list_templates()
+        await gp.gift_cards.list_templates()
+        assert http_client.cookies.get("session") == "abc"
+    assert b"session=abc" in server.requests[1]

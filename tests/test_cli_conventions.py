@@ -96,7 +96,12 @@ def test_refusals_exit_4(env: dict[str, str]) -> None:
     assert refused_create.exit_code == EXIT_REFUSED, refused_create.output
 
 
-def test_create_with_a_lost_answer_exits_3(env: dict[str, str], server: SandboxServer) -> None:
+def test_create_with_a_lost_answer_exits_3(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cut answer (with the card's key) is saved in the working directory: a temporary
+    # one, never the source tree, where it could be committed.
+    monkeypatch.chdir(tmp_path)
     server.sandbox.inject(parse_fault("create:drop_after,times=1"))
     result = invoke(
         "create", "--title", "lost", "--template-id", TEMPLATE_ID,
@@ -104,6 +109,7 @@ def test_create_with_a_lost_answer_exits_3(env: dict[str, str], server: SandboxS
     )  # fmt: skip
     assert result.exit_code == EXIT_UNKNOWN, result.output
     assert "OutcomeUnknownError" in result.stderr
+    assert len(list(tmp_path.glob("gatepay-answer-*.txt"))) == 1
 
 
 def test_unreachable_gatepay_exits_1(env: dict[str, str]) -> None:

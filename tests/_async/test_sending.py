@@ -8,7 +8,9 @@ client the caller gave is used through ``send`` so its hooks and auth still run.
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from gatepay_async import AsyncGatePay
 from gatepay_async.sandbox import SandboxServer
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests.raw_server import RawServer, Request, answer
 
 TEMPLATE_ID = "255267012439183360"
 CALLS = [
@@ -74,7 +77,7 @@ async def test_the_sdks_own_client_sends_without_the_client_layer(
     async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
         raise AssertionError("sent through httpx.AsyncClient.send")
 
-    monkeypatch.setattr(httpx.AsyncClient, "send", no_client_layer)
+    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
     async with client(sandbox.url) as gp:
         card = await gp.gift_cards.create(
             title="direct", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1")
@@ -108,3 +111,103 @@ async def test_a_callers_client_runs_its_hooks_on_every_send(sandbox: SandboxSer
         await gp.gift_cards.list_templates()
         path = gp._config.paths.templates
     assert seen == [path]
+
+
+@pytest.mark.anyio
+async def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tracing tools (Sentry's httpx integration, among others) wrap ``AsyncClient.send``
+    to add trace headers and record spans: the SDK's own client must still go through it."""
+    real_send = httpx.AsyncClient.send
+    traced: list[str] = []
+
+    @functools.wraps(real_send)
+    async def traced_send(
+        self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any
+    ) -> httpx.Response:
+        request.headers["sentry-trace"] = "trace-1"
+        traced.append(request.url.path)
+        return await real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", traced_send)
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        async with client(server.url) as gp:
+            await gp.gift_cards.list_templates()
+            path = gp._config.paths.templates
+    assert traced == [path]
+    assert received[0].headers.get("sentry-trace") == "trace-1"
+
+
+class TenantClient(httpx.AsyncClient):
+    """A caller's client that stamps every request it builds."""
+
+    def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+        request = super().build_request(*args, **kwargs)
+        request.headers["X-Tenant"] = "shop-7"
+        return request
+
+
+@pytest.mark.anyio
+async def test_a_callers_client_that_overrides_build_request_still_builds() -> None:
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        async with TenantClient() as http_client, client(server.url, http_client=http_client) as gp:
+            await gp.gift_cards.list_templates()
+    assert received[0].headers.get("x-tenant") == "shop-7"
+
+
+class ForwardingProxy:
+    """A wrapper the way wrapt makes them (ddtrace's httpx integration wraps ``send`` so):
+    an object, not a function, that forwards attribute reads, ``__code__`` among them, to
+    the function it wraps."""
+
+    def __init__(self, wrapped: Any, seen: list[str]) -> None:
+        self._wrapped = wrapped
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:  # read on the class: still the proxy, as wrapt's are
+            return self
+        wrapped, seen = self._wrapped, self._seen
+
+        def bound(request: httpx.Request, **kwargs: Any) -> Any:
+            request.headers["x-datadog-trace-id"] = "1"
+            seen.append(request.url.path)
+            return wrapped(instance, request, **kwargs)
+
+        return bound
+
+
+@pytest.mark.anyio
+async def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    traced: list[str] = []
+    monkeypatch.setattr(httpx.AsyncClient, "send", ForwardingProxy(httpx.AsyncClient.send, traced))
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        async with client(server.url) as gp:
+            await gp.gift_cards.list_templates()
+            path = gp._config.paths.templates
+    assert traced == [path]
+    assert received[0].headers.get("x-datadog-trace-id") == "1"

@@ -9,7 +9,9 @@ client the caller gave is used through ``send`` so its hooks and auth still run.
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 from gatepay_async.sandbox import SandboxServer
 from gatepay_sync import GatePay
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests.raw_server import RawServer, Request, answer
 
 TEMPLATE_ID = "255267012439183360"
 CALLS = [
@@ -73,7 +76,7 @@ def test_the_sdks_own_client_sends_without_the_client_layer(
     def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
         raise AssertionError("sent through httpx.Client.send")
 
-    monkeypatch.setattr(httpx.Client, "send", no_client_layer)
+    monkeypatch.setattr(httpx.Client, "_send_single_request", no_client_layer)
     with client(sandbox.url) as gp:
         card = gp.gift_cards.create(
             title="direct", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1")
@@ -105,3 +108,100 @@ def test_a_callers_client_runs_its_hooks_on_every_send(sandbox: SandboxServer) -
         gp.gift_cards.list_templates()
         path = gp._config.paths.templates
     assert seen == [path]
+
+
+def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tracing tools (Sentry's httpx integration, among others) wrap ``Client.send``
+    to add trace headers and record spans: the SDK's own client must still go through it."""
+    real_send = httpx.Client.send
+    traced: list[str] = []
+
+    @functools.wraps(real_send)
+    def traced_send(
+        self: httpx.Client, request: httpx.Request, **kwargs: Any
+    ) -> httpx.Response:
+        request.headers["sentry-trace"] = "trace-1"
+        traced.append(request.url.path)
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", traced_send)
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        with client(server.url) as gp:
+            gp.gift_cards.list_templates()
+            path = gp._config.paths.templates
+    assert traced == [path]
+    assert received[0].headers.get("sentry-trace") == "trace-1"
+
+
+class TenantClient(httpx.Client):
+    """A caller's client that stamps every request it builds."""
+
+    def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+        request = super().build_request(*args, **kwargs)
+        request.headers["X-Tenant"] = "shop-7"
+        return request
+
+
+def test_a_callers_client_that_overrides_build_request_still_builds() -> None:
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        with TenantClient() as http_client, client(server.url, http_client=http_client) as gp:
+            gp.gift_cards.list_templates()
+    assert received[0].headers.get("x-tenant") == "shop-7"
+
+
+class ForwardingProxy:
+    """A wrapper the way wrapt makes them (ddtrace's httpx integration wraps ``send`` so):
+    an object, not a function, that forwards attribute reads, ``__code__`` among them, to
+    the function it wraps."""
+
+    def __init__(self, wrapped: Any, seen: list[str]) -> None:
+        self._wrapped = wrapped
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:  # read on the class: still the proxy, as wrapt's are
+            return self
+        wrapped, seen = self._wrapped, self._seen
+
+        def bound(request: httpx.Request, **kwargs: Any) -> Any:
+            request.headers["x-datadog-trace-id"] = "1"
+            seen.append(request.url.path)
+            return wrapped(instance, request, **kwargs)
+
+        return bound
+
+
+def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    traced: list[str] = []
+    monkeypatch.setattr(httpx.Client, "send", ForwardingProxy(httpx.Client.send, traced))
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        with client(server.url) as gp:
+            gp.gift_cards.list_templates()
+            path = gp._config.paths.templates
+    assert traced == [path]
+    assert received[0].headers.get("x-datadog-trace-id") == "1"
