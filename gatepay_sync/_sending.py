@@ -127,6 +127,8 @@ def _httpx_own(client: Any, method: str) -> bool:
     """The client's ``method`` is httpx's own: not wrapped by instrumentation, not
     overridden in a subclass. ``type(...) is FunctionType``, not ``isinstance``: wrapt's
     proxies (ddtrace wraps ``send`` so) pass ``isinstance`` and forward ``__code__``."""
+    if method in vars(client):  # patched on this one client
+        return False
     function = getattr(type(client), method)
     return (
         type(function) is types.FunctionType

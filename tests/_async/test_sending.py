@@ -211,3 +211,26 @@ async def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
             path = gp._config.paths.templates
     assert traced == [path]
     assert received[0].headers.get("x-datadog-trace-id") == "1"
+
+
+@pytest.mark.anyio
+async def test_a_send_patched_on_one_client_still_runs() -> None:
+    """A tool may wrap ``send`` on one client object rather than on its class."""
+    received: list[Request] = []
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    with RawServer(respond) as server:
+        async with client(server.url) as gp:
+            http_client = gp._http_client
+            real_send = http_client.send
+
+            async def traced_send(request: httpx.Request, **kwargs: Any) -> httpx.Response:
+                request.headers["traceparent"] = "00-1-2-01"
+                return await real_send(request, **kwargs)
+
+            http_client.send = traced_send  # type: ignore[method-assign]
+            await gp.gift_cards.list_templates()
+    assert received[0].headers.get("traceparent") == "00-1-2-01"
