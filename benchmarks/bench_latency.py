@@ -305,8 +305,8 @@ def main() -> None:
         help="comma-separated concurrency levels (64,256)",
     )
     parser.add_argument("--latency", type=float, default=0.05, help="responder latency, s")
-    parser.add_argument("--seconds", type=float, default=2.5, help="seconds of rows per run")
-    parser.add_argument("--repeats", type=int, default=2, help="runs per implementation")
+    parser.add_argument("--seconds", type=float, default=4.0, help="seconds of rows per run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per implementation")
     args = parser.parse_args()
     if args.quick:
         args.concurrency, args.latency, args.seconds, args.repeats = [4, 16], 0.01, 0.2, 1
