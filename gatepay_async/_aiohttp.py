@@ -146,7 +146,7 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
     """
 
     #: Needs nothing of the client layer: the SDK may hand it signed requests directly
-    #: (``_sending``) when the ``DefaultAioHttpClient`` around it has no hooks or auth.
+    #: (``_sending``) when the ``DefaultAioHttpClient`` around it is not customised.
     DIRECT_SEND_SAFE = True
 
     def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:

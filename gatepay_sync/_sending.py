@@ -92,7 +92,7 @@ class Sender:
         """
         client = self._client
         transport = client._transport
-        if not (_plain_client(client) and _direct_send_safe(client, transport)):
+        if not _direct_send_safe(client, transport):
             return client.send(request, auth=self._auth, stream=True, follow_redirects=False)
         auth = self._auth
         auth.sign_request(request)
