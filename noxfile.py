@@ -28,7 +28,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def unasync(session: nox.Session) -> None:
-    """Regenerate gatepay_sync and tests/_sync; ``nox -s unasync -- --check`` checks drift."""
+    """Regenerate gatepay_sync and tests/_sync; ``nox -s unasync -- --check`` checks drift.
+
+    The generator uses the standard library only, so nothing is installed.
+    """
     session.run("python", "scripts/unasync.py", *session.posargs)
 
 

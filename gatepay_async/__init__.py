@@ -1,11 +1,10 @@
-"""gatepay_async: the async GatePay gift card SDK.
+"""The GatePay gift card SDK: the AsyncGatePay client, its models and its errors.
 
-This module is the source of ``gatepay_sync/__init__.py``: shared names are imported
-absolutely from gatepay_async, the client relatively, so the sync package re-exports the
-very same model and exception classes.
+Models and errors are one set of classes for both packages: ``gatepay_async.GiftCard``
+and ``gatepay_sync.GiftCard`` are the same class, and so are the exceptions.
 """
 
-from gatepay_async._aiohttp import DefaultAioHttpClient
+from gatepay_async._aiohttp import DefaultAioHttpClient  # unasync: async-only
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
 from gatepay_async._errors import (
     APIConnectionError,
@@ -44,7 +43,7 @@ __all__ = [
     "BulkResult",
     "BulkState",
     "CardSpec",
-    "DefaultAioHttpClient",
+    "DefaultAioHttpClient",  # unasync: async-only
     "GatePayError",
     "GiftCard",
     "GiftCardBalance",

@@ -6,13 +6,15 @@ Shared by both facades (``gatepay_sync`` imports these very classes).
 from __future__ import annotations
 
 import enum
+from collections.abc import AsyncIterable, Iterable
 from decimal import Decimal
+from typing import TypeAlias
 
 import attrs
 
 from gatepay_async._models import GiftCard
 
-__all__ = ["BulkResult", "BulkState", "CardSpec"]
+__all__ = ["AsyncSpecs", "BulkResult", "BulkState", "CardSpec", "Specs"]
 
 
 class BulkState(str, enum.Enum):
@@ -72,3 +74,9 @@ class BulkResult:
     @property
     def issued(self) -> bool:
         return self.state is BulkState.ISSUED
+
+
+#: What ``create_many`` takes, as the generated sync code names it: ``AsyncSpecs`` in the
+#: async client (which also pulls an async iterable) becomes ``Specs`` in the sync one.
+AsyncSpecs: TypeAlias = Iterable[CardSpec] | AsyncIterable[CardSpec]
+Specs: TypeAlias = Iterable[CardSpec]

@@ -1,7 +1,4 @@
-"""AsyncGatePay: configuration, the HTTP client, the retry loop and envelope decoding.
-
-This module is the source of ``gatepay_sync/_client.py``: keep it unasync-friendly.
-"""
+"""AsyncGatePay: configuration, the HTTP client, the retry loop and envelope decoding."""
 
 from __future__ import annotations
 
@@ -40,11 +37,11 @@ from gatepay_async._retry import (
     stop_after_sends,
     wait_after_attempt,
 )
-from gatepay_async._sending import AsyncSender
 from gatepay_async._synchronization import async_sleep
 from gatepay_async._transport import AsyncShardedTransport, NoCookies
 from gatepay_async._version import __version__
 
+from ._sending import AsyncSender
 from .resources.gift_cards import AsyncGiftCards
 
 __all__ = ["AsyncGatePay"]

@@ -5,13 +5,12 @@ SDK's own transport when the client layer has nothing to add.
 ``httpx.Client.send`` and ``build_request`` cost more CPU per call than everything
 else the SDK does (merging the base URL, parsing the URL string, the auth-flow generator,
 cookie and hook bookkeeping): about a tenth of a bulk run's CPU per card. When the client
+is the SDK's own, or (async only) a ``DefaultAioHttpClient`` left as made, none of
 that work changes the request: its transport (marked ``DIRECT_SEND_SAFE``) receives the
 same ``httpx.Request`` (same URL, headers in the same order, body and timeouts) built and
 signed here, and its ``httpx.Response`` comes back unchanged. A client with event hooks,
 default query parameters, a cookie jar (even an empty one: ``send`` fills it) or mounted
 transports is always used through ``send``, so whatever the caller configured still happens.
-
-This module is the source of ``gatepay_sync/_sending.py``: keep it unasync-friendly.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Bulk issuance: ``client.gift_cards.create_many``.
 
-This module is the source of ``gatepay_sync/resources/bulk.py``: keep it unasync-friendly
-(concurrency only through the ``gatepay_async._synchronization`` pairs).
+Concurrency goes only through ``gatepay_async._synchronization``, which has each
+primitive in an async and a sync form.
 
 How a run goes. ``concurrency`` long-lived workers share ``specs``: each pulls the next
 row (one at a time, under a lock) and either answers it at once (bad row, duplicate ref,
@@ -32,12 +32,12 @@ create is sent; the outcomes of the requests in flight are kept in memory
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import httpx
 
-from gatepay_async._bulk_models import BulkResult, CardSpec
+from gatepay_async._bulk_models import AsyncSpecs, BulkResult, CardSpec
 from gatepay_async._bulk_plan import (
     BulkPlan,
     CreateJob,
@@ -139,7 +139,7 @@ class AsyncBulkIssuer:
     def __init__(
         self,
         client: AsyncGatePay,
-        specs: Iterable[CardSpec] | AsyncIterable[CardSpec],
+        specs: AsyncSpecs,
         *,
         concurrency: int,
         journal: JournalArgument,

@@ -1,15 +1,12 @@
-"""``client.gift_cards``: create, query, balance, list_templates, create_many, wait_for_status.
-
-This module is the source of ``gatepay_sync/resources/gift_cards.py``.
-"""
+"""``client.gift_cards``: create, query, balance, list_templates, create_many, wait_for_status."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from gatepay_async._bulk_models import BulkResult, CardSpec
+from gatepay_async._bulk_models import AsyncSpecs, BulkResult
 from gatepay_async._bulk_plan import JournalArgument
 from gatepay_async._decoding import (
     decode_balance,
@@ -127,7 +124,7 @@ class AsyncGiftCards:
 
     def create_many(
         self,
-        specs: Iterable[CardSpec] | AsyncIterable[CardSpec],
+        specs: AsyncSpecs,
         *,
         concurrency: int = 16,
         journal: JournalArgument = None,
@@ -147,10 +144,10 @@ class AsyncGiftCards:
         decides it (docs/reliability.md). Nothing is resent on its own. After bad
         credentials, or when GatePay cannot be reached, the rows after it fail unsent.
 
-        ``specs`` is pulled lazily (any iterable, or an async iterable), so memory stays
-        flat. Refs must be unique: for a sequence (list, tuple) a duplicate raises
-        ValidationError here, before anything is sent; for a one-shot iterator a later
-        row repeating a ref is ``failed`` without being sent.
+        ``specs`` is pulled lazily (any iterable; the async client also takes an async
+        iterable), so memory stays flat. Refs must be unique: for a sequence (list, tuple)
+        a duplicate raises ValidationError here, before anything is sent; for a one-shot
+        iterator a later row repeating a ref is ``failed`` without being sent.
 
         ``journal`` (a path, or an open :class:`~gatepay_async._journal.Journal`) makes
         the run exact across crashes: an intent record is fsynced before each create is

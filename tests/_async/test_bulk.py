@@ -1,7 +1,7 @@
 """create_many: states, the journal, resuming, back-off, rate, early break, concurrency.
 
-The source of ``tests/_sync/test_bulk.py`` (generated): the fake GatePay below is
-thread-safe because the sync facade runs its workers in threads.
+The fake GatePay below is thread-safe because the sync facade runs its workers in
+threads.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from gatepay_async import AsyncGatePay, ValidationError
-from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
+from gatepay_async._bulk_models import AsyncSpecs, BulkResult, BulkState, CardSpec
 from gatepay_async._journal import Journal
 from gatepay_async._synchronization import AsyncWorkerPool, async_monotonic, async_sleep
 
@@ -148,9 +148,7 @@ def specs(count: int, prefix: str = "row") -> list[CardSpec]:
     return [spec(f"{prefix}-{i}") for i in range(count)]
 
 
-async def run(
-    gp: AsyncGatePay, items: Iterable[CardSpec] | AsyncIterable[CardSpec], **options: Any
-) -> dict[str, BulkResult]:
+async def run(gp: AsyncGatePay, items: AsyncSpecs, **options: Any) -> dict[str, BulkResult]:
     results: dict[str, BulkResult] = {}
     async for result in gp.gift_cards.create_many(items, **options):
         assert result.ref not in results

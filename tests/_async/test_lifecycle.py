@@ -2,7 +2,6 @@
 
 Each helper plays a card holder's or GatePay's action; the SDK must then show exactly
 what GatePay would. Real HTTP to a sandbox on 127.0.0.1 (the ``gatepay_sandbox`` handle).
-The source of ``tests/_sync/test_lifecycle.py`` (generated).
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ Every cell of the published decision table (HTTP status class x what the body ho
 odd SUCCESS answers, the raw answer in the journal before it is interpreted (and a
 rerun recovering a card from it), the one retry loop (429 sends counted at a real
 sandbox), the early stop when GatePay cannot be reached, and rows that changed.
-
-The source of ``tests/_sync/test_outcome.py`` (generated).
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""wait_for_status: polls with growing waits, returns the card, times out naming the status.
-
-The source of ``tests/_sync/test_wait_for_status.py`` (generated).
-"""
+"""wait_for_status: polls with growing waits, returns the card, times out naming the status."""
 
 from __future__ import annotations
 

@@ -19,10 +19,10 @@ import pytest
 
 from gatepay_sync import (
     APIError,
+    GatePay,
     AuthenticationError,
     BulkState,
     CardSpec,
-    GatePay,
     InvalidRequestError,
     OutcomeUnknownError,
 )

@@ -14,11 +14,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from gatepay_async.sandbox import SandboxServer, parse_fault
 from gatepay_sync import GatePay, GatePayError, GiftCard
+from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.fault_matrix import MATRIX, OK, Row
-from tests.http_clients import ASYNCIO_ONLY, HTTP_CLIENTS
+from tests.http_clients import HTTP_CLIENTS, ASYNCIO_ONLY
 
 READS = ["templates", "query", "balance"]
 TEMPLATE_ID = "255267012439183360"

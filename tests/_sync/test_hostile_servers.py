@@ -18,17 +18,17 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from gatepay_async.sandbox import SandboxServer
 from gatepay_sync import (
     APIError,
     APITimeoutError,
+    GatePay,
     BulkState,
     CardSpec,
-    GatePay,
     GatePayError,
     OutcomeUnknownError,
     ResponseValidationError,
 )
+from gatepay_async.sandbox import SandboxServer
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.raw_server import RawServer, Request, answer
 

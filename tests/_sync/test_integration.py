@@ -8,14 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from gatepay_async.sandbox import SandboxServer, parse_fault
 from gatepay_sync import (
-    AuthenticationError,
     GatePay,
+    AuthenticationError,
     GatePayError,
     GiftCardStatus,
     InvalidRequestError,
 )
+from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 
 TEMPLATE_ID = "255267012439183360"

@@ -3,7 +3,6 @@
 
 Each helper plays a card holder's or GatePay's action; the SDK must then show exactly
 what GatePay would. Real HTTP to a sandbox on 127.0.0.1 (the ``gatepay_sandbox`` handle).
-The source of ``tests/_sync/test_lifecycle.py`` (generated).
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from decimal import Decimal
 
 import pytest
 
+from gatepay_sync import GatePay, GiftCard, GiftCardStatus
 from gatepay_async.sandbox import GatePaySandbox, TransitionRefused
 from gatepay_async.sandbox._fixture import fixture_config
-from gatepay_sync import GatePay, GiftCard, GiftCardStatus
 
 TEMPLATE_ID = "255267012439183360"
 

@@ -9,8 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from gatepay_async.sandbox import SandboxServer
-from gatepay_async.sandbox._config import DEFAULT_BALANCES
 from gatepay_sync import (
     GatePay,
     GiftCardBalance,
@@ -19,6 +17,8 @@ from gatepay_sync import (
     ResponseValidationError,
     ValidationError,
 )
+from gatepay_async.sandbox import SandboxServer
+from gatepay_async.sandbox._config import DEFAULT_BALANCES
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
     BASE_URL,

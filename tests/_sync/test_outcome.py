@@ -5,8 +5,6 @@ Every cell of the published decision table (HTTP status class x what the body ho
 odd SUCCESS answers, the raw answer in the journal before it is interpreted (and a
 rerun recovering a card from it), the one retry loop (429 sends counted at a real
 sandbox), the early stop when GatePay cannot be reached, and rows that changed.
-
-The source of ``tests/_sync/test_outcome.py`` (generated).
 """
 
 from __future__ import annotations
@@ -21,11 +19,6 @@ import httpx
 import pytest
 
 import gatepay_async._outcome as outcome_module
-from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
-from gatepay_async._journal import Journal, JournalError
-from gatepay_async._synchronization import monotonic
-from gatepay_async._validation import build_create_request
-from gatepay_async.sandbox import SandboxServer, parse_fault
 from gatepay_sync import (
     APIError,
     GatePay,
@@ -33,6 +26,11 @@ from gatepay_sync import (
     OutcomeUnknownError,
     RequestNotSentError,
 )
+from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
+from gatepay_async._journal import Journal, JournalError
+from gatepay_async._synchronization import monotonic
+from gatepay_async._validation import build_create_request
+from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 
 TEMPLATE_ID = "255267012439183360"

@@ -14,8 +14,8 @@ import pytest
 from gatepay_sync import (
     APIConnectionError,
     APITimeoutError,
-    AuthenticationError,
     GatePay,
+    AuthenticationError,
     GatePayError,
     GiftCard,
     InvalidRequestError,

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gatepay_async.sandbox import SandboxServer
 from gatepay_sync import GatePay
+from gatepay_async.sandbox import SandboxServer
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.raw_server import RawServer, Request, answer
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gatepay_async._signing import sign
 from gatepay_sync import GatePay, GiftCard, GiftCardBalance, GiftCardStatus
+from gatepay_async._signing import sign
 from tests.helpers import (
     BASE_URL,
     CARD_KEY,
