@@ -131,7 +131,8 @@ def run(root: Path, generated: list[tuple[str, str]], check: bool) -> int:
     for path in stale:
         if not check:
             path.unlink()
-        print(f"{'stale' if check else 'removed'} {path.relative_to(root).as_posix()}")
+        name = path.relative_to(root).as_posix()
+        print(f"{'stale' if check else 'removed'} {name} (generated, its source is gone)")
     if check and (changed or stale):
         print("unasync: generated files are out of date: run python scripts/unasync.py")
         return 1
