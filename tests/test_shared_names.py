@@ -16,6 +16,7 @@ from gatepay_async.cli._sandbox_admin import sandbox_admin
 from gatepay_async.sandbox import SandboxConfig
 from gatepay_async.sandbox._command import sandbox_command
 from gatepay_async.sandbox._config import client_env
+from gatepay_async.sandbox._lifecycle import DEFAULT_REDEEMER_UID
 from gatepay_sync import GatePay
 
 
@@ -71,3 +72,8 @@ def test_sandbox_admin_finds_the_sandbox_where_it_listens_by_default() -> None:
     port = _option(sandbox_command, "port").default
     assert _option(sandbox_admin, "url").default == f"http://{host}:{port}"
     assert _option(sandbox_admin, "token").envvar == _option(sandbox_command, "admin_token").envvar
+
+
+def test_sandbox_admin_redeem_help_names_the_sandbox_default_uid() -> None:
+    redeem = sandbox_admin.commands["redeem"]
+    assert f"(default {DEFAULT_REDEEMER_UID})" in (_option(redeem, "uid").help or "")
