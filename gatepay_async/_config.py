@@ -11,9 +11,23 @@ import httpx
 from gatepay_async._errors import ValidationError
 from gatepay_async._paths import INSTITUTION_PATHS, MERCHANT_PATHS, PathSet
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_RESPONSE_BYTES", "ClientConfig"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "ENV_CLIENT_ID",
+    "ENV_SECRET_KEY",
+    "ClientConfig",
+]
 
+# The client's defaults and the variables it falls back to. The command line's help,
+# the sandbox's export lines and the pytest fixture's ``env`` name them from here.
 DEFAULT_BASE_URL = "https://openplatform.gateapi.io"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 2
 ENV_CLIENT_ID = "GATEPAY_CLIENT_ID"
 ENV_SECRET_KEY = "GATEPAY_SECRET_KEY"  # noqa: S105 (a variable name)
 ENV_BASE_URL = "GATEPAY_BASE_URL"

@@ -18,9 +18,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from gatepay_async.cli._app import cli
-from gatepay_async.cli._csv_io import spreadsheet_cell
-from gatepay_async.cli._exit import (
+from gatepay_async._cli_names import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -28,6 +26,8 @@ from gatepay_async.cli._exit import (
     EXIT_UNKNOWN,
     EXIT_USAGE,
 )
+from gatepay_async.cli._app import cli
+from gatepay_async.cli._csv_io import spreadsheet_cell
 from gatepay_async.sandbox import SandboxConfig, SandboxServer, parse_fault
 
 CLIENT_ID = "conv-client"

@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+from gatepay_async._cli_names import EXIT_USAGE
 
-EXIT_USAGE = 1
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,8 +1,9 @@
 """The click group: shared options, how errors end a command, and the command list.
 
 The commands live in their own modules, which import nothing from this one (their
-options and exit codes come from ``_options`` and ``_exit``), so there is no import
-cycle: this module imports them at the top and adds them to the group.
+options come from ``_options``, their exit codes from ``gatepay_async._cli_names``), so
+there is no import cycle (tests/test_import_cycles.py keeps it so): this module imports
+them at the top and adds them to the group.
 """
 
 from __future__ import annotations
@@ -17,38 +18,28 @@ from typing import Any
 import attrs
 import click
 
-from gatepay_async._errors import RAW_ANSWER_NOTE, APIError, GatePayError, OutcomeUnknownError
-from gatepay_async.cli import _bulk_command, _commands, _sandbox_admin, _sandbox_commands
-from gatepay_async.cli._answer_file import save_answer
-from gatepay_async.cli._create_guard import CreateAbandoned
-from gatepay_async.cli._exit import (
+from gatepay_async._cli_names import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNKNOWN,
     EXIT_USAGE,
-    exit_code_for,
 )
-from gatepay_async.cli._options import ClientOptions, client_options, shared_options
+from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
+from gatepay_async._errors import RAW_ANSWER_NOTE, APIError, GatePayError, OutcomeUnknownError
+from gatepay_async.cli import _bulk_command, _commands, _sandbox_admin, _sandbox_commands
+from gatepay_async.cli._answer_file import save_answer
+from gatepay_async.cli._create_guard import CreateAbandoned
+from gatepay_async.cli._exit import exit_code_for
+from gatepay_async.cli._options import ClientOptions, shared_options
+from gatepay_async.cli._sandbox_commands import SANDBOX_EXTRA
 from gatepay_async.cli._signals import sigterm_as_interrupt
 
-__all__ = [
-    "EXIT_INCOMPLETE",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_REFUSED",
-    "EXIT_UNKNOWN",
-    "EXIT_USAGE",
-    "ClientOptions",
-    "cli",
-    "client_options",
-    "error_payload",
-]
+__all__ = ["cli", "error_payload"]
 
 #: Commands whose module needs an optional extra, imported only when used or listed.
 LAZY_COMMANDS = {"sandbox": "gatepay_async.sandbox._command:sandbox_command"}
-SANDBOX_EXTRA = "the sandbox needs the 'sandbox' extra: pip install 'gatepay[cli,sandbox]'"
 
 
 def error_payload(
@@ -190,23 +181,26 @@ def _missing_extra(name: str, message: str) -> click.Command:
     return command
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+HELP = f"""GatePay gift cards from the command line.
+
+Credentials come from --client-id / --secret-key / --base-url or from the
+{ENV_CLIENT_ID}, {ENV_SECRET_KEY} and {ENV_BASE_URL} variables (prefer the
+variables for the secret key: flags show up in process lists). These options, and
+--timeout, --verbose and --json, go before or after the command name. Try
+`gatepay demo`: it needs no credentials.
+
+Exit codes: {EXIT_OK} done; {EXIT_USAGE} usage or configuration error, or GatePay
+unreachable; {EXIT_INCOMPLETE} not finished (bulk rows failed or unknown, wait timed out);
+{EXIT_UNKNOWN} a create's outcome is unknown (a card may exist); {EXIT_REFUSED} GatePay
+refused (or, for a read, failed) the request; {EXIT_INTERRUPTED} interrupted.
+"""
+
+
+@click.group(cls=_Group, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gatepay", prog_name="gatepay")
 @shared_options()
 def cli() -> None:
-    """GatePay gift cards from the command line.
-
-    Credentials come from --client-id / --secret-key / --base-url or from the
-    GATEPAY_CLIENT_ID, GATEPAY_SECRET_KEY and GATEPAY_BASE_URL variables (prefer the
-    variables for the secret key: flags show up in process lists). These options, and
-    --timeout, --verbose and --json, go before or after the command name. Try
-    `gatepay demo`: it needs no credentials.
-
-    Exit codes: 0 done; 1 usage or configuration error, or GatePay unreachable;
-    2 not finished (bulk rows failed or unknown, wait timed out); 3 a create's outcome
-    is unknown (a card may exist); 4 GatePay refused (or, for a read, failed) the
-    request; 130 interrupted.
-    """
+    """The ``gatepay`` group; its help is ``HELP``."""
 
 
 for _module in (_commands, _bulk_command, _sandbox_commands, _sandbox_admin):

@@ -37,6 +37,7 @@ from rich.text import Text
 
 from gatepay_async._aiohttp import fastest_http_client
 from gatepay_async._bulk_models import BulkResult, BulkState
+from gatepay_async._cli_names import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from gatepay_async._client import AsyncGatePay
 from gatepay_async._errors import (
     APIError,
@@ -54,7 +55,6 @@ from gatepay_async.cli._csv_io import (
     scan_input,
     write_output,
 )
-from gatepay_async.cli._exit import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
 from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_restored

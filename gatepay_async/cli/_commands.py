@@ -10,8 +10,8 @@ import attrs
 import click
 
 from gatepay_async import GiftCardStatus, ValidationError
+from gatepay_async._cli_names import EXIT_INTERRUPTED, EXIT_OK
 from gatepay_async.cli._create_guard import CreateGuard
-from gatepay_async.cli._exit import EXIT_INTERRUPTED, EXIT_OK
 from gatepay_async.cli._options import ClientOptions, client_options, secret_value, shared_options
 from gatepay_async.cli._output import (
     balance_table,

@@ -15,7 +15,7 @@ import anyio
 import click
 
 from gatepay_async import AsyncGatePay, GiftCard
-from gatepay_async.cli._exit import EXIT_UNKNOWN
+from gatepay_async._cli_names import EXIT_UNKNOWN
 from gatepay_async.cli._signals import SignalCounter
 
 __all__ = ["WAITING", "CreateAbandoned", "CreateGuard"]

@@ -19,9 +19,15 @@ import click
 import httpx
 
 from gatepay_async import AsyncGatePay, ValidationError
+from gatepay_async._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    ENV_BASE_URL,
+    ENV_CLIENT_ID,
+    ENV_SECRET_KEY,
+)
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
     "ClientOptions",
     "client_options",
     "enable_debug_logging",
@@ -31,14 +37,8 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_TIMEOUT = 30.0
-
 _FLAGS = {"client_id": "--client-id", "secret_key": "--secret-key", "base_url": "--base-url"}
-_ENV = {
-    "client_id": "GATEPAY_CLIENT_ID",
-    "secret_key": "GATEPAY_SECRET_KEY",
-    "base_url": "GATEPAY_BASE_URL",
-}
+_ENV = {"client_id": ENV_CLIENT_ID, "secret_key": ENV_SECRET_KEY, "base_url": ENV_BASE_URL}
 
 
 class ClientOptions:
@@ -120,14 +120,14 @@ def shared_options(*, request_timeout: bool = True, json_flag: bool = True) -> C
                 metavar="ID",
                 expose_value=False,
                 callback=_store("client_id"),
-                help="GatePay client id [env GATEPAY_CLIENT_ID]",
+                help=f"GatePay client id [env {ENV_CLIENT_ID}]",
             ),
             click.option(
                 "--secret-key",
                 metavar="KEY",
                 expose_value=False,
                 callback=_store("secret_key"),
-                help="payment API secret key [env GATEPAY_SECRET_KEY; prefer the variable: "
+                help=f"payment API secret key [env {ENV_SECRET_KEY}; prefer the variable: "
                 "flags show in process lists]",
             ),
             click.option(
@@ -135,7 +135,7 @@ def shared_options(*, request_timeout: bool = True, json_flag: bool = True) -> C
                 metavar="URL",
                 expose_value=False,
                 callback=_store("base_url"),
-                help="API base URL [env GATEPAY_BASE_URL; default https://openplatform.gateapi.io]",
+                help=f"API base URL [env {ENV_BASE_URL}; default {DEFAULT_BASE_URL}]",
             ),
             click.option(
                 "--on-behalf-of",

@@ -13,12 +13,14 @@ from typing import Any
 import click
 import httpx
 
-from gatepay_async.cli._exit import EXIT_REFUSED
+from gatepay_async._cli_names import (
+    ENV_SANDBOX_ADMIN_TOKEN,
+    ENV_SANDBOX_URL,
+    EXIT_REFUSED,
+    SANDBOX_URL,
+)
 
 __all__ = ["COMMANDS"]
-
-ENV_URL = "GATEPAY_SANDBOX_URL"
-ENV_TOKEN = "GATEPAY_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
 class _Admin:
@@ -31,7 +33,9 @@ class _Admin:
         """The endpoint's JSON answer; exits 1 (no sandbox, no or wrong token) or 4
         (no such card, a status that does not allow the action)."""
         if not self.token:
-            raise click.UsageError(f"missing admin token: pass --token or set {ENV_TOKEN}")
+            raise click.UsageError(
+                f"missing admin token: pass --token or set {ENV_SANDBOX_ADMIN_TOKEN}"
+            )
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
             answer = httpx.request(
@@ -73,12 +77,16 @@ _pass_admin = click.make_pass_decorator(_Admin)
 @click.group("sandbox-admin")
 @click.option(
     "--url",
-    envvar=ENV_URL,
-    default="http://127.0.0.1:8765",
+    envvar=ENV_SANDBOX_URL,
+    default=SANDBOX_URL,
     show_default=True,
-    help=f"the sandbox [env {ENV_URL}]",
+    help=f"the sandbox [env {ENV_SANDBOX_URL}]",
 )
-@click.option("--token", envvar=ENV_TOKEN, help=f"admin token [env {ENV_TOKEN}; prefer it]")
+@click.option(
+    "--token",
+    envvar=ENV_SANDBOX_ADMIN_TOKEN,
+    help=f"admin token [env {ENV_SANDBOX_ADMIN_TOKEN}; prefer it]",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the answer as JSON")
 @click.pass_context
 def sandbox_admin(ctx: click.Context, url: str, token: str | None, as_json: bool) -> None:

@@ -13,6 +13,7 @@ import anyio
 import click
 
 from gatepay_async import AsyncGatePay, CardSpec, GiftCard, GiftCardStatus
+from gatepay_async._cli_names import SANDBOX_PORT, SANDBOX_URL
 from gatepay_async.cli._lifecycle_demo import show_lifecycle
 from gatepay_async.cli._options import ClientOptions, client_options, enable_debug_logging
 from gatepay_async.cli._output import (
@@ -118,11 +119,10 @@ def demo_command(cards: int, options: ClientOptions) -> None:
     if options.as_json:
         print_json({name: to_json(value) for name, value in report.items()})
         return
-    click.echo("\nNext: run `gatepay sandbox --port 8765` in one shell; in another:")
-    click.echo(
-        "  export GATEPAY_BASE_URL=http://127.0.0.1:8765 GATEPAY_CLIENT_ID=sandbox-client"
-        " GATEPAY_SECRET_KEY=sandbox-secret"
-    )
+    from gatepay_async.sandbox._command import export_lines  # the sandbox is imported by now
+
+    click.echo(f"\nNext: run `gatepay sandbox --port {SANDBOX_PORT}` in one shell; in another:")
+    click.echo(f"  {export_lines(SANDBOX_URL, sandbox.SandboxConfig())}")
     click.echo("  gatepay templates")
 
 

@@ -16,7 +16,17 @@ from typing import Any
 
 import click
 
-from gatepay_async.sandbox._config import SandboxConfig
+from gatepay_async._cli_names import (
+    ENV_SANDBOX_ADMIN_TOKEN,
+    ENV_SANDBOX_CLIENT_ID,
+    ENV_SANDBOX_SECRET_KEY,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    SANDBOX_HOST,
+    SANDBOX_PORT,
+)
+from gatepay_async.sandbox._config import SandboxConfig, client_env
 from gatepay_async.sandbox._faults import KINDS, OPERATIONS, Fault, parse_fault
 from gatepay_async.sandbox._sandbox import Sandbox
 from gatepay_async.sandbox._scripts import ScriptRule, parse_script
@@ -24,12 +34,7 @@ from gatepay_async.sandbox._server import bind_socket, uvicorn_server
 
 __all__ = ["config_from_params", "main", "sandbox_command"]
 
-ENV_CLIENT_ID = "GATEPAY_SANDBOX_CLIENT_ID"
-ENV_SECRET_KEY = "GATEPAY_SANDBOX_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
-ENV_ADMIN_TOKEN = "GATEPAY_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - the variable's name, not a secret
 PROG = "python -m gatepay_async.sandbox"
-EXIT_USAGE = 1
-EXIT_INTERRUPTED = 130
 
 _DEFAULTS = SandboxConfig()
 _KINDS_TEXT = "\n             ".join(textwrap.wrap(", ".join(KINDS), 60))
@@ -107,12 +112,8 @@ def config_from_params(params: dict[str, Any]) -> SandboxConfig:
 
 def export_lines(url: str, config: SandboxConfig) -> str:
     """The shell line that points the SDK and the ``gatepay`` command at this sandbox."""
-    values = {
-        "GATEPAY_BASE_URL": url,
-        "GATEPAY_CLIENT_ID": config.client_id,
-        "GATEPAY_SECRET_KEY": config.secret_key,
-    }
-    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+    variables = client_env(url, config).items()
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables)
 
 
 @click.command(
@@ -120,18 +121,18 @@ def export_lines(url: str, config: SandboxConfig) -> str:
     epilog=FAULT_HELP,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--host", default=SANDBOX_HOST, show_default=True, help="address to listen on")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=8765,
+    default=SANDBOX_PORT,
     show_default=True,
     help="port; 0 picks a free one",
 )
 @click.option("--db", metavar="FILE", help="SQLite file keeping cards across restarts")
 @click.option(
     "--client-id",
-    envvar=ENV_CLIENT_ID,
+    envvar=ENV_SANDBOX_CLIENT_ID,
     default=_DEFAULTS.client_id,
     show_default=True,
     show_envvar=True,
@@ -139,7 +140,7 @@ def export_lines(url: str, config: SandboxConfig) -> str:
 )
 @click.option(
     "--secret-key",
-    envvar=ENV_SECRET_KEY,
+    envvar=ENV_SANDBOX_SECRET_KEY,
     default=_DEFAULTS.secret_key,
     show_default=True,
     show_envvar=True,
@@ -184,7 +185,7 @@ def export_lines(url: str, config: SandboxConfig) -> str:
 )
 @click.option(
     "--admin-token",
-    envvar=ENV_ADMIN_TOKEN,
+    envvar=ENV_SANDBOX_ADMIN_TOKEN,
     show_envvar=True,
     help="token the /_sandbox/* admin endpoints require (default: a random one, printed)",
 )
@@ -239,7 +240,7 @@ def sandbox_command(host: str, port: int, log_level: str, **params: Any) -> int:
             # uvicorn shuts down on the first Ctrl-C, then raises it again for us.
             click.echo("Sandbox stopped.", err=True)
             return EXIT_INTERRUPTED
-    return 0
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,4 +259,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("Sandbox stopped.", err=True)
         return EXIT_INTERRUPTED
-    return int(result) if isinstance(result, int) else 0
+    return int(result) if isinstance(result, int) else EXIT_OK

@@ -7,14 +7,21 @@ from collections.abc import Iterable
 
 import attrs
 
+from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
 from gatepay_async.sandbox._faults import Fault
 from gatepay_async.sandbox._scripts import ScriptRule
 
 __all__ = [
     "DEFAULT_BALANCES",
+    "DEFAULT_CLIENT_ID",
     "DEFAULT_CURRENCIES",
+    "DEFAULT_SECRET_KEY",
     "SandboxConfig",
+    "client_env",
 ]
+
+DEFAULT_CLIENT_ID = "sandbox-client"
+DEFAULT_SECRET_KEY = "sandbox-secret"  # noqa: S105 - the sandbox's published default
 
 #: Currencies a card may be issued in unless the configuration says otherwise.
 DEFAULT_CURRENCIES: frozenset[str] = frozenset({"USDT", "USD", "EUR", "BTC", "ETH", "GT"})
@@ -83,8 +90,8 @@ class SandboxConfig:
     ``Authorization: Bearer <token>``; ``None`` draws a random one per Sandbox.
     """
 
-    client_id: str = attrs.field(default="sandbox-client", validator=_non_empty)
-    secret_key: str = attrs.field(default="sandbox-secret", validator=_non_empty, repr=False)
+    client_id: str = attrs.field(default=DEFAULT_CLIENT_ID, validator=_non_empty)
+    secret_key: str = attrs.field(default=DEFAULT_SECRET_KEY, validator=_non_empty, repr=False)
     pending_seconds: float = attrs.field(default=1.0, converter=float, validator=_non_negative)
     clock_offset: float = attrs.field(default=0.0, converter=float)
     latency: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
@@ -100,3 +107,13 @@ class SandboxConfig:
     faults: tuple[Fault, ...] = attrs.field(default=(), converter=_to_faults)
     scripts: tuple[ScriptRule, ...] = attrs.field(default=(), converter=_to_scripts)
     admin_token: str | None = attrs.field(default=None, validator=_admin_token, repr=False)
+
+
+def client_env(base_url: str, config: SandboxConfig) -> dict[str, str]:
+    """The variables that point a GatePay client, and the ``gatepay`` command, at a
+    sandbox serving ``config`` on ``base_url``."""
+    return {
+        ENV_BASE_URL: base_url,
+        ENV_CLIENT_ID: config.client_id,
+        ENV_SECRET_KEY: config.secret_key,
+    }

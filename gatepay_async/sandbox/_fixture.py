@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gatepay_async._models import GiftCardStatus
-from gatepay_async.sandbox._config import SandboxConfig
+from gatepay_async.sandbox._config import DEFAULT_CLIENT_ID, SandboxConfig, client_env
 from gatepay_async.sandbox._faults import Fault, parse_fault
 from gatepay_async.sandbox._sandbox import Sandbox
 from gatepay_async.sandbox._server import SandboxServer
@@ -26,7 +26,7 @@ def fixture_config(**overrides: Any) -> SandboxConfig:
     (the create answer still says pending payment, as GatePay's does).
     """
     fields: dict[str, Any] = {
-        "client_id": "sandbox-client",
+        "client_id": DEFAULT_CLIENT_ID,
         "secret_key": "sandbox-" + secrets.token_hex(16),
         "pending_seconds": 0.0,
     }
@@ -99,11 +99,7 @@ class GatePaySandbox:
     def env(self) -> dict[str, str]:
         """``GATEPAY_BASE_URL``, ``GATEPAY_CLIENT_ID``, ``GATEPAY_SECRET_KEY`` for this sandbox
         (``monkeypatch.setenv`` them for code that builds its own client)."""
-        return {
-            "GATEPAY_BASE_URL": self.base_url,
-            "GATEPAY_CLIENT_ID": self.client_id,
-            "GATEPAY_SECRET_KEY": self.secret_key,
-        }
+        return client_env(self.base_url, self.sandbox.config)
 
     def _client_arguments(self, overrides: dict[str, Any]) -> dict[str, Any]:
         arguments: dict[str, Any] = {

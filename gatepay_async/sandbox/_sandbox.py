@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gatepay_async._codes import http_status_code
 from gatepay_async._models import GiftCardStatus
 from gatepay_async.sandbox import _lifecycle
+from gatepay_async.sandbox._app import build_app
 from gatepay_async.sandbox._cards import Card, status_at
 from gatepay_async.sandbox._config import SandboxConfig
 from gatepay_async.sandbox._faults import (
@@ -97,8 +98,6 @@ class Sandbox:
     """
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
-        from gatepay_async.sandbox._app import build_app
-
         self.config: SandboxConfig = SandboxConfig() if config is None else config
         self.store: CardStore = open_store(self.config.db_path)
         self._faults = FaultSet()
