@@ -59,6 +59,10 @@ from typing import NamedTuple
 FILES: list[tuple[str, str]] = [
     ("gatepay_async/_client.py", "gatepay_sync/_client.py"),
     ("gatepay_async/_sending.py", "gatepay_sync/_sending.py"),
+    ("gatepay_async/_transport.py", "gatepay_sync/_transport.py"),
+    ("gatepay_async/_worker_pool.py", "gatepay_sync/_worker_pool.py"),
+    ("gatepay_async/_rate_limiter.py", "gatepay_sync/_rate_limiter.py"),
+    ("gatepay_async/_group_commit.py", "gatepay_sync/_group_commit.py"),
     ("gatepay_async/__init__.py", "gatepay_sync/__init__.py"),
 ]
 
@@ -89,8 +93,14 @@ RULES: list[tuple[str, str | None]] = [
     (r"\bAsyncBulkIssuer\b", "BulkIssuer"),
     (r"\bAsyncBulkRun\b", "BulkRun"),
     (r"\bAsyncShardedTransport\b", "ShardedTransport"),
+    (r"\bAsyncWorkerPool\b", "WorkerPool"),
+    (r"\bAsyncRateLimiter\b", "RateLimiter"),
+    (r"\bAsyncGroupCommit\b", "GroupCommit"),
     (r"\bAsyncSender\b", "Sender"),
     (r"\bAsyncClient\b", "Client"),
+    (r"\bAsyncBaseTransport\b", "BaseTransport"),
+    (r"\bAsyncHTTPTransport\b", "HTTPTransport"),
+    (r"\bAsyncByteStream\b", "SyncByteStream"),
     (r"\bAsyncRetrying\b", "Retrying"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bAsyncIterable\b", "Iterable"),
@@ -113,12 +123,13 @@ RULES: list[tuple[str, str | None]] = [
 #: ``AsyncFoo`` -> ``Foo`` and ``async_foo`` -> ``foo``. One rule each, after RULES.
 SYNC_NAMES: list[str] = [
     "AsyncLock",
+    "AsyncThreadLock",
     "AsyncFlag",
-    "AsyncWorkerPool",
-    "AsyncRateLimiter",
+    "AsyncSemaphore",
+    "AsyncTaskGroup",
     "AsyncCancelShield",
-    "AsyncGroupCommit",
     "async_iterate",
+    "async_run_blocking",
     "async_sleep",
     "async_monotonic",
     "AsyncAttemptDeadline",

@@ -112,6 +112,17 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("stopped = AsyncFlag()", "stopped = Flag()"),
     ("limit = AsyncRateLimiter(10)", "limit = RateLimiter(10)"),
     ("    await async_sleep(0.5)", "    sleep(0.5)"),
+    ("lock = AsyncThreadLock()", "lock = ThreadLock()"),
+    ("slots = AsyncSemaphore(4)", "slots = Semaphore(4)"),
+    ("async with AsyncTaskGroup() as tasks:", "with TaskGroup() as tasks:"),
+    ("await async_run_blocking(flush)", "run_blocking(flush)"),
+    # httpx's transport classes
+    (
+        "class ShardedTransport(httpx.AsyncBaseTransport):",
+        "class ShardedTransport(httpx.BaseTransport):",
+    ),
+    ("pool = httpx.AsyncHTTPTransport()", "pool = httpx.HTTPTransport()"),
+    ("class Body(httpx.AsyncByteStream):", "class Body(httpx.SyncByteStream):"),
     ("started = async_monotonic()", "started = monotonic()"),
 ]
 
@@ -264,14 +275,14 @@ def test_keep_marker_allows_anyio_and_still_transforms() -> None:
 
 
 def test_async_names_left_over_are_an_error() -> None:
-    with pytest.raises(unasync.UnasyncError, match=r"p/a\.py:1: 'AsyncHTTPTransport'"):
-        unasync.unasync_text("t = httpx.AsyncHTTPTransport()\n", "p/a.py")
+    with pytest.raises(unasync.UnasyncError, match=r"p/a\.py:1: 'AsyncUnmapped'"):
+        unasync.unasync_text("t = httpx.AsyncUnmapped()\n", "p/a.py")
     with pytest.raises(unasync.UnasyncError, match="'await'"):
         unasync.unasync_text("x = await f()\n", "p/a.py", rules=[], modules=[])
     with pytest.raises(unasync.UnasyncError, match="'async_retry'"):
         unasync.unasync_text("async_retry(f)\n", "p/a.py")
-    kept = unasync.unasync_text("t = httpx.AsyncHTTPTransport()  # unasync: keep\n", "p/a.py")
-    assert "AsyncHTTPTransport" in kept
+    kept = unasync.unasync_text("t = httpx.AsyncUnmapped()  # unasync: keep\n", "p/a.py")
+    assert "AsyncUnmapped" in kept
 
 
 def test_all_problems_of_a_file_are_reported() -> None:
