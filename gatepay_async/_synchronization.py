@@ -385,20 +385,24 @@ class TaskGroup:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(exc, KeyboardInterrupt):
-            self._interrupted()
+        interrupted = isinstance(exc, KeyboardInterrupt)
         # Wait on our own count of running calls, not on Thread.join: a join cut short by
         # KeyboardInterrupt can leave the thread marked as ended while it still runs, and
         # a later join then returns at once (the journal would be closed under a running
-        # create).
+        # create). A KeyboardInterrupt inside on_interrupt is caught here too.
         while True:
             try:
+                if interrupted:
+                    interrupted = False
+                    self._interrupts += 1
+                    if self._on_interrupt is not None:
+                        self._on_interrupt(self._interrupts)
                 with self._condition:
                     while self._running:
                         self._condition.wait(0.1)
                 return
             except KeyboardInterrupt:
-                self._interrupted()
+                interrupted = True
 
     def start_soon(self, fn: Callable[..., object], *args: Any) -> None:
         with self._condition:
@@ -423,8 +427,3 @@ class TaskGroup:
             self._running -= 1
             if not self._running:
                 self._condition.notify_all()
-
-    def _interrupted(self) -> None:
-        self._interrupts += 1
-        if self._on_interrupt is not None:
-            self._on_interrupt(self._interrupts)
