@@ -45,6 +45,35 @@ def test_thread_task_group_keeps_waiting_through_keyboard_interrupts() -> None:
     assert interrupts == [1, 2]
 
 
+def test_thread_task_group_keeps_waiting_through_a_ctrl_c_inside_on_interrupt() -> None:
+    interrupts: list[int] = []
+    finished = threading.Event()
+
+    def on_interrupt(count: int) -> None:
+        interrupts.append(count)
+        if count == 1:
+            _thread.interrupt_main()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # the KeyboardInterrupt lands in here
+                pass
+
+    def work() -> None:
+        deadline = time.monotonic() + 10
+        while len(interrupts) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        finished.set()
+
+    def run() -> None:
+        with TaskGroup(on_interrupt=on_interrupt) as tasks:
+            tasks.start_soon(work)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert finished.is_set()
+    assert interrupts == [1, 2]
+
+
 def test_thread_task_group_waits_when_the_block_raises() -> None:
     finished = threading.Event()
 
