@@ -54,7 +54,8 @@ from _common import (
 
 from gatepay_async import AsyncGatePay, CardSpec, DefaultAioHttpClient
 from gatepay_async._client import DEFAULT_LIMITS
-from gatepay_async._transport import AsyncShardedTransport, NoCookies
+from gatepay_async._cookies import NoCookies
+from gatepay_async._transport import AsyncShardedTransport
 
 CREATE_PATH = "/v1/pay/gift/create"
 IMPLEMENTATIONS = ("raw", "sdk", "sdk_fast", "httpx")

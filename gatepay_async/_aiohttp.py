@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from gatepay_async._cookies import NoCookies
 from gatepay_async._errors import ValidationError
-from gatepay_async._transport import NoCookies
 from gatepay_async._version import __version__
 
 if TYPE_CHECKING:

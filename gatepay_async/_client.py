@@ -14,6 +14,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from gatepay_async._auth import HEADER_TIMESTAMP, GatePayAuth, refused_for_timestamp
 from gatepay_async._clock import ServerClock
 from gatepay_async._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
+from gatepay_async._cookies import NoCookies
 from gatepay_async._deadline import AsyncAttemptDeadline
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import (
@@ -38,10 +39,10 @@ from gatepay_async._retry import (
     wait_after_attempt,
 )
 from gatepay_async._synchronization import async_sleep
-from gatepay_async._transport import AsyncShardedTransport, NoCookies
 from gatepay_async._version import __version__
 
 from ._sending import AsyncSender
+from ._transport import AsyncShardedTransport
 from .resources.gift_cards import AsyncGiftCards
 
 __all__ = ["AsyncGatePay"]

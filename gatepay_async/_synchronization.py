@@ -1,31 +1,41 @@
-"""Concurrency primitives in async and sync pairs.
+"""Concurrency primitives in async and sync pairs; everything built on them is generated.
 
-Generated sync code uses the sync twin of each async name here (``async_sleep`` becomes
-``sleep``, ``AsyncWorkerPool`` becomes ``WorkerPool``); ``scripts/unasync.py`` maps the
-names. Both halves are written by hand, with the same method names and signatures, so
-that one line-by-line translation of the code using them is correct:
+Code written once in async (the worker pool, the rate limiter, the group commit, bulk
+issuance) uses the left column; its generated sync twin uses the right one, with the
+same method names and signatures, so that one line-by-line translation is correct:
 
-============================  ===========================  ==============================
-async (anyio, any backend)    sync (threads)               what it is
-============================  ===========================  ==============================
-``async_sleep``               ``sleep``                    sleep
-``async_monotonic``           ``monotonic``                a monotonic clock, in seconds
-``async_iterate``             ``iterate``                  an (async) iterator over items
-``AsyncLock``                 ``Lock``                     mutual exclusion (``with``)
-``AsyncFlag``                 ``Flag``                     a resettable event
-``AsyncCancelShield``         ``CancelShield``             protect a block from cancellation
-``AsyncRateLimiter``          ``RateLimiter``              request spacing + shared pause
-``AsyncGroupCommit``          ``GroupCommit``              one flush shared by many callers
-``AsyncWorkerPool``           ``WorkerPool``               bounded concurrent calls
-============================  ===========================  ==============================
+================================  ========================  ================================
+async (anyio, any backend)        sync (threads)            what it is
+================================  ========================  ================================
+``async_sleep``                   ``sleep``                 sleep
+``async_monotonic``               ``monotonic``             a monotonic clock, in seconds
+``async_iterate``                 ``iterate``               an (async) iterator over items
+``async_run_blocking``            ``run_blocking``          call a blocking function
+``AsyncLock``                     ``Lock``                  mutual exclusion (``with``)
+``AsyncThreadLock``               ``ThreadLock``            guards a block that awaits nothing
+``AsyncFlag``                     ``Flag``                  a resettable event
+``AsyncSemaphore``                ``Semaphore``             at most n holders
+``AsyncCancelShield``             ``CancelShield``          protect a block from cancellation
+``AsyncTaskGroup``                ``TaskGroup``             concurrent calls, all awaited
+================================  ========================  ================================
+
+Where a pair differs, the difference is the one between a task and a thread, and it is
+documented on the pair: a thread cannot be cancelled (``CancelShield``, ``TaskGroup``),
+and a blocking call in a thread blocks only that thread (``run_blocking``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -36,26 +46,27 @@ import anyio.to_thread
 __all__ = [
     "AsyncCancelShield",
     "AsyncFlag",
-    "AsyncGroupCommit",
     "AsyncLock",
-    "AsyncRateLimiter",
-    "AsyncWorkerPool",
+    "AsyncSemaphore",
+    "AsyncTaskGroup",
+    "AsyncThreadLock",
     "CancelShield",
     "Flag",
-    "GroupCommit",
     "Lock",
-    "RateLimiter",
-    "WorkerPool",
+    "Semaphore",
+    "TaskGroup",
+    "ThreadLock",
     "async_iterate",
     "async_monotonic",
+    "async_run_blocking",
     "async_sleep",
     "iterate",
     "monotonic",
+    "run_blocking",
     "sleep",
 ]
 
 T = TypeVar("T")
-
 
 # --------------------------------------------------------------------------- sleep, clock
 
@@ -100,7 +111,24 @@ def iterate(items: Iterable[T]) -> Iterator[T]:
     return iter(items)
 
 
-# --------------------------------------------------------------------------- lock
+# --------------------------------------------------------------------------- blocking calls
+
+
+async def async_run_blocking(fn: Callable[[], T]) -> T:
+    """``fn()`` in a worker thread, so that the event loop goes on meanwhile.
+
+    A cancellation waits for ``fn`` to return (a thread cannot be cancelled) and is
+    delivered after it.
+    """
+    return await anyio.to_thread.run_sync(fn)
+
+
+def run_blocking(fn: Callable[[], T]) -> T:
+    """``fn()`` in the calling thread: blocking it blocks no one else."""
+    return fn()
+
+
+# --------------------------------------------------------------------------- locks
 
 
 class AsyncLock:
@@ -119,12 +147,7 @@ class AsyncLock:
         except anyio.WouldBlock:
             await self._lock.acquire()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self._lock.release()
 
 
@@ -137,13 +160,26 @@ class Lock:
     def __enter__(self) -> None:
         self._lock.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._lock.release()
+
+
+class AsyncThreadLock:
+    """``with lock: ...`` around a block that awaits nothing: a no-op for tasks.
+
+    One thread runs every task of an event loop, and a task is only switched at an
+    ``await``, so such a block already runs alone.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class ThreadLock(Lock):
+    """The thread twin of :class:`AsyncThreadLock`: a thread lock (threads switch anywhere)."""
 
 
 # --------------------------------------------------------------------------- flag
@@ -166,8 +202,14 @@ class AsyncFlag:
     def is_set(self) -> bool:
         return self._event.is_set()
 
-    async def wait(self) -> None:
-        await self._event.wait()
+    async def wait(self, seconds: float | None = None) -> bool:
+        """Wait until set, or at most ``seconds``; True if it is set."""
+        if seconds is None:
+            await self._event.wait()
+        else:
+            with anyio.move_on_after(seconds):
+                await self._event.wait()
+        return self._event.is_set()
 
 
 class Flag:
@@ -185,8 +227,38 @@ class Flag:
     def is_set(self) -> bool:
         return self._event.is_set()
 
-    def wait(self) -> None:
-        self._event.wait()
+    def wait(self, seconds: float | None = None) -> bool:
+        """Wait until set, or at most ``seconds``; True if it is set."""
+        return self._event.wait(seconds)
+
+
+# --------------------------------------------------------------------------- semaphore
+
+
+class AsyncSemaphore:
+    """At most ``value`` holders: ``await acquire()`` waits for a free one, ``release()``."""
+
+    def __init__(self, value: int) -> None:
+        self._semaphore = anyio.Semaphore(value)
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire()
+
+    def release(self) -> None:
+        self._semaphore.release()
+
+
+class Semaphore:
+    """The thread twin of :class:`AsyncSemaphore`."""
+
+    def __init__(self, value: int) -> None:
+        self._semaphore = threading.Semaphore(value)
+
+    def acquire(self) -> None:
+        self._semaphore.acquire()
+
+    def release(self) -> None:
+        self._semaphore.release()
 
 
 # --------------------------------------------------------------------------- shield
@@ -240,205 +312,31 @@ class CancelShield:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
 
-# --------------------------------------------------------------------------- rate limiter
+# --------------------------------------------------------------------------- task group
 
 
-def _interval(rate: float | None) -> float:
-    if rate is None:
-        return 0.0
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-        raise ValueError(f"rate must be a number > 0 or None, got {rate!r}")
-    return 1.0 / float(rate)
+class AsyncTaskGroup:
+    """``async with AsyncTaskGroup() as tasks: tasks.start_soon(fn, *args)`` runs the
+    calls concurrently, each in a task of its own; leaving the block waits for them all.
 
-
-class _RateState:
-    """The shared arithmetic of both rate limiters (no waiting here)."""
-
-    def __init__(self, rate: float | None) -> None:
-        self.interval = _interval(rate)
-        self.next_slot = float("-inf")
-        self.paused_until = float("-inf")
-        #: Nothing to wait for, ever: no rate and never paused (the common case).
-        self.free = not self.interval
-
-    def pause(self, now: float, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, now + max(0.0, seconds))
-        self.free = False
-
-    def wait_time(self, now: float, reserved: bool) -> tuple[float, bool]:
-        """How long to wait before sending (0: go), and whether a slot is now reserved."""
-        if self.paused_until > now:
-            return self.paused_until - now, reserved
-        if self.interval and not reserved:
-            slot = max(now, self.next_slot)
-            self.next_slot = slot + self.interval
-            return slot - now, True
-        return 0.0, reserved
-
-
-class AsyncRateLimiter:
-    """Paces requests shared by many tasks.
-
-    ``acquire()`` waits for the next slot: at most ``rate`` acquisitions per second
-    (``None``: no cap), and none while a pause is in force. ``pause(seconds)`` stops every
-    acquirer for that long (the shared back-off after a 429); pauses only ever extend.
+    Leaving waits also when the block raised an ``Exception``: a running call is never
+    abandoned by an error. A cancellation of the enclosing task (any other
+    ``BaseException``) cancels the calls (a call's shielded block still runs to its
+    end). ``on_interrupt`` is for the thread twin, whose threads cannot be cancelled.
+    A call must not raise: catch what it needs to.
     """
 
-    def __init__(self, rate: float | None = None) -> None:
-        self._state = _RateState(rate)
+    def __init__(self, on_interrupt: Callable[[int], object] | None = None) -> None:
+        self._group: anyio.abc.TaskGroup | None = None
 
-    def pause(self, seconds: float) -> None:
-        self._state.pause(async_monotonic(), seconds)
-
-    async def acquire(self) -> None:
-        if self._state.free:
-            return
-        reserved = False
-        while True:
-            delay, reserved = self._state.wait_time(async_monotonic(), reserved)
-            if delay <= 0:
-                return
-            await anyio.sleep(delay)
-
-
-class RateLimiter:
-    """The thread-safe twin of :class:`AsyncRateLimiter`."""
-
-    def __init__(self, rate: float | None = None) -> None:
-        self._state = _RateState(rate)
-        self._lock = threading.Lock()
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._state.pause(monotonic(), seconds)
-
-    def acquire(self) -> None:
-        if self._state.free:
-            return
-        reserved = False
-        while True:
-            with self._lock:
-                delay, reserved = self._state.wait_time(monotonic(), reserved)
-            if delay <= 0:
-                return
-            time.sleep(delay)
-
-
-# --------------------------------------------------------------------------- group commit
-
-
-class AsyncGroupCommit:
-    """Share one ``flush()`` among concurrent callers (group commit).
-
-    ``await commit()`` returns once a flush that *started after the call* has completed,
-    so whatever the caller wrote before calling is durable. Callers that arrive while a
-    flush runs wait for it and then share the next one: 64 concurrent writers cost a
-    handful of flushes, not 64. The flush (an fsync) runs in a worker thread so the event
-    loop is not blocked meanwhile.
-    """
-
-    def __init__(self, flush: Callable[[], None]) -> None:
-        self._flush = flush
-        self._requested = 0
-        self._flushed = 0
-        self._running: anyio.Event | None = None
-
-    async def commit(self) -> None:
-        self._requested += 1
-        ticket = self._requested
-        while self._flushed < ticket:
-            running = self._running
-            if running is not None:
-                await running.wait()
-                continue
-            done = self._running = anyio.Event()
-            target = self._requested
-            try:
-                await anyio.to_thread.run_sync(self._flush)
-                self._flushed = max(self._flushed, target)
-            finally:
-                self._running = None
-                done.set()
-
-
-class GroupCommit:
-    """The thread-safe twin of :class:`AsyncGroupCommit` (the flush runs in the caller)."""
-
-    def __init__(self, flush: Callable[[], None]) -> None:
-        self._flush = flush
-        self._requested = 0
-        self._flushed = 0
-        self._running = False
-        self._condition = threading.Condition()
-
-    def commit(self) -> None:
-        with self._condition:
-            self._requested += 1
-            ticket = self._requested
-            while self._flushed < ticket:
-                if self._running:
-                    self._condition.wait()
-                    continue
-                self._running = True
-                target = self._requested
-                flushed = False
-                self._condition.release()
-                try:
-                    self._flush()
-                    flushed = True
-                finally:
-                    self._condition.acquire()
-                    self._running = False
-                    if flushed:
-                        self._flushed = max(self._flushed, target)
-                    self._condition.notify_all()
-
-
-# --------------------------------------------------------------------------- worker pool
-
-
-class AsyncWorkerPool:
-    """Run submitted calls concurrently, at most ``concurrency`` at a time (a task group).
-
-    ``async with AsyncWorkerPool(n) as pool: await pool.submit(fn, arg)``. ``submit``
-    waits for a free slot. Leaving the block waits for every call still running, even
-    when the block raised an ``Exception`` (a running call is never abandoned by an
-    error); only a cancellation of the enclosing task cancels them. An exception raised
-    by a call stops the pool: later ``submit`` calls raise it, and so does the exit.
-    ``on_interrupt`` is for the thread twin (tasks are cancelled instead).
-    """
-
-    def __init__(
-        self, concurrency: int, on_interrupt: Callable[[int], object] | None = None
-    ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        self._concurrency = concurrency
-        self._slots = anyio.Semaphore(concurrency)
-        self._running = 0
-        self._idle = anyio.Event()
-        self._idle.set()
-        self._error: Exception | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
-
-    @property
-    def running(self) -> int:
-        """How many calls are running now."""
-        return self._running
-
-    async def __aenter__(self) -> AsyncWorkerPool:
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+    async def __aenter__(self) -> AsyncTaskGroup:
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._group = group
         return self
 
     async def __aexit__(
@@ -446,83 +344,39 @@ class AsyncWorkerPool:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        task_group = self._task_group
-        assert task_group is not None, "the pool was not entered"
-        self._task_group = None
-        if exc is None or isinstance(exc, Exception):
-            # Let running calls finish: they may have sent a create already.
-            await self._idle.wait()
-            await task_group.__aexit__(None, None, None)
-        else:
-            # Cancelled (or interrupted): anyio cancels the calls (a call's shielded
-            # block still runs to its end), then the exception goes on.
-            await task_group.__aexit__(exc_type, exc, tb)
-        if exc is None and self._error is not None:
-            raise self._error
+    ) -> bool | None:
+        group, self._group = self._group, None
+        assert group is not None, "the task group was not entered"
+        if exc is not None and not isinstance(exc, Exception):
+            return await group.__aexit__(exc_type, exc, tb)
+        # Exiting as if the block ended normally waits for the calls; the block's own
+        # exception (if any) then goes on.
+        await group.__aexit__(None, None, None)
+        return None
 
-    async def submit(self, fn: Callable[[T], Awaitable[Any]], arg: T) -> None:
-        """Start ``fn(arg)`` once a slot is free."""
-        if self._error is not None:
-            raise self._error
-        task_group = self._task_group
-        assert task_group is not None, "submit() outside 'async with pool'"
-        await self._slots.acquire()
-        self._running += 1
-        self._idle = anyio.Event() if self._running == 1 else self._idle
-        task_group.start_soon(self._run, fn, arg)
-
-    async def wait_idle(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for every running call to end; True if they did."""
-        with anyio.move_on_after(seconds):
-            await self._idle.wait()
-        return self._running == 0
-
-    async def _run(self, fn: Callable[[T], Awaitable[Any]], arg: T) -> None:
-        try:
-            await fn(arg)
-        except Exception as exc:
-            if self._error is None:
-                self._error = exc
-        finally:
-            self._running -= 1
-            if self._running == 0:
-                self._idle.set()
-            self._slots.release()
+    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, object]], *args: Any) -> None:
+        assert self._group is not None, "start_soon() outside 'async with'"
+        self._group.start_soon(fn, *args)
 
 
-class WorkerPool:
-    """The thread twin of :class:`AsyncWorkerPool` (a ThreadPoolExecutor).
+class TaskGroup:
+    """The thread twin of :class:`AsyncTaskGroup`: each call runs in a thread of its own.
 
-    Calls run in worker threads. Leaving the block always waits for the running calls;
-    a KeyboardInterrupt in the submitting thread does not abandon them either: a running
-    call may have sent a create, and what it records must not meet a closed journal.
-    Each KeyboardInterrupt (the one that ended the block, and any during the wait) is
-    passed to ``on_interrupt(n)``, n counting them from 1, and the wait goes on.
+    A thread cannot be cancelled, so leaving the block always waits for every call,
+    whatever ended the block: a running call may have sent a create, and what it
+    records must not meet a closed journal. Each KeyboardInterrupt (the one that ended
+    the block, and any during the wait) is passed to ``on_interrupt(n)``, n counting them
+    from 1, and the wait goes on.
     """
 
-    def __init__(
-        self, concurrency: int, on_interrupt: Callable[[int], object] | None = None
-    ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        self._concurrency = concurrency
-        self._slots = threading.Semaphore(concurrency)
-        self._running = 0
-        self._condition = threading.Condition()
-        self._error: Exception | None = None
-        self._executor: ThreadPoolExecutor | None = None
+    def __init__(self, on_interrupt: Callable[[int], object] | None = None) -> None:
         self._on_interrupt = on_interrupt
+        self._interrupts = 0
+        self._running = 0
+        self._started = 0
+        self._condition = threading.Condition()
 
-    @property
-    def running(self) -> int:
-        """How many calls are running now."""
-        return self._running
-
-    def __enter__(self) -> WorkerPool:
-        self._executor = ThreadPoolExecutor(
-            max_workers=self._concurrency, thread_name_prefix="gatepay-worker"
-        )
+    def __enter__(self) -> TaskGroup:
         return self
 
     def __exit__(
@@ -531,71 +385,45 @@ class WorkerPool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        executor = self._executor
-        assert executor is not None, "the pool was not entered"
-        self._executor = None
-        interrupts = 0
-        if isinstance(exc, KeyboardInterrupt):
-            interrupts = self._interrupted(interrupts)
-        # Wait on the pool's own count of running calls, not on Thread.join: a join cut
-        # short by KeyboardInterrupt can leave the thread marked as ended while it still
-        # runs, and a later join then returns at once (the journal would be closed under
-        # a running create).
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        # Wait on our own count of running calls, not on Thread.join: a join cut short by
+        # KeyboardInterrupt can leave the thread marked as ended while it still runs, and
+        # a later join then returns at once (the journal would be closed under a running
+        # create). A KeyboardInterrupt inside on_interrupt is caught here too.
         while True:
             try:
+                if interrupted:
+                    interrupted = False
+                    self._interrupts += 1
+                    if self._on_interrupt is not None:
+                        self._on_interrupt(self._interrupts)
                 with self._condition:
                     while self._running:
                         self._condition.wait(0.1)
-                break
+                return
             except KeyboardInterrupt:
-                interrupts = self._interrupted(interrupts)
-        while True:
-            try:
-                executor.shutdown(wait=True)  # every call has ended: the threads are idle
-                break
-            except KeyboardInterrupt:
-                interrupts = self._interrupted(interrupts)
-        if exc is None and self._error is not None:
-            raise self._error
+                interrupted = True
 
-    def submit(self, fn: Callable[[T], Any], arg: T) -> None:
-        """Start ``fn(arg)`` in a worker thread once a slot is free."""
-        if self._error is not None:
-            raise self._error
-        executor = self._executor
-        assert executor is not None, "submit() outside 'with pool'"
-        self._slots.acquire()
+    def start_soon(self, fn: Callable[..., object], *args: Any) -> None:
         with self._condition:
             self._running += 1
+            self._started += 1
+            name = f"gatepay-worker-{self._started}"
+        thread = threading.Thread(target=self._run, args=(fn, *args), name=name)
         try:
-            executor.submit(self._run, fn, arg)
+            thread.start()
         except BaseException:
             self._finished()
             raise
 
-    def wait_idle(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for every running call to end; True if they did."""
-        with self._condition:
-            return self._condition.wait_for(lambda: self._running == 0, seconds)
-
-    def _interrupted(self, count: int) -> int:
-        count += 1
-        if self._on_interrupt is not None:
-            self._on_interrupt(count)
-        return count
-
-    def _run(self, fn: Callable[[T], Any], arg: T) -> None:
+    def _run(self, fn: Callable[..., object], *args: Any) -> None:
         try:
-            fn(arg)
-        except Exception as exc:
-            if self._error is None:
-                self._error = exc
+            fn(*args)
         finally:
             self._finished()
 
     def _finished(self) -> None:
         with self._condition:
             self._running -= 1
-            if self._running == 0:
+            if not self._running:
                 self._condition.notify_all()
-        self._slots.release()

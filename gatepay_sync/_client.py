@@ -15,6 +15,7 @@ from tenacity import Retrying, RetryCallState, retry_if_exception
 from gatepay_async._auth import HEADER_TIMESTAMP, GatePayAuth, refused_for_timestamp
 from gatepay_async._clock import ServerClock
 from gatepay_async._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
+from gatepay_async._cookies import NoCookies
 from gatepay_async._deadline import AttemptDeadline
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import (
@@ -39,10 +40,10 @@ from gatepay_async._retry import (
     wait_after_attempt,
 )
 from gatepay_async._synchronization import sleep
-from gatepay_async._transport import ShardedTransport, NoCookies
 from gatepay_async._version import __version__
 
 from ._sending import Sender
+from ._transport import ShardedTransport
 from .resources.gift_cards import GiftCards
 
 __all__ = ["GatePay"]

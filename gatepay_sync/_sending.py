@@ -23,7 +23,7 @@ import httpx
 import httpx._client
 
 from gatepay_async._auth import GatePayAuth
-from gatepay_async._transport import NoCookies
+from gatepay_async._cookies import NoCookies
 
 __all__ = ["Sender"]
 

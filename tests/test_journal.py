@@ -14,14 +14,12 @@ import anyio
 import pytest
 
 from gatepay_async import BulkState, Journal, JournalError
-from gatepay_async._synchronization import (
-    AsyncGroupCommit,
-    AsyncWorkerPool,
-    GroupCommit,
-    RateLimiter,
-    WorkerPool,
-)
+from gatepay_async._group_commit import AsyncGroupCommit
 from gatepay_async._validation import build_create_request
+from gatepay_async._worker_pool import AsyncWorkerPool
+from gatepay_sync._group_commit import GroupCommit
+from gatepay_sync._rate_limiter import RateLimiter
+from gatepay_sync._worker_pool import WorkerPool
 
 CARD = {
     "card_num": "GC0000000001",

@@ -9,7 +9,8 @@ import ssl
 import httpx
 import pytest
 
-from gatepay_async._transport import AsyncShardedTransport, ShardedTransport
+from gatepay_async._transport import AsyncShardedTransport
+from gatepay_sync._transport import ShardedTransport
 
 
 @pytest.mark.parametrize("transport_class", [ShardedTransport, AsyncShardedTransport])

@@ -50,6 +50,7 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("return await anext(self._results)", "return next(self._results)"),
     ("async for chunk in response.aiter_raw():", "for chunk in response.iter_raw():"),
     ("await transport.handle_async_request(req)", "transport.handle_request(req)"),
+    ("class _Stream(httpx.AsyncByteStream):", "class _Stream(httpx.SyncByteStream):"),
     ("except StopAsyncIteration:", "except StopIteration:"),
 ]
 
@@ -77,9 +78,32 @@ def test_rules_are_word_bounded(line: str) -> None:
     assert unasync.unasync_line(line) == line
 
 
+# The first rules name the generated modules (one per entry but __init__.py): tested below.
+MODULE_RULES = sum(not source.endswith("__init__.py") for source, _ in unasync.GENERATED)
+
+
 def test_every_rule_has_a_sample() -> None:
-    for pattern, _ in unasync.SUBS:
+    for pattern, _ in unasync.SUBS[MODULE_RULES:]:
         assert any(pattern.search(line) for line, _ in SAMPLES), pattern.pattern
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "from gatepay_async._worker_pool import AsyncWorkerPool",
+            "from gatepay_sync._worker_pool import WorkerPool",
+        ),
+        ("from tests._async.test_bulk import rows", "from tests._sync.test_bulk import rows"),
+        ("import gatepay_async.resources.bulk", "import gatepay_sync.resources.bulk"),
+        # shared modules stay where they are; so does a name that only starts alike
+        ("from gatepay_async._errors import GatePayError", None),
+        ("from gatepay_async._client_names import X", None),
+        ("from gatepay_async import AsyncGatePay", "from gatepay_sync import GatePay"),
+    ],
+)
+def test_a_generated_module_named_in_full_becomes_its_twin(line: str, expected: str | None) -> None:
+    assert unasync.unasync_line(line) == (line if expected is None else expected)
 
 
 def test_a_file_gets_a_header_and_loses_its_dropped_lines() -> None:

@@ -53,14 +53,15 @@ from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
     AsyncCancelShield,
     AsyncFlag,
-    AsyncGroupCommit,
     AsyncLock,
-    AsyncRateLimiter,
-    AsyncWorkerPool,
     async_iterate,
     async_monotonic,
     async_sleep,
 )
+
+from .._group_commit import AsyncGroupCommit
+from .._rate_limiter import AsyncRateLimiter
+from .._worker_pool import AsyncWorkerPool
 
 if TYPE_CHECKING:
     from .._client import AsyncGatePay

@@ -54,14 +54,15 @@ from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
     CancelShield,
     Flag,
-    GroupCommit,
     Lock,
-    RateLimiter,
-    WorkerPool,
     iterate,
     monotonic,
     sleep,
 )
+
+from .._group_commit import GroupCommit
+from .._rate_limiter import RateLimiter
+from .._worker_pool import WorkerPool
 
 if TYPE_CHECKING:
     from .._client import GatePay

@@ -22,7 +22,8 @@ import pytest
 from gatepay_async import AsyncGatePay, ValidationError
 from gatepay_async._bulk_models import AsyncSpecs, BulkResult, BulkState, CardSpec
 from gatepay_async._journal import Journal
-from gatepay_async._synchronization import AsyncWorkerPool, async_monotonic, async_sleep
+from gatepay_async._synchronization import async_monotonic, async_sleep
+from gatepay_async._worker_pool import AsyncWorkerPool
 
 TEMPLATE_ID = "255267012439183360"
 CARD_KEY_PREFIX = "KEY-secret-"

@@ -23,7 +23,8 @@ import pytest
 from gatepay_sync import GatePay, ValidationError
 from gatepay_async._bulk_models import Specs, BulkResult, BulkState, CardSpec
 from gatepay_async._journal import Journal
-from gatepay_async._synchronization import WorkerPool, monotonic, sleep
+from gatepay_async._synchronization import monotonic, sleep
+from gatepay_sync._worker_pool import WorkerPool
 
 TEMPLATE_ID = "255267012439183360"
 CARD_KEY_PREFIX = "KEY-secret-"
