@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -26,7 +28,7 @@ from gatepay_async._errors import (
     ResponseValidationError,
 )
 from gatepay_async._log_redaction import install_log_redaction
-from gatepay_async._outcome import CreateCall
+from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet
 from gatepay_async._redact import redact_text, redact_url, scrub_known
 from gatepay_async._response_cap import ACCEPT_ENCODING, CappedBody
@@ -113,7 +115,7 @@ class AsyncGatePay:
         self._sender = AsyncSender(
             http_client, self._auth, self._config.base_url, self._config.timeout
         )
-        self.gift_cards = AsyncGiftCards(self)
+        self.gift_cards = AsyncGiftCards(self, paths=paths)
 
     @property
     def base_url(self) -> str:
@@ -154,30 +156,66 @@ class AsyncGatePay:
         if self._owns_http_client:
             await self._http_client.aclose()
 
-    async def _request(
+    # ------------------------------------------------------------ for the resources
+
+    async def _send(
         self,
         method: str,
         path: str,
         *,
-        policy: RetryPolicy,
-        content: bytes = b"",
+        body: bytes = b"",
         params: dict[str, str] | None = None,
-        create: CreateCall | None = None,
     ) -> Any:
-        """Send one signed request and return the envelope's data (a create: its card).
+        """Send a signed read and return the envelope's data, or raise the mapped error.
 
-        This is the one retry loop of a request, retried per ``policy``. A create passes
-        ``create``: its answers go to the one outcome decision (``_outcome``), after
-        ``create.on_answer``, and its waits between attempts may be the bulk run's.
+        Reads are safe to repeat: retried on connection errors, timeouts, 429 and 5xx.
         """
-        request = self._sender.build(method, path, content=content, params=params)
+        request = self._sender.build(method, path, content=body, params=params)
+        return await self._retrying(
+            RetryPolicy.READ, functools.partial(self._read_attempt, request, path)
+        )
+
+    async def _send_create(self, path: str, call: CreateCall) -> CreateOutcome:
+        """Send ``call``'s create; return GatePay's last raw answer and its outcome.
+
+        The outcome is ``_outcome``'s decision on that answer (or on its absence); the
+        create is resent only when the retry loop may resend that outcome (never sent,
+        or refused with 429). Raises only what ``call``'s hooks raise.
+        """
+        request = self._sender.build("POST", path, content=call.request.body, params=None)
+        decided: list[CreateOutcome] = []
+        try:
+            outcome: CreateOutcome = await self._retrying(
+                RetryPolicy.CREATE,
+                functools.partial(self._create_attempt, request, path, call, decided),
+                pause=call.pause,
+                rate_limited_sends=call.rate_limited_sends,
+            )
+        except GatePayError as exc:
+            if not decided or exc is not decided[-1].error:
+                raise  # from a hook (a failed journal write)
+            return decided[-1]  # not issued, and not (or no more) to be resent
+        return outcome
+
+    # ------------------------------------------------------------------ internals
+
+    async def _retrying(
+        self,
+        policy: RetryPolicy,
+        attempt: Callable[[int], Any],
+        *,
+        pause: Callable[[BaseException, float], Any] | None = None,
+        rate_limited_sends: int | None = None,
+    ) -> Any:
+        """The one retry loop of a request: ``attempt(n)`` is the ``n``-th send, repeated
+        while it raises what ``policy`` retries. ``pause(exc, seconds)`` replaces the loop's
+        own waits (a bulk run's, shared by its workers); ``rate_limited_sends`` caps the
+        sends refused with 429 every time (else ``max_retries`` does)."""
         max_sends = self._config.max_retries + 1
-        rate_limited_sends = create.rate_limited_sends if create is not None else None
-        pause = create.pause if create is not None else None
         # The first attempt goes out directly: most calls succeed, and building the
         # retry machinery costs more than the rest of the SDK's work on a call.
         try:
-            return await self._attempt(request, path, 1, create)
+            return await attempt(1)
         except GatePayError as exc:
             limit = max_sends
             if rate_limited_sends is not None and isinstance(exc, RateLimitError):
@@ -214,40 +252,50 @@ class AsyncGatePay:
             sleep=async_sleep,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._attempt(
-                    request, path, attempt.retry_state.attempt_number + 1, create
-                )
+        async for attempt_state in retrying:
+            with attempt_state:
+                return await attempt(attempt_state.retry_state.attempt_number + 1)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
-    async def _attempt(
-        self, request: httpx.Request, path: str, attempt: int, create: CreateCall | None
-    ) -> Any:
-        """One send and what its answer means: data, a card, or the matching exception."""
-        if create is None:
-            response = await self._send_once(request, path, attempt=attempt)
+    async def _read_attempt(self, request: httpx.Request, path: str, attempt: int) -> Any:
+        """One send of a read: the envelope's data, or the mapped exception."""
+        response = await self._send_once(request, path, attempt=attempt)
+        try:
+            return decode_envelope(response, method=request.method, path=path)
+        except GatePayError as exc:
+            _scrub_exception(exc, request)
+            raise
+
+    async def _create_attempt(
+        self,
+        request: httpx.Request,
+        path: str,
+        call: CreateCall,
+        decided: list[CreateOutcome],
+        attempt: int,
+    ) -> CreateOutcome:
+        """One send of a create and its outcome, appended to ``decided``. An outcome that
+        is not issued is raised into the retry loop, which resends only what may be."""
+        outcome: CreateOutcome | None = None
+        with call.guard():
             try:
-                return decode_envelope(response, method=request.method, path=path)
-            except GatePayError as exc:
-                _scrub_exception(exc, request)
-                raise
-        with create.guard():
-            try:
-                response = await self._send_once(request, path, attempt=attempt, create=create)
+                response = await self._send_once(request, path, attempt=attempt, create=call)
             except APIConnectionError as exc:
-                lost = create.lost(exc)
-                if lost is exc:
-                    raise
-                raise lost from exc
+                outcome = call.lost(exc)
             except ResponseValidationError as exc:  # over the size cap: not read whole
-                raise create.unreadable(exc) from exc
-            if create.on_answer is not None:
-                await create.on_answer(response)  # durable before anything interprets it
-            return create.interpret(response, method=request.method, path=path)
-        # Reached only when the guard swallowed its own cancellation: a bulk run abandoned
-        # this attempt while it was in flight. It may have reached GatePay.
-        raise create.abandoned()
+                outcome = call.unreadable(exc)
+            else:
+                if call.on_answer is not None:
+                    await call.on_answer(response)  # durable before anything interprets it
+                outcome = call.interpret(response, method=request.method, path=path)
+        if outcome is None:
+            # The guard swallowed its own cancellation: a bulk run abandoned this attempt
+            # while it was in flight. It may have reached GatePay.
+            outcome = call.abandoned()
+        decided.append(outcome)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
 
     async def _send_once(
         self,

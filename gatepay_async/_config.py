@@ -9,7 +9,7 @@ import attrs
 import httpx
 
 from gatepay_async._errors import ValidationError
-from gatepay_async._paths import INSTITUTION_PATHS, MERCHANT_PATHS, PathSet
+from gatepay_async._paths import PathSet
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -48,19 +48,10 @@ class ClientConfig:
     api_key: str | None
     timeout: httpx.Timeout
     max_retries: int
-    custom_paths: PathSet | None = None
     #: Seconds one attempt may take from connect to last byte; set when ``timeout`` is a
     #: number (an ``httpx.Timeout`` keeps httpx's per-phase meaning only).
     attempt_timeout: float | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-
-    @property
-    def paths(self) -> PathSet:
-        """The caller's path set if given, else the institution paths with ``on_behalf_of``
-        and the merchant paths without."""
-        if self.custom_paths is not None:
-            return self.custom_paths
-        return INSTITUTION_PATHS if self.on_behalf_of else MERCHANT_PATHS
 
     @classmethod
     def resolve(
@@ -109,7 +100,6 @@ class ClientConfig:
             api_key=api_key,
             timeout=checked_timeout,
             max_retries=max_retries,
-            custom_paths=paths,
             attempt_timeout=None if isinstance(timeout, httpx.Timeout) else float(timeout),
             max_response_bytes=max_response_bytes,
         )

@@ -44,6 +44,7 @@ __all__ = [
     "STATUS_CLASSES",
     "AttemptAbandoned",
     "CreateCall",
+    "CreateOutcome",
     "Outcome",
     "body_kind",
     "create_answer",
@@ -242,8 +243,33 @@ def issued_data(content: bytes) -> Mapping[str, Any] | None:
     return body_kind(content)[1]
 
 
-def _unknown(request: CreateRequest, cause: BaseException, answer: RawAnswer | None) -> Exception:
-    return OutcomeUnknownError(
+@attrs.frozen
+class CreateOutcome:
+    """What one create came to: its ``outcome``, GatePay's last raw ``answer`` (None when
+    none arrived), and either the ``card`` (issued) or the ``error`` that ``create``
+    raises (a refusal's APIError, the never-sent APIConnectionError, OutcomeUnknownError).
+    """
+
+    outcome: Outcome
+    answer: httpx.Response | None = None
+    card: GiftCard | None = None
+    error: Exception | None = None
+
+    def card_or_raise(self) -> GiftCard:
+        """The issued card, or the outcome's exception raised."""
+        if self.card is not None:
+            return self.card
+        assert self.error is not None
+        raise self.error
+
+
+def _unknown(
+    request: CreateRequest,
+    cause: BaseException,
+    answer: RawAnswer | None,
+    response: httpx.Response | None = None,
+) -> CreateOutcome:
+    error = OutcomeUnknownError(
         title=request.title,
         template_id=request.template_id,
         currency=request.currency,
@@ -251,15 +277,17 @@ def _unknown(request: CreateRequest, cause: BaseException, answer: RawAnswer | N
         cause=cause,
         answer=answer,
     )
+    error.__cause__ = cause  # as ``raise error from cause`` would chain it
+    return CreateOutcome(Outcome.UNKNOWN, response, error=error)
 
 
 def create_answer(
     request: CreateRequest, response: httpx.Response, *, method: str = "POST", path: str = ""
-) -> GiftCard:
-    """Return the issued card; raise the APIError of a refusal or OutcomeUnknownError.
+) -> CreateOutcome:
+    """The outcome of a create GatePay answered with ``response``.
 
-    Never raises anything else: whatever the answer holds, an unexpected failure here is
-    an unknown outcome, with the raw answer kept on the exception.
+    Never raises: whatever the answer holds, an unexpected failure here is an unknown
+    outcome, with the raw answer kept on its error.
     """
     answer = RawAnswer(response.status_code, response.content)
     try:
@@ -267,23 +295,23 @@ def create_answer(
         kind, card_data = body_kind(response.content)
         outcome = DECISIONS.get((status_class(status_code), kind), Outcome.UNKNOWN)
         if outcome is Outcome.ISSUED and card_data is not None:
-            return decode_card_leniently(
+            card = decode_card_leniently(
                 card_data, _first(card_data, _NUMBER_KEYS), _first(card_data, _KEY_KEYS)
             )
-        try:  # the decoder names the error: the refusal to raise, or the unknown's cause
+            return CreateOutcome(Outcome.ISSUED, response, card=card)
+        try:  # the decoder names the error: the refusal itself, or the unknown's cause
             decode_envelope(response, method=method, path=path)
         except APIError as exc:
             if outcome is Outcome.REFUSED:
-                raise
-            raise _unknown(request, exc, answer) from exc
+                return CreateOutcome(Outcome.REFUSED, response, error=exc)
+            return _unknown(request, exc, answer, response)
         except GatePayError as exc:
-            raise _unknown(request, exc, answer) from exc
+            return _unknown(request, exc, answer, response)
         reason = f"the answer ({kind}) has no usable card number and key"
-        raise _unknown(request, ResponseValidationError(reason, status_code=status_code), answer)
-    except (APIError, OutcomeUnknownError):
-        raise
+        cause = ResponseValidationError(reason, status_code=status_code)
+        return _unknown(request, cause, answer, response)
     except Exception as exc:  # a bug must not turn a paid card into a crash
-        raise _unknown(request, exc, answer) from exc
+        return _unknown(request, exc, answer, response)
 
 
 def lost_answer_kind(exc: APIConnectionError) -> str:
@@ -295,11 +323,11 @@ def lost_answer_kind(exc: APIConnectionError) -> str:
     return "connection lost after the request was written"
 
 
-def create_lost(request: CreateRequest, exc: APIConnectionError) -> Exception:
-    """The exception for a create that got no answer: ``exc`` itself when it was never
-    sent (the retry loop may send it again), else OutcomeUnknownError."""
+def create_lost(request: CreateRequest, exc: APIConnectionError) -> CreateOutcome:
+    """The outcome of a create that got no answer: not sent (its error is ``exc``
+    itself; the retry loop may send it again) or unknown."""
     if LOST_ANSWERS.get(lost_answer_kind(exc)) is Outcome.NOT_SENT:
-        return exc
+        return CreateOutcome(Outcome.NOT_SENT, error=exc)
     return _unknown(request, exc, exc.partial_answer)  # what arrived may hold the card
 
 
@@ -315,7 +343,8 @@ RATE_LIMITED_SENDS = 8
 
 @attrs.frozen
 class CreateCall:
-    """What the one retry loop needs to send a create (see ``_client._request``).
+    """One create as the client sends it (see ``AsyncGatePay._send_create``): the checked
+    request, what a bulk run plugs into the send, and the decisions on each answer.
 
     ``on_answer(response)`` is called (and awaited, in the async facade) with each raw
     answer before it is interpreted: a bulk run makes it durable in its journal there.
@@ -332,27 +361,29 @@ class CreateCall:
     rate_limited_sends: int | None = None
     guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
 
-    def interpret(self, response: httpx.Response, *, method: str, path: str) -> GiftCard:
+    def interpret(self, response: httpx.Response, *, method: str, path: str) -> CreateOutcome:
         return create_answer(self.request, response, method=method, path=path)
 
-    def lost(self, exc: APIConnectionError) -> Exception:
+    def lost(self, exc: APIConnectionError) -> CreateOutcome:
         return create_lost(self.request, exc)
 
     def refused(self, response: httpx.Response) -> bool:
         """Whether this answer proves GatePay did not issue (so a resend is safe)."""
         return decide(response.status_code, response.content) is Outcome.REFUSED
 
-    def unreadable(self, exc: ResponseValidationError) -> Exception:
+    def unreadable(self, exc: ResponseValidationError) -> CreateOutcome:
         """An answer the client refused to read (too large): a card may be in it."""
         return _unknown(self.request, exc, None)
 
-    def abandoned(self) -> AttemptAbandoned:
-        """The error of an attempt whose guard swallowed its own cancellation."""
+    def abandoned(self) -> CreateOutcome:
+        """An attempt whose guard swallowed its own cancellation: it may have reached
+        GatePay."""
         request = self.request
-        return AttemptAbandoned(
+        error = AttemptAbandoned(
             title=request.title,
             template_id=request.template_id,
             currency=request.currency,
             amount=request.amount,
             cause=RuntimeError("abandoned while in flight"),
         )
+        return CreateOutcome(Outcome.UNKNOWN, error=error)

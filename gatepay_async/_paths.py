@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["INSTITUTION_PATHS", "MERCHANT_PATHS", "PathSet"]
+__all__ = ["INSTITUTION_PATHS", "MERCHANT_PATHS", "PathSet", "paths_for"]
 
 
 def _absolute(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -68,3 +68,11 @@ INSTITUTION_PATHS = PathSet(
     templates=_INSTITUTION + MERCHANT_PATHS.templates,
     balance=_INSTITUTION + MERCHANT_PATHS.balance,
 )
+
+
+def paths_for(on_behalf_of: str | None, custom: PathSet | None = None) -> PathSet:
+    """The caller's path set if given, else the institution paths with ``on_behalf_of``
+    and the merchant paths without."""
+    if custom is not None:
+        return custom
+    return INSTITUTION_PATHS if on_behalf_of else MERCHANT_PATHS

@@ -49,7 +49,6 @@ from gatepay_async._bulk_plan import (
 from gatepay_async._errors import RateLimitError
 from gatepay_async._journal import JournalError
 from gatepay_async._outcome import RATE_LIMITED_SENDS, AttemptAbandoned, CreateCall
-from gatepay_async._retry import RetryPolicy
 from gatepay_async._synchronization import (
     AsyncCancelShield,
     AsyncFlag,
@@ -64,7 +63,7 @@ from .._rate_limiter import AsyncRateLimiter
 from .._worker_pool import AsyncWorkerPool
 
 if TYPE_CHECKING:
-    from .._client import AsyncGatePay
+    from .gift_cards import AsyncGiftCards
 
 __all__ = ["AsyncBulkIssuer", "AsyncBulkRun"]
 
@@ -139,7 +138,7 @@ class AsyncBulkIssuer:
 
     def __init__(
         self,
-        client: AsyncGatePay,
+        gift_cards: AsyncGiftCards,
         specs: AsyncSpecs,
         *,
         concurrency: int,
@@ -152,7 +151,7 @@ class AsyncBulkIssuer:
         prechecked = isinstance(specs, Sequence)
         if isinstance(specs, Sequence):
             check_unique_refs(specs)
-        self._client = client
+        self._gift_cards = gift_cards
         self._specs = specs
         self._concurrency = concurrency
         self._journal_argument = journal
@@ -382,28 +381,20 @@ class AsyncBulkIssuer:
             if self._stopping:
                 raise exc
 
-        client = self._client
         try:
             # Each attempt (send, raw answer recorded, outcome decided) is shielded from
             # cancellation; the waits between attempts are not: a stopped run does not
             # sit out a 429 pause.
-            card = await client._request(
-                "POST",
-                client._config.paths.create,
-                policy=RetryPolicy.CREATE,
-                content=job.request.body,
-                create=CreateCall(
+            outcome = await self._gift_cards._send_create(
+                CreateCall(
                     job.request,
                     on_answer=on_answer,
                     pause=pause,
                     rate_limited_sends=RATE_LIMITED_SENDS,
                     guard=guard,
-                ),
+                )
             )
-        except AttemptAbandoned:
-            with AsyncCancelShield(enabled=shielded):
-                return plan.interrupted(job, INTERRUPTED_IN_THIS_RUN)
-        except Exception as exc:
+        except Exception as exc:  # raised by a hook (a failed journal write), not decided
             with AsyncCancelShield(enabled=shielded):
                 return plan.failed_send(job, exc, sends=len(answers))
         except BaseException:
@@ -418,8 +409,13 @@ class AsyncBulkIssuer:
             raise
         finally:
             self._in_flight.pop(key, None)
-        # Recording the card awaits nothing, so no cancellation can come between.
-        return plan.issued(job, card, answers[-1] if answers else None)
+        # Recording the outcome awaits nothing, so no cancellation can come between.
+        if outcome.card is not None:
+            return plan.issued(job, outcome.card, outcome.answer)
+        if isinstance(outcome.error, AttemptAbandoned):
+            return plan.interrupted(job, INTERRUPTED_IN_THIS_RUN)
+        assert outcome.error is not None
+        return plan.failed_send(job, outcome.error, sends=len(answers))
 
     async def _pause(self, exc: BaseException, seconds: float) -> None:
         """The wait before a create is sent again: after a 429, every worker waits."""

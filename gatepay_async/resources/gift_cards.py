@@ -22,8 +22,8 @@ from gatepay_async._models import (
     GiftCardTemplate,
     MerchantBalance,
 )
-from gatepay_async._outcome import CreateCall
-from gatepay_async._retry import RetryPolicy
+from gatepay_async._outcome import CreateCall, CreateOutcome
+from gatepay_async._paths import PathSet, paths_for
 from gatepay_async._synchronization import async_monotonic, async_sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
 from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
@@ -42,13 +42,14 @@ _BALANCE_PARAMS = {"card_number": "cardNumber", "key": "key"}
 class AsyncGiftCards:
     """Gift card operations. Reached as ``client.gift_cards``."""
 
-    def __init__(self, client: AsyncGatePay) -> None:
+    def __init__(self, client: AsyncGatePay, *, paths: PathSet | None = None) -> None:
         self._client = client
+        # Where each operation lives: the caller's ``paths``, else per ``on_behalf_of``.
+        self._paths = paths_for(client.on_behalf_of, paths)
 
     async def list_templates(self) -> list[GiftCardTemplate]:
         """The cover templates available for new cards."""
-        client = self._client
-        data = await client._request("GET", client._config.paths.templates, policy=RetryPolicy.READ)
+        data = await self._client._send("GET", self._paths.templates)
         return decode_templates(data)
 
     async def create(
@@ -72,26 +73,20 @@ class AsyncGiftCards:
         checked = build_create_request(
             title=title, template_id=template_id, currency=currency, amount=amount
         )
-        client = self._client
-        card: GiftCard = await client._request(
-            "POST",
-            client._config.paths.create,
-            policy=RetryPolicy.CREATE,
-            content=checked.body,
-            create=CreateCall(checked),
-        )
-        return card
+        outcome = await self._send_create(CreateCall(checked))
+        return outcome.card_or_raise()
+
+    async def _send_create(self, call: CreateCall) -> CreateOutcome:
+        """The one internal create, of ``create`` and ``create_many``: send ``call``'s
+        request and return GatePay's raw answer with its outcome (``_outcome`` decides).
+        ``call`` carries what a bulk run plugs in: the hook that makes each raw answer
+        durable before it is decided, the shared 429 pause, the attempt guard."""
+        return await self._client._send_create(self._paths.create, call)
 
     async def query(self, *, card_number: str | None = None, key: str | None = None) -> GiftCard:
         """A card's details, by exactly one of ``card_number`` or ``key``."""
         field, value = card_lookup(card_number, key)
-        client = self._client
-        data = await client._request(
-            "POST",
-            client._config.paths.query,
-            policy=RetryPolicy.READ,
-            content=dump_json({field: value}),
-        )
+        data = await self._client._send("POST", self._paths.query, body=dump_json({field: value}))
         return decode_card(data)
 
     async def balance(
@@ -102,13 +97,8 @@ class AsyncGiftCards:
         An answer in the per-currency shape fills ``balances`` (every currency kept).
         """
         field, value = card_lookup(card_number, key)
-        client = self._client
-        data = await client._request(
-            "GET",
-            client._config.paths.balance,
-            policy=RetryPolicy.READ,
-            params={_BALANCE_PARAMS[field]: value},
-        )
+        params = {_BALANCE_PARAMS[field]: value}
+        data = await self._client._send("GET", self._paths.balance, params=params)
         return decode_balance(data)
 
     async def merchant_balance(self) -> MerchantBalance:
@@ -118,8 +108,7 @@ class AsyncGiftCards:
         it. Every currency in the answer is in ``balances``; an amount that is not a
         decimal raises ResponseValidationError instead of being left out.
         """
-        client = self._client
-        data = await client._request("GET", client._config.paths.balance, policy=RetryPolicy.READ)
+        data = await self._client._send("GET", self._paths.balance)
         return decode_merchant_balance(data)
 
     def create_many(
@@ -180,7 +169,7 @@ class AsyncGiftCards:
         """
         return AsyncBulkRun(
             AsyncBulkIssuer(
-                self._client,
+                self,
                 specs,
                 concurrency=concurrency,
                 journal=journal,

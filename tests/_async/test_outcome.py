@@ -27,8 +27,10 @@ from gatepay_async import (
 )
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
 from gatepay_async._journal import Journal, JournalError
+from gatepay_async._outcome import Outcome
 from gatepay_async._synchronization import async_monotonic
 from gatepay_async._validation import build_create_request
+from gatepay_async.resources.gift_cards import AsyncGiftCards
 from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 
@@ -186,6 +188,44 @@ async def test_create_many_decides_each_cell_the_same_way(
         assert result.exception.raw_body == body
         unknown = [r for r in records(path) if r["op"] == "unknown"]
         assert unknown[-1]["answer"] == {"status": status_code, "body": body.decode()}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status_code", "kind", "expected"), CASES)
+async def test_the_internal_create_returns_the_raw_answer_and_its_outcome(
+    status_code: int, kind: str, expected: str
+) -> None:
+    body = BODIES[kind]
+    request = build_create_request(
+        title="outcome", template_id=TEMPLATE_ID, currency="USDT", amount="1.50"
+    )
+    async with client_for(answer_with(status_code, body), max_retries=0) as gp:
+        result = await gp.gift_cards._send_create(outcome_module.CreateCall(request))
+    assert (
+        result.outcome
+        is {"I": Outcome.ISSUED, "R": Outcome.REFUSED, "U": Outcome.UNKNOWN}[expected]
+    )
+    assert result.answer is not None
+    assert (result.answer.status_code, result.answer.content) == (status_code, body)
+    assert (result.card is None) == (expected != "I")
+    assert (result.error is None) == (expected == "I")
+
+
+@pytest.mark.anyio
+async def test_create_and_create_many_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both go through that one internal create (no second copy of its logic)."""
+    titles: list[str] = []
+    internal = AsyncGiftCards._send_create
+
+    def seen(self: AsyncGiftCards, call: Any) -> Any:
+        titles.append(call.request.title)
+        return internal(self, call)  # what the caller awaits (in the sync facade: the outcome)
+
+    monkeypatch.setattr(AsyncGiftCards, "_send_create", seen)
+    async with client_for(answer_with(200, BODIES["card"])) as gp:
+        await create(gp, title="one")
+        await run(gp, [spec("many")])
+    assert titles == ["one", "many"]
 
 
 @pytest.mark.anyio

@@ -94,7 +94,7 @@ async def test_a_direct_send_writes_httpx_request_line(
     caplog.set_level(logging.INFO, logger="httpx")
     async with client(sandbox.url) as gp:
         await gp.gift_cards.list_templates()
-        path = gp._config.paths.templates
+        path = gp.gift_cards._paths.templates
     lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert lines == [f'HTTP Request: GET {sandbox.url}{path} "HTTP/1.1 200 OK"']
 
@@ -109,7 +109,7 @@ async def test_a_callers_client_runs_its_hooks_on_every_send(sandbox: SandboxSer
     http_client = httpx.AsyncClient(event_hooks={"request": [hook]})
     async with http_client, client(sandbox.url, http_client=http_client) as gp:
         await gp.gift_cards.list_templates()
-        path = gp._config.paths.templates
+        path = gp.gift_cards._paths.templates
     assert seen == [path]
 
 
@@ -140,7 +140,7 @@ async def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
     with RawServer(respond) as server:
         async with client(server.url) as gp:
             await gp.gift_cards.list_templates()
-            path = gp._config.paths.templates
+            path = gp.gift_cards._paths.templates
     assert traced == [path]
     assert received[0].headers.get("sentry-trace") == "trace-1"
 
@@ -208,7 +208,7 @@ async def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
     with RawServer(respond) as server:
         async with client(server.url) as gp:
             await gp.gift_cards.list_templates()
-            path = gp._config.paths.templates
+            path = gp.gift_cards._paths.templates
     assert traced == [path]
     assert received[0].headers.get("x-datadog-trace-id") == "1"
 

@@ -92,7 +92,7 @@ def test_a_direct_send_writes_httpx_request_line(
     caplog.set_level(logging.INFO, logger="httpx")
     with client(sandbox.url) as gp:
         gp.gift_cards.list_templates()
-        path = gp._config.paths.templates
+        path = gp.gift_cards._paths.templates
     lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert lines == [f'HTTP Request: GET {sandbox.url}{path} "HTTP/1.1 200 OK"']
 
@@ -106,7 +106,7 @@ def test_a_callers_client_runs_its_hooks_on_every_send(sandbox: SandboxServer) -
     http_client = httpx.Client(event_hooks={"request": [hook]})
     with http_client, client(sandbox.url, http_client=http_client) as gp:
         gp.gift_cards.list_templates()
-        path = gp._config.paths.templates
+        path = gp.gift_cards._paths.templates
     assert seen == [path]
 
 
@@ -136,7 +136,7 @@ def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
     with RawServer(respond) as server:
         with client(server.url) as gp:
             gp.gift_cards.list_templates()
-            path = gp._config.paths.templates
+            path = gp.gift_cards._paths.templates
     assert traced == [path]
     assert received[0].headers.get("sentry-trace") == "trace-1"
 
@@ -202,7 +202,7 @@ def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
     with RawServer(respond) as server:
         with client(server.url) as gp:
             gp.gift_cards.list_templates()
-            path = gp._config.paths.templates
+            path = gp.gift_cards._paths.templates
     assert traced == [path]
     assert received[0].headers.get("x-datadog-trace-id") == "1"
 
