@@ -53,7 +53,7 @@ from _common import (
 )
 
 from gatepay_async import AsyncGatePay, CardSpec, DefaultAioHttpClient
-from gatepay_async._client import DEFAULT_LIMITS
+from gatepay_async._config import DEFAULT_LIMITS
 from gatepay_async._cookies import NoCookies
 from gatepay_async._transport import AsyncShardedTransport
 

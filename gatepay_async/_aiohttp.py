@@ -31,18 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from gatepay_async._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, USER_AGENT
 from gatepay_async._cookies import NoCookies
 from gatepay_async._errors import ValidationError
-from gatepay_async._version import __version__
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["AioHttpTransport", "DefaultAioHttpClient", "fastest_http_client"]
 
-USER_AGENT = f"gatepay-python/{__version__}"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0)
-DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 _ONLY_ASYNCIO = (
     "DefaultAioHttpClient runs on asyncio only (aiohttp); on trio leave http_client=None"
     " to use the default client"
@@ -261,7 +258,7 @@ class DefaultAioHttpClient(httpx.AsyncClient):
     def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: Any) -> None:
         if _on_trio():
             raise ValidationError("http_client", _ONLY_ASYNCIO)
-        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        kwargs.setdefault("timeout", httpx.Timeout(DEFAULT_TIMEOUT))
         kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
         kwargs.setdefault("follow_redirects", False)
         keep_cookies = "cookies" in kwargs

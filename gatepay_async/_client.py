@@ -15,7 +15,14 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from gatepay_async._auth import HEADER_TIMESTAMP, GatePayAuth, refused_for_timestamp
 from gatepay_async._clock import ServerClock
-from gatepay_async._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
+from gatepay_async._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    ClientConfig,
+)
 from gatepay_async._cookies import NoCookies
 from gatepay_async._deadline import AsyncAttemptDeadline
 from gatepay_async._envelope import decode_envelope
@@ -41,7 +48,6 @@ from gatepay_async._retry import (
     wait_after_attempt,
 )
 from gatepay_async._synchronization import async_sleep
-from gatepay_async._version import __version__
 
 from ._sending import AsyncSender
 from ._transport import AsyncShardedTransport
@@ -51,10 +57,6 @@ __all__ = ["AsyncGatePay"]
 
 logger = logging.getLogger("gatepay")
 
-USER_AGENT = f"gatepay-python/{__version__}"
-# Every connection stays reusable: httpx's default of 20 keep-alive connections makes a
-# client shared by 100 tasks reconnect on most requests.
-DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 
 
 class AsyncGatePay:
@@ -77,8 +79,8 @@ class AsyncGatePay:
         base_url: str | None = None,
         on_behalf_of: str | None = None,
         api_key: str | None = None,
-        timeout: float | httpx.Timeout = 30.0,
-        max_retries: int = 2,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx.AsyncClient | None = None,
         paths: PathSet | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,

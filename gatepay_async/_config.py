@@ -10,9 +10,11 @@ import httpx
 
 from gatepay_async._errors import ValidationError
 from gatepay_async._paths import PathSet
+from gatepay_async._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
@@ -20,6 +22,7 @@ __all__ = [
     "ENV_BASE_URL",
     "ENV_CLIENT_ID",
     "ENV_SECRET_KEY",
+    "USER_AGENT",
     "ClientConfig",
 ]
 
@@ -28,6 +31,10 @@ __all__ = [
 DEFAULT_BASE_URL = "https://openplatform.gateapi.io"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
+# Every connection stays reusable: httpx's default of 20 keep-alive connections makes a
+# client shared by 100 tasks reconnect on most requests.
+DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+USER_AGENT = f"gatepay-python/{__version__}"
 ENV_CLIENT_ID = "GATEPAY_CLIENT_ID"
 ENV_SECRET_KEY = "GATEPAY_SECRET_KEY"  # noqa: S105 (a variable name)
 ENV_BASE_URL = "GATEPAY_BASE_URL"

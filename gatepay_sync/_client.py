@@ -16,7 +16,14 @@ from tenacity import Retrying, RetryCallState, retry_if_exception
 
 from gatepay_async._auth import HEADER_TIMESTAMP, GatePayAuth, refused_for_timestamp
 from gatepay_async._clock import ServerClock
-from gatepay_async._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
+from gatepay_async._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    ClientConfig,
+)
 from gatepay_async._cookies import NoCookies
 from gatepay_async._deadline import AttemptDeadline
 from gatepay_async._envelope import decode_envelope
@@ -42,7 +49,6 @@ from gatepay_async._retry import (
     wait_after_attempt,
 )
 from gatepay_async._synchronization import sleep
-from gatepay_async._version import __version__
 
 from ._sending import Sender
 from ._transport import ShardedTransport
@@ -52,10 +58,6 @@ __all__ = ["GatePay"]
 
 logger = logging.getLogger("gatepay")
 
-USER_AGENT = f"gatepay-python/{__version__}"
-# Every connection stays reusable: httpx's default of 20 keep-alive connections makes a
-# client shared by 100 tasks reconnect on most requests.
-DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 
 
 class GatePay:
@@ -78,8 +80,8 @@ class GatePay:
         base_url: str | None = None,
         on_behalf_of: str | None = None,
         api_key: str | None = None,
-        timeout: float | httpx.Timeout = 30.0,
-        max_retries: int = 2,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx.Client | None = None,
         paths: PathSet | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
