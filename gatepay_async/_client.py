@@ -24,7 +24,6 @@ from gatepay_async._config import (
     ClientConfig,
 )
 from gatepay_async._cookies import NoCookies
-from gatepay_async._deadline import AsyncAttemptDeadline
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import (
     APIConnectionError,
@@ -47,7 +46,7 @@ from gatepay_async._retry import (
     stop_after_sends,
     wait_after_attempt,
 )
-from gatepay_async._synchronization import async_sleep
+from gatepay_async._synchronization import AsyncDeadline, async_sleep
 
 from ._sending import AsyncSender
 from ._transport import AsyncShardedTransport
@@ -56,7 +55,6 @@ from .resources.gift_cards import AsyncGiftCards
 __all__ = ["AsyncGatePay"]
 
 logger = logging.getLogger("gatepay")
-
 
 
 class AsyncGatePay:
@@ -340,7 +338,7 @@ class AsyncGatePay:
         status_code: int | None = None
         reading: list[CappedBody] = []  # the answer's body as it arrives
         try:
-            with AsyncAttemptDeadline(config.attempt_timeout) as deadline:
+            with AsyncDeadline(_with_grace(config.attempt_timeout)) as deadline:
                 # Redirects are never followed (the sender's promise). The body is read
                 # here, under the size cap.
                 response = await self._sender.send(request)
@@ -389,10 +387,19 @@ class AsyncGatePay:
             )
 
 
+#: Added to an attempt's deadline: a connect that times out on its own (proof that
+#: nothing was sent) is then reported as such, rather than as an attempt cut at its end.
+ATTEMPT_GRACE = 0.05
+
+
+def _with_grace(attempt_timeout: float | None) -> float | None:
+    return None if attempt_timeout is None else attempt_timeout + ATTEMPT_GRACE
+
+
 async def _read_answer(
     response: httpx.Response,
     limit: int,
-    deadline: AsyncAttemptDeadline,
+    deadline: AsyncDeadline,
     reading: list[CappedBody],
 ) -> None:
     """Read the answer into ``response.content``, refusing it past ``limit`` decoded bytes.

@@ -20,8 +20,8 @@ async (anyio, any backend)        sync (threads)            what it is
 ================================  ========================  ================================
 
 Where a pair differs, the difference is the one between a task and a thread, and it is
-documented on the pair: a thread cannot be cancelled (``CancelShield``, ``TaskGroup``),
-and a blocking call in a thread blocks only that thread (``run_blocking``).
+documented on the pair: a thread cannot be cancelled (``CancelShield``, ``TaskGroup``,
+``Deadline``), and a blocking call in a thread blocks only that thread (``run_blocking``).
 """
 
 from __future__ import annotations
@@ -45,12 +45,14 @@ import anyio.to_thread
 
 __all__ = [
     "AsyncCancelShield",
+    "AsyncDeadline",
     "AsyncFlag",
     "AsyncLock",
     "AsyncSemaphore",
     "AsyncTaskGroup",
     "AsyncThreadLock",
     "CancelShield",
+    "Deadline",
     "Flag",
     "Lock",
     "Semaphore",
@@ -427,3 +429,68 @@ class TaskGroup:
             self._running -= 1
             if not self._running:
                 self._condition.notify_all()
+
+
+# --------------------------------------------------------------------------- deadline
+
+
+class AsyncDeadline:
+    """``with AsyncDeadline(seconds) as d:`` ends its body with TimeoutError after ``seconds``.
+
+    The body is cancelled at the deadline (a cancel scope, as ``anyio.fail_after`` makes,
+    without its two generator-based context managers: this runs once per attempt).
+    ``check()`` has nothing to do. ``None``: no deadline. A cancellation from an outer
+    scope goes on as a cancellation, never as a timeout.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self._seconds = seconds
+        self._scope: anyio.CancelScope | None = None
+
+    def __enter__(self) -> AsyncDeadline:
+        if self._seconds is not None:
+            self._scope = anyio.CancelScope(deadline=anyio.current_time() + self._seconds)
+            self._scope.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        scope = self._scope
+        if scope is None:
+            return None
+        swallowed = scope.__exit__(exc_type, exc, tb)
+        # Cancelled by its own deadline (not by an outer scope): the body timed out.
+        if scope.cancelled_caught and anyio.current_time() >= scope.deadline:
+            raise TimeoutError("the attempt passed its deadline")
+        return swallowed
+
+    def check(self) -> None:
+        """Nothing to do: the cancel scope ends the body on time."""
+
+
+class Deadline:
+    """The thread twin: a thread cannot be cancelled, so the body calls ``check()``
+    between blocking steps (each chunk read), which raises TimeoutError once ``seconds``
+    have passed."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def check(self) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise TimeoutError("the attempt passed its deadline")

@@ -25,7 +25,6 @@ from gatepay_async._config import (
     ClientConfig,
 )
 from gatepay_async._cookies import NoCookies
-from gatepay_async._deadline import AttemptDeadline
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import (
     APIConnectionError,
@@ -48,7 +47,7 @@ from gatepay_async._retry import (
     stop_after_sends,
     wait_after_attempt,
 )
-from gatepay_async._synchronization import sleep
+from gatepay_async._synchronization import Deadline, sleep
 
 from ._sending import Sender
 from ._transport import ShardedTransport
@@ -341,7 +340,7 @@ class GatePay:
         status_code: int | None = None
         reading: list[CappedBody] = []  # the answer's body as it arrives
         try:
-            with AttemptDeadline(config.attempt_timeout) as deadline:
+            with Deadline(_with_grace(config.attempt_timeout)) as deadline:
                 # Redirects are never followed (the sender's promise). The body is read
                 # here, under the size cap.
                 response = self._sender.send(request)
@@ -390,10 +389,19 @@ class GatePay:
             )
 
 
+#: Added to an attempt's deadline: a connect that times out on its own (proof that
+#: nothing was sent) is then reported as such, rather than as an attempt cut at its end.
+ATTEMPT_GRACE = 0.05
+
+
+def _with_grace(attempt_timeout: float | None) -> float | None:
+    return None if attempt_timeout is None else attempt_timeout + ATTEMPT_GRACE
+
+
 def _read_answer(
     response: httpx.Response,
     limit: int,
-    deadline: AttemptDeadline,
+    deadline: Deadline,
     reading: list[CappedBody],
 ) -> None:
     """Read the answer into ``response.content``, refusing it past ``limit`` decoded bytes.
