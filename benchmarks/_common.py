@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from gatepay_async._signing import sign
@@ -165,12 +164,7 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

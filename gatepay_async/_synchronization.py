@@ -483,12 +483,7 @@ class Deadline:
     def __enter__(self) -> Deadline:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         return None
 
     def check(self) -> None:

@@ -8,7 +8,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -56,7 +55,6 @@ from .resources.gift_cards import GiftCards
 __all__ = ["GatePay"]
 
 logger = logging.getLogger("gatepay")
-
 
 
 class GatePay:
@@ -145,12 +143,7 @@ class GatePay:
     def __enter__(self) -> GatePay:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:

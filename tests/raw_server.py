@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["RawServer", "Request"]
@@ -58,12 +57,7 @@ class RawServer:
         self._threads.append(accept)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         for thread in list(self._threads):
             thread.join(timeout=15)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gatepay_async._models import GiftCardStatus
@@ -69,12 +68,7 @@ class GatePaySandbox:
     def __enter__(self) -> GatePaySandbox:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # -- connection ----------------------------------------------------------------------

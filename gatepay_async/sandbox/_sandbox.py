@@ -6,7 +6,6 @@ import secrets
 import threading
 import time
 from collections import deque
-from types import TracebackType
 
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -268,12 +267,7 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- serving ---------------------------------------------------------------------

@@ -6,7 +6,6 @@ import logging
 import socket
 import threading
 import time
-from types import TracebackType
 
 import uvicorn
 
@@ -140,10 +139,5 @@ class SandboxServer:
     def __enter__(self) -> SandboxServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
