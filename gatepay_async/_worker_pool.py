@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from gatepay_async._synchronization import (
@@ -51,14 +50,9 @@ class AsyncWorkerPool:
         await self._tasks.__aenter__()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._tasks.__aexit__(exc_type, exc, tb)
-        if exc is None and self._error is not None:
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._tasks.__aexit__(*exc_info)
+        if exc_info[1] is None and self._error is not None:
             raise self._error
 
     async def submit(self, fn: Callable[[T], Any], arg: T) -> None:

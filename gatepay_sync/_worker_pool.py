@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from gatepay_async._synchronization import (
@@ -52,14 +51,9 @@ class WorkerPool:
         self._tasks.__enter__()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._tasks.__exit__(exc_type, exc, tb)
-        if exc is None and self._error is not None:
+    def __exit__(self, *exc_info: Any) -> None:
+        self._tasks.__exit__(*exc_info)
+        if exc_info[1] is None and self._error is not None:
             raise self._error
 
     def submit(self, fn: Callable[[T], Any], arg: T) -> None:
