@@ -19,11 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from gatepay_async import CardSpec
 from gatepay_async._signing import sign
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -390,3 +391,35 @@ def machine_info() -> dict[str, Any]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "libraries": {name: _version(name) for name in LIBRARIES},
     }
+
+
+class Rows:
+    """Row numbers and specs, unique across every run of one benchmark (the SDK refuses
+    a ref given twice in a run)."""
+
+    def __init__(self) -> None:
+        self.batch = 0
+
+    def numbers(self, *, count: int | None = None, seconds: float | None = None) -> Iterator[int]:
+        """0, 1, 2... until ``count`` rows were given or ``seconds`` have passed."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        index = 0
+        while (count is None or index < count) and (
+            deadline is None or time.monotonic() < deadline
+        ):
+            yield index
+            index += 1
+
+    def specs(
+        self, *, count: int | None = None, seconds: float | None = None
+    ) -> Iterator[CardSpec]:
+        self.batch += 1
+        prefix = f"b{self.batch}"
+        for index in self.numbers(count=count, seconds=seconds):
+            yield CardSpec(
+                ref=f"{prefix}-{index}",
+                title=f"Bench {index}",
+                template_id=TEMPLATE_ID,
+                currency="USDT",
+                amount="0.99",
+            )

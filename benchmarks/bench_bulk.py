@@ -35,6 +35,7 @@ from _common import (
     SECRET_KEY,
     TEMPLATE_ID,
     CpuMeter,
+    Rows,
     base_parser,
     compact_json,
     create_payload,
@@ -51,37 +52,6 @@ TARGET_CONCURRENCY = 64
 TARGET_IDEAL = 0.90
 TARGET_RAW = 0.95
 LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-
-
-class Rows:
-    """Row numbers and specs, unique across every run against one sandbox."""
-
-    def __init__(self) -> None:
-        self.batch = 0
-
-    def numbers(self, *, count: int | None = None, seconds: float | None = None) -> Iterator[int]:
-        """0, 1, 2... until ``count`` rows were given or ``seconds`` have passed."""
-        deadline = None if seconds is None else time.monotonic() + seconds
-        index = 0
-        while (count is None or index < count) and (
-            deadline is None or time.monotonic() < deadline
-        ):
-            yield index
-            index += 1
-
-    def specs(
-        self, *, count: int | None = None, seconds: float | None = None
-    ) -> Iterator[CardSpec]:
-        self.batch += 1
-        prefix = f"b{self.batch}"
-        for index in self.numbers(count=count, seconds=seconds):
-            yield CardSpec(
-                ref=f"{prefix}-{index}",
-                title=f"Bench {index}",
-                template_id=TEMPLATE_ID,
-                currency="USDT",
-                amount="0.99",
-            )
 
 
 def _measurement(meter: CpuMeter, issued: int, failed: int = 0) -> dict[str, Any]:

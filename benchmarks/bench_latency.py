@@ -42,7 +42,7 @@ import httpx
 from _common import (
     CLIENT_ID,
     SECRET_KEY,
-    TEMPLATE_ID,
+    Rows,
     base_parser,
     compact_json,
     create_payload,
@@ -123,35 +123,6 @@ class Meter:
             if self.switches is None
             else round(self.switches / wall, 1),
         }
-
-
-class Rows:
-    """Row numbers, unique across the whole run (the responder does not care, but the
-    SDK's duplicate check does)."""
-
-    def __init__(self) -> None:
-        self.batch = 0
-
-    def numbers(self, *, count: int | None = None, seconds: float | None = None) -> Iterator[int]:
-        deadline = None if seconds is None else time.monotonic() + seconds
-        index = 0
-        while (count is None or index < count) and (
-            deadline is None or time.monotonic() < deadline
-        ):
-            yield index
-            index += 1
-
-    def specs(self, **limit: Any) -> Iterator[CardSpec]:
-        self.batch += 1
-        prefix = f"b{self.batch}"
-        for index in self.numbers(**limit):
-            yield CardSpec(
-                ref=f"{prefix}-{index}",
-                title=f"Bench {index}",
-                template_id=TEMPLATE_ID,
-                currency="USDT",
-                amount="0.99",
-            )
 
 
 # --------------------------------------------------------------------------- implementations
