@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from gatepay_async._bulk_models import Specs, BulkResult
 from gatepay_async._bulk_plan import JournalArgument
@@ -29,10 +28,8 @@ from gatepay_async._synchronization import monotonic, sleep
 from gatepay_async._validation import build_create_request, card_lookup, dump_json
 from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
 
+from ._client_api import ClientAPI
 from .bulk import BulkIssuer, BulkRun
-
-if TYPE_CHECKING:
-    from .._client import GatePay
 
 __all__ = ["GiftCards"]
 
@@ -43,7 +40,7 @@ _BALANCE_PARAMS = {"card_number": "cardNumber", "key": "key"}
 class GiftCards:
     """Gift card operations. Reached as ``client.gift_cards``."""
 
-    def __init__(self, client: GatePay, *, paths: PathSet | None = None) -> None:
+    def __init__(self, client: ClientAPI, *, paths: PathSet | None = None) -> None:
         self._client = client
         # Where each operation lives: the caller's ``paths``, else per ``on_behalf_of``.
         self._paths = paths_for(client.on_behalf_of, paths)

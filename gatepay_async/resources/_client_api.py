@@ -1,0 +1,35 @@
+"""What a resource needs from the client: the small internal API it sends through.
+
+Resources own their paths and their decoding; the client owns signing, the transport,
+retries and the one outcome decision. Typing resources against this protocol, not
+against the client class, keeps the two from importing each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from gatepay_async._outcome import CreateCall, CreateOutcome
+
+__all__ = ["AsyncClientAPI"]
+
+
+class AsyncClientAPI(Protocol):
+    """The client as its resources see it."""
+
+    @property
+    def on_behalf_of(self) -> str | None:
+        """The institution's sub-merchant this client acts for (institution paths), or None."""
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        """Send a signed read; the envelope's data, or the mapped error raised."""
+
+    async def _send_create(self, path: str, call: CreateCall) -> CreateOutcome:
+        """Send a create; GatePay's last raw answer and the outcome decided on it."""
