@@ -16,9 +16,10 @@ from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._journal import Journal
 from gatepay_async.resources.bulk import INTERRUPTED_IN_THIS_RUN, AsyncBulkRun
 from gatepay_sync.resources.bulk import BulkRun
-from tests._async.test_bulk import FakeGatePay, make_client, specs
+from tests._async.conftest import mock_client
+from tests._async.test_bulk import FakeGatePay, specs
+from tests._sync.conftest import mock_client as mock_sync_client
 from tests._sync.test_bulk import FakeGatePay as SyncFakeGatePay
-from tests._sync.test_bulk import make_client as make_sync_client
 
 
 def _journal_states(path: Path) -> dict[str, BulkState | None]:
@@ -39,7 +40,7 @@ async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_pat
         if count >= 10 and run is not None:
             run.stop()
 
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
@@ -62,7 +63,7 @@ def test_sync_stop_from_a_worker_thread(tmp_path: Path) -> None:
         if count >= 10 and run is not None:
             run.stop()
 
-    with make_sync_client(fake) as gp:
+    with mock_sync_client(fake.handler) as gp:
         run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
@@ -76,7 +77,7 @@ def test_sync_stop_from_a_worker_thread(tmp_path: Path) -> None:
 async def test_abandon_records_the_requests_in_flight_as_unknown(tmp_path: Path) -> None:
     fake = FakeGatePay(latency=30.0)
     results: list[BulkResult] = []
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         run = gp.gift_cards.create_many(specs(50), concurrency=4, journal=tmp_path / "j")
 
         async def consume() -> None:
@@ -111,7 +112,7 @@ def test_sync_ctrl_c_twice_never_closes_the_journal_under_a_running_create(
         os.kill(os.getpid(), signal.SIGINT)
 
     timers = [threading.Timer(0.3, interrupt), threading.Timer(0.6, interrupt)]
-    with make_sync_client(fake) as gp:
+    with mock_sync_client(fake.handler) as gp:
         run = gp.gift_cards.create_many(specs(50), concurrency=4, journal=path)
         for timer in timers:
             timer.start()

@@ -24,9 +24,10 @@ from gatepay_async._bulk_models import BulkState
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async._validation import build_create_request
 from gatepay_sync import GatePay
-from tests._async.test_bulk import CARD_KEY_PREFIX, FakeGatePay, make_client, specs
+from tests._async.conftest import mock_client
+from tests._async.test_bulk import CARD_KEY_PREFIX, FakeGatePay, specs
+from tests._sync.conftest import mock_client as mock_sync_client
 from tests._sync.test_bulk import FakeGatePay as SyncFakeGatePay
-from tests._sync.test_bulk import make_client as make_sync_client
 from tests.test_cli import (
     CLIENT_ID,
     SECRET_KEY,
@@ -137,7 +138,7 @@ async def test_create_many_stops_before_the_next_send_and_keeps_every_key(
     monkeypatch.setattr("gatepay_async._journal._write_fd", DiskFull(budget=6000))
     seen: dict[str, Any] = {}
     try:
-        async with make_client(fake) as gp:
+        async with mock_client(fake.handler) as gp:
             run = gp.gift_cards.create_many(specs(200), concurrency=4, journal=journal)
             with pytest.raises(JournalError, match="No space left"):  # noqa: PT012
                 async for result in run:
@@ -169,7 +170,7 @@ def test_sync_create_many_stops_before_the_next_send_too(
     seen: set[str] = set()
     try:
         gp: GatePay
-        with make_sync_client(fake) as gp:
+        with mock_sync_client(fake.handler) as gp:
             run = gp.gift_cards.create_many(specs(200), concurrency=4, journal=journal)
             with pytest.raises(JournalError):  # noqa: PT012
                 for result in run:

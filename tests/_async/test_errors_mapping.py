@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -25,10 +25,8 @@ from gatepay_async import (
     ValidationError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
     SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
@@ -39,18 +37,10 @@ from tests.helpers import (
     success,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .conftest import Handler, mock_client
 
-
-def make_client(handler: Handler, **kwargs: Any) -> AsyncGatePay:
-    kwargs.setdefault("max_retries", 0)
-    return AsyncGatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
+#: No retries unless a test asks: each test sees the one answer it scripts.
+make_client = partial(mock_client, max_retries=0)
 
 
 async def query(handler: Handler, **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,7 @@ from gatepay_sync import (
     OutcomeUnknownError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
     assert_signed,
@@ -41,15 +39,10 @@ from tests.helpers import (
     success,
 )
 
+from .conftest import mock_client
 
-def make_client(recorder: Recorder) -> GatePay:
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        max_retries=2,
-        http_client=httpx.Client(transport=httpx.MockTransport(recorder)),
-    )
+#: Retries allowed: a request sent once was not resent by choice, not for want of a retry.
+make_client = partial(mock_client, max_retries=2)
 
 
 def create(gp: GatePay) -> Any:

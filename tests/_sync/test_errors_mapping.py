@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -26,10 +26,8 @@ from gatepay_sync import (
     ValidationError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
     SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
@@ -40,18 +38,10 @@ from tests.helpers import (
     success,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .conftest import Handler, mock_client
 
-
-def make_client(handler: Handler, **kwargs: Any) -> GatePay:
-    kwargs.setdefault("max_retries", 0)
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
+#: No retries unless a test asks: each test sees the one answer it scripts.
+make_client = partial(mock_client, max_retries=0)
 
 
 def query(handler: Handler, **kwargs: Any) -> Any:

@@ -5,32 +5,26 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from functools import partial
 
 import pytest
 
 from gatepay_async.sandbox import SandboxServer, parse_fault
 from gatepay_sync import (
     AuthenticationError,
-    GatePay,
     GatePayError,
     GiftCardStatus,
     InvalidRequestError,
 )
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests.conftest import SANDBOX_SECRET_KEY
+
+from .conftest import sandbox_client
 
 TEMPLATE_ID = "255267012439183360"
 API_KEY = "integration-api-key-0001"
 
 
-def make_client(server: SandboxServer, **overrides: object) -> GatePay:
-    arguments: dict[str, object] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "secret_key": SANDBOX_SECRET_KEY,
-        "base_url": server.url,
-        "timeout": 5.0,
-    }
-    arguments.update(overrides)
-    return GatePay(**arguments)  # type: ignore[arg-type]
+make_client = partial(sandbox_client, timeout=5.0)
 
 
 @pytest.mark.parametrize("on_behalf_of", [None, "sub-account-7"])

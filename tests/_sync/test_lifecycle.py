@@ -27,16 +27,6 @@ def handle() -> Iterator[GatePaySandbox]:
         yield running
 
 
-def make_client(handle: GatePaySandbox, **overrides: object) -> GatePay:
-    return GatePay(
-        client_id=handle.client_id,
-        secret_key=handle.secret_key,
-        base_url=handle.base_url,
-        timeout=10.0,
-        **overrides,  # type: ignore[arg-type]
-    )
-
-
 def issue(gp: GatePay, amount: str = "5") -> GiftCard:
     return gp.gift_cards.create(
         title="lifecycle", template_id=TEMPLATE_ID, currency="USDT", amount=amount
@@ -49,7 +39,7 @@ def recent(moment: dt.datetime | None) -> bool:
 
 
 def test_a_new_card_is_not_redeemed_and_nobody_redeemed_it(handle: GatePaySandbox) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp)
         assert card.status is GiftCardStatus.PENDING_PAYMENT
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -62,7 +52,7 @@ def test_a_new_card_is_not_redeemed_and_nobody_redeemed_it(handle: GatePaySandbo
 
 
 def test_redeem_shows_redeemer_time_and_zero_balance(handle: GatePaySandbox) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp, "7.5")
         handle.redeem(card.card_number)
         seen = gp.gift_cards.query(key=card.key)
@@ -76,7 +66,7 @@ def test_redeem_shows_redeemer_time_and_zero_balance(handle: GatePaySandbox) -> 
 
 
 def test_redeem_by_a_given_uid(handle: GatePaySandbox) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp)
         handle.redeem(card.card_number, uid=777)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -84,7 +74,7 @@ def test_redeem_by_a_given_uid(handle: GatePaySandbox) -> None:
 
 
 def test_gift_changes_owner_and_counts(handle: GatePaySandbox) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp)
         handle.gift(card.card_number, to_uid=30001)
         once = gp.gift_cards.query(card_number=card.card_number)
@@ -105,7 +95,7 @@ def test_gift_changes_owner_and_counts(handle: GatePaySandbox) -> None:
 def test_a_gifted_card_can_then_be_redeemed_by_its_new_owner(
     handle: GatePaySandbox,
 ) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp)
         handle.gift(card.card_number, to_uid=30003)
         handle.redeem(card.card_number, uid=30003)
@@ -129,7 +119,7 @@ def test_a_gifted_card_can_then_be_redeemed_by_its_new_owner(
 def test_freeze_expire_cancel(
     handle: GatePaySandbox, helper: str, status: GiftCardStatus
 ) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp)
         getattr(handle, helper)(card.card_number)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -142,7 +132,7 @@ def test_freeze_expire_cancel(
 
 @pytest.mark.parametrize("status", list(GiftCardStatus))
 def test_set_status_shows_any_status(handle: GatePaySandbox, status: GiftCardStatus) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp)
         handle.set_status(card.card_number, status)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -153,7 +143,7 @@ def test_set_status_shows_any_status(handle: GatePaySandbox, status: GiftCardSta
 
 
 def test_set_status_by_name_and_code(handle: GatePaySandbox) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         card = issue(gp)
         handle.set_status(card.card_number, "payment_failed")
         failed = gp.gift_cards.query(card_number=card.card_number)
@@ -164,7 +154,7 @@ def test_set_status_by_name_and_code(handle: GatePaySandbox) -> None:
 
 
 def test_a_holder_cannot_redeem_twice_or_a_frozen_card(handle: GatePaySandbox) -> None:
-    with make_client(handle) as gp:
+    with handle.client() as gp:
         redeemed = issue(gp)
         frozen = issue(gp)
         handle.redeem(redeemed.card_number)
@@ -178,7 +168,7 @@ def test_a_holder_cannot_redeem_twice_or_a_frozen_card(handle: GatePaySandbox) -
 
 
 def test_helpers_reach_cards_of_an_institution_sub_account(handle: GatePaySandbox) -> None:
-    with make_client(handle, on_behalf_of="sub-account-9") as gp:
+    with handle.client(on_behalf_of="sub-account-9") as gp:
         card = issue(gp)
         handle.redeem(card.card_number)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -190,7 +180,7 @@ def test_scripted_new_cards_meet_payment_failure_after_a_delay(
 ) -> None:
     handle.script_new_cards("payment_failed:50%:after=0.3s")
     try:
-        with make_client(handle) as gp:
+        with handle.client() as gp:
             failing = issue(gp)
             paid = issue(gp)
             first = gp.gift_cards.query(card_number=failing.card_number)
