@@ -122,8 +122,6 @@ SYNC_NAMES: list[str] = [
     "async_sleep",
     "async_monotonic",
     "AsyncAttemptDeadline",
-    # the sandbox handle's ready client: GatePaySandbox.async_client() -> .client()
-    "async_client",
 ]
 
 #: A generated line with this marker may mention anyio or keep an async-only name.

@@ -113,7 +113,6 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("limit = AsyncRateLimiter(10)", "limit = RateLimiter(10)"),
     ("    await async_sleep(0.5)", "    sleep(0.5)"),
     ("started = async_monotonic()", "started = monotonic()"),
-    ("async with handle.async_client() as gp:", "with handle.client() as gp:"),
 ]
 
 # Lines that no rule may touch: word boundaries.

@@ -1,4 +1,5 @@
-"""The clients the client tests build: on a scripted handler, or over HTTP to the sandbox.
+"""What the client tests share: their clients (on a scripted handler, or over HTTP to the
+sandbox) and the operations they run with valid arguments.
 
 Plain functions rather than fixtures: tests call them several times, with options, and
 from their own helpers.
@@ -7,14 +8,24 @@ from their own helpers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from gatepay_async import AsyncGatePay
+from gatepay_async import AsyncGatePay, GiftCard
 from gatepay_async.sandbox import SandboxServer
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
-from tests.helpers import BASE_URL, CLIENT_ID, SECRET_KEY
+from tests.helpers import (
+    BASE_URL,
+    CARD_KEY,
+    CARD_NUMBER,
+    CLIENT_ID,
+    SECRET_KEY,
+    TEMPLATE_ID,
+    card_data,
+    success,
+)
 
 #: What ``httpx.MockTransport`` calls with each request (``Recorder`` is one).
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -47,3 +58,36 @@ def sandbox_client(
 ) -> AsyncGatePay:
     """A client of the sandbox ``server`` over real HTTP, with the session's credentials."""
     return AsyncGatePay(client_id=client_id, secret_key=secret_key, base_url=server.url, **options)
+
+
+async def create(gp: AsyncGatePay) -> GiftCard:
+    """A create with valid arguments."""
+    return await gp.gift_cards.create(
+        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
+    )
+
+
+async def call(gp: AsyncGatePay, operation: str) -> Any:
+    """Run one operation with valid arguments: ``create``, ``query_card_number``,
+    ``query_key``, ``balance_card_number``, ``balance_key`` or ``list_templates``."""
+    if operation == "create":
+        return await create(gp)
+    if operation == "query_card_number":
+        return await gp.gift_cards.query(card_number=CARD_NUMBER)
+    if operation == "query_key":
+        return await gp.gift_cards.query(key=CARD_KEY)
+    if operation == "balance_card_number":
+        return await gp.gift_cards.balance(card_number=CARD_NUMBER)
+    if operation == "balance_key":
+        return await gp.gift_cards.balance(key=CARD_KEY)
+    assert operation == "list_templates"
+    return await gp.gift_cards.list_templates()
+
+
+def answer_for(operation: str) -> httpx.Response:
+    """A success answer that ``operation`` (a name ``call`` takes, by prefix) decodes."""
+    if operation.startswith("balance"):
+        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
+    if operation == "list_templates":
+        return success([{"templateId": TEMPLATE_ID, "templateName": "Holiday"}])
+    return success(card_data())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 
 from gatepay_async import (
     APIError,
-    AsyncGatePay,
     AuthenticationError,
     BulkState,
     CardSpec,
@@ -38,16 +36,10 @@ from tests.helpers import (
     success,
 )
 
-from .conftest import mock_client
+from .conftest import create, mock_client
 
 #: Retries allowed: a request sent once was not resent by choice, not for want of a retry.
 make_client = partial(mock_client, max_retries=2)
-
-
-async def create(gp: AsyncGatePay) -> Any:
-    return await gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-    )
 
 
 #: Refusals in shapes real GatePay might use: no sandbox code among them.

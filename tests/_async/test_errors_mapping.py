@@ -37,27 +37,23 @@ from tests.helpers import (
     success,
 )
 
-from .conftest import Handler, mock_client
+from .conftest import Handler, call, mock_client
 
 #: No retries unless a test asks: each test sees the one answer it scripts.
 make_client = partial(mock_client, max_retries=0)
 
 
-async def query(handler: Handler, **kwargs: Any) -> Any:
-    async with make_client(handler, **kwargs) as gp:
-        return await gp.gift_cards.query(card_number=CARD_NUMBER)
+#: This file's short names: a query and a balance are by key.
+OPERATIONS = {"query": "query_key", "balance": "balance_key"}
 
 
 async def run(gp: AsyncGatePay, operation: str) -> Any:
-    """One operation, looked up by key where it takes one."""
-    if operation == "query":
-        return await gp.gift_cards.query(key=CARD_KEY)
-    if operation == "balance":
-        return await gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "create"
-    return await gp.gift_cards.create(
-        title="t", template_id=TEMPLATE_ID, currency="USDT", amount="1"
-    )
+    return await call(gp, OPERATIONS.get(operation, operation))
+
+
+async def query(handler: Handler, **kwargs: Any) -> Any:
+    async with make_client(handler, **kwargs) as gp:
+        return await gp.gift_cards.query(card_number=CARD_NUMBER)
 
 
 # ------------------------------------------------------------------------ FAIL codes

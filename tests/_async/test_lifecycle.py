@@ -26,6 +26,16 @@ def handle() -> Iterator[GatePaySandbox]:
         yield running
 
 
+def make_client(handle: GatePaySandbox, **overrides: object) -> AsyncGatePay:
+    return AsyncGatePay(
+        client_id=handle.client_id,
+        secret_key=handle.secret_key,
+        base_url=handle.base_url,
+        timeout=10.0,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
 async def issue(gp: AsyncGatePay, amount: str = "5") -> GiftCard:
     return await gp.gift_cards.create(
         title="lifecycle", template_id=TEMPLATE_ID, currency="USDT", amount=amount
@@ -39,7 +49,7 @@ def recent(moment: dt.datetime | None) -> bool:
 
 @pytest.mark.anyio
 async def test_a_new_card_is_not_redeemed_and_nobody_redeemed_it(handle: GatePaySandbox) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp)
         assert card.status is GiftCardStatus.PENDING_PAYMENT
         seen = await gp.gift_cards.query(card_number=card.card_number)
@@ -53,7 +63,7 @@ async def test_a_new_card_is_not_redeemed_and_nobody_redeemed_it(handle: GatePay
 
 @pytest.mark.anyio
 async def test_redeem_shows_redeemer_time_and_zero_balance(handle: GatePaySandbox) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp, "7.5")
         handle.redeem(card.card_number)
         seen = await gp.gift_cards.query(key=card.key)
@@ -68,7 +78,7 @@ async def test_redeem_shows_redeemer_time_and_zero_balance(handle: GatePaySandbo
 
 @pytest.mark.anyio
 async def test_redeem_by_a_given_uid(handle: GatePaySandbox) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp)
         handle.redeem(card.card_number, uid=777)
         seen = await gp.gift_cards.query(card_number=card.card_number)
@@ -77,7 +87,7 @@ async def test_redeem_by_a_given_uid(handle: GatePaySandbox) -> None:
 
 @pytest.mark.anyio
 async def test_gift_changes_owner_and_counts(handle: GatePaySandbox) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp)
         handle.gift(card.card_number, to_uid=30001)
         once = await gp.gift_cards.query(card_number=card.card_number)
@@ -99,7 +109,7 @@ async def test_gift_changes_owner_and_counts(handle: GatePaySandbox) -> None:
 async def test_a_gifted_card_can_then_be_redeemed_by_its_new_owner(
     handle: GatePaySandbox,
 ) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp)
         handle.gift(card.card_number, to_uid=30003)
         handle.redeem(card.card_number, uid=30003)
@@ -124,7 +134,7 @@ async def test_a_gifted_card_can_then_be_redeemed_by_its_new_owner(
 async def test_freeze_expire_cancel(
     handle: GatePaySandbox, helper: str, status: GiftCardStatus
 ) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp)
         getattr(handle, helper)(card.card_number)
         seen = await gp.gift_cards.query(card_number=card.card_number)
@@ -138,7 +148,7 @@ async def test_freeze_expire_cancel(
 @pytest.mark.anyio
 @pytest.mark.parametrize("status", list(GiftCardStatus))
 async def test_set_status_shows_any_status(handle: GatePaySandbox, status: GiftCardStatus) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp)
         handle.set_status(card.card_number, status)
         seen = await gp.gift_cards.query(card_number=card.card_number)
@@ -150,7 +160,7 @@ async def test_set_status_shows_any_status(handle: GatePaySandbox, status: GiftC
 
 @pytest.mark.anyio
 async def test_set_status_by_name_and_code(handle: GatePaySandbox) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         card = await issue(gp)
         handle.set_status(card.card_number, "payment_failed")
         failed = await gp.gift_cards.query(card_number=card.card_number)
@@ -162,7 +172,7 @@ async def test_set_status_by_name_and_code(handle: GatePaySandbox) -> None:
 
 @pytest.mark.anyio
 async def test_a_holder_cannot_redeem_twice_or_a_frozen_card(handle: GatePaySandbox) -> None:
-    async with handle.async_client() as gp:
+    async with make_client(handle) as gp:
         redeemed = await issue(gp)
         frozen = await issue(gp)
         handle.redeem(redeemed.card_number)
@@ -177,7 +187,7 @@ async def test_a_holder_cannot_redeem_twice_or_a_frozen_card(handle: GatePaySand
 
 @pytest.mark.anyio
 async def test_helpers_reach_cards_of_an_institution_sub_account(handle: GatePaySandbox) -> None:
-    async with handle.async_client(on_behalf_of="sub-account-9") as gp:
+    async with make_client(handle, on_behalf_of="sub-account-9") as gp:
         card = await issue(gp)
         handle.redeem(card.card_number)
         seen = await gp.gift_cards.query(card_number=card.card_number)
@@ -190,7 +200,7 @@ async def test_scripted_new_cards_meet_payment_failure_after_a_delay(
 ) -> None:
     handle.script_new_cards("payment_failed:50%:after=0.3s")
     try:
-        async with handle.async_client() as gp:
+        async with make_client(handle) as gp:
             failing = await issue(gp)
             paid = await issue(gp)
             first = await gp.gift_cards.query(card_number=failing.card_number)

@@ -15,7 +15,6 @@ from gatepay_async import (
     AsyncGatePay,
     AuthenticationError,
     GatePayError,
-    GiftCard,
     InvalidRequestError,
     OutcomeUnknownError,
     RateLimitError,
@@ -36,7 +35,7 @@ from tests.helpers import (
     use_fast_backoff,
 )
 
-from .conftest import mock_client
+from .conftest import answer_for, call, create, mock_client
 
 
 @pytest.fixture(autouse=True)
@@ -44,33 +43,12 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fast_backoff(monkeypatch)
 
 
-async def read(gp: AsyncGatePay, operation: str) -> Any:
-    if operation == "query":
-        return await gp.gift_cards.query(card_number=CARD_NUMBER)
-    if operation == "balance":
-        return await gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "list_templates"
-    return await gp.gift_cards.list_templates()
-
-
-async def create(gp: AsyncGatePay) -> GiftCard:
-    return await gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-    )
+#: This file's short names: a query is by card number, a balance by key.
+OPERATIONS = {"query": "query_card_number", "balance": "balance_key"}
 
 
 async def run(gp: AsyncGatePay, operation: str) -> Any:
-    if operation == "create":
-        return await create(gp)
-    return await read(gp, operation)
-
-
-def answer_for(operation: str) -> httpx.Response:
-    if operation == "balance":
-        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
-    if operation == "list_templates":
-        return success([{"templateId": TEMPLATE_ID}])
-    return success(card_data())
+    return await call(gp, OPERATIONS.get(operation, operation))
 
 
 READS = ["query", "balance", "list_templates"]
@@ -101,7 +79,7 @@ async def test_reads_retry_transient_failures_up_to_max_retries(
     recorder = Recorder(failure)
     async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(raised) as info:
-            await read(gp, operation)
+            await run(gp, operation)
         assert recorder.count == 3
     if raised is APIConnectionError:
         assert not isinstance(info.value, APITimeoutError)
@@ -117,7 +95,7 @@ async def test_reads_recover_after_a_transient_failure(
 ) -> None:
     recorder = Recorder(failure, failure, answer_for(operation))
     async with mock_client(recorder, max_retries=2) as gp:
-        result = await read(gp, operation)
+        result = await run(gp, operation)
     assert result is not None
     assert recorder.count == 3
 
@@ -131,7 +109,7 @@ async def test_max_retries_zero_means_one_attempt(
     recorder = Recorder(failure, answer_for(operation))
     async with mock_client(recorder, max_retries=0) as gp:
         with pytest.raises(raised):
-            await read(gp, operation)
+            await run(gp, operation)
         assert recorder.count == 1
 
 
@@ -172,7 +150,7 @@ async def test_reads_do_not_retry_client_errors(
     recorder = Recorder(response, answer_for(operation))
     async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(raised):
-            await read(gp, operation)
+            await run(gp, operation)
         assert recorder.count == 1
 
 

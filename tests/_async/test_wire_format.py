@@ -26,34 +26,7 @@ from tests.helpers import (
     use_fast_backoff,
 )
 
-from .conftest import mock_client
-
-
-async def call(gp: AsyncGatePay, operation: str) -> Any:
-    """Run one operation with valid arguments."""
-    if operation == "create":
-        return await gp.gift_cards.create(
-            title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-        )
-    if operation == "query_card_number":
-        return await gp.gift_cards.query(card_number=CARD_NUMBER)
-    if operation == "query_key":
-        return await gp.gift_cards.query(key=CARD_KEY)
-    if operation == "balance_card_number":
-        return await gp.gift_cards.balance(card_number=CARD_NUMBER)
-    if operation == "balance_key":
-        return await gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "list_templates"
-    return await gp.gift_cards.list_templates()
-
-
-def answer_for(operation: str) -> httpx.Response:
-    if operation.startswith("balance"):
-        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
-    if operation == "list_templates":
-        return success([{"templateId": TEMPLATE_ID, "templateName": "Holiday"}])
-    return success(card_data())
-
+from .conftest import answer_for, call, mock_client
 
 OPERATIONS = [
     "create",

@@ -38,27 +38,23 @@ from tests.helpers import (
     success,
 )
 
-from .conftest import Handler, mock_client
+from .conftest import Handler, call, mock_client
 
 #: No retries unless a test asks: each test sees the one answer it scripts.
 make_client = partial(mock_client, max_retries=0)
 
 
-def query(handler: Handler, **kwargs: Any) -> Any:
-    with make_client(handler, **kwargs) as gp:
-        return gp.gift_cards.query(card_number=CARD_NUMBER)
+#: This file's short names: a query and a balance are by key.
+OPERATIONS = {"query": "query_key", "balance": "balance_key"}
 
 
 def run(gp: GatePay, operation: str) -> Any:
-    """One operation, looked up by key where it takes one."""
-    if operation == "query":
-        return gp.gift_cards.query(key=CARD_KEY)
-    if operation == "balance":
-        return gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "create"
-    return gp.gift_cards.create(
-        title="t", template_id=TEMPLATE_ID, currency="USDT", amount="1"
-    )
+    return call(gp, OPERATIONS.get(operation, operation))
+
+
+def query(handler: Handler, **kwargs: Any) -> Any:
+    with make_client(handler, **kwargs) as gp:
+        return gp.gift_cards.query(card_number=CARD_NUMBER)
 
 
 # ------------------------------------------------------------------------ FAIL codes

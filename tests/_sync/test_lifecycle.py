@@ -27,6 +27,16 @@ def handle() -> Iterator[GatePaySandbox]:
         yield running
 
 
+def make_client(handle: GatePaySandbox, **overrides: object) -> GatePay:
+    return GatePay(
+        client_id=handle.client_id,
+        secret_key=handle.secret_key,
+        base_url=handle.base_url,
+        timeout=10.0,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
 def issue(gp: GatePay, amount: str = "5") -> GiftCard:
     return gp.gift_cards.create(
         title="lifecycle", template_id=TEMPLATE_ID, currency="USDT", amount=amount
@@ -39,7 +49,7 @@ def recent(moment: dt.datetime | None) -> bool:
 
 
 def test_a_new_card_is_not_redeemed_and_nobody_redeemed_it(handle: GatePaySandbox) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp)
         assert card.status is GiftCardStatus.PENDING_PAYMENT
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -52,7 +62,7 @@ def test_a_new_card_is_not_redeemed_and_nobody_redeemed_it(handle: GatePaySandbo
 
 
 def test_redeem_shows_redeemer_time_and_zero_balance(handle: GatePaySandbox) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp, "7.5")
         handle.redeem(card.card_number)
         seen = gp.gift_cards.query(key=card.key)
@@ -66,7 +76,7 @@ def test_redeem_shows_redeemer_time_and_zero_balance(handle: GatePaySandbox) -> 
 
 
 def test_redeem_by_a_given_uid(handle: GatePaySandbox) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp)
         handle.redeem(card.card_number, uid=777)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -74,7 +84,7 @@ def test_redeem_by_a_given_uid(handle: GatePaySandbox) -> None:
 
 
 def test_gift_changes_owner_and_counts(handle: GatePaySandbox) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp)
         handle.gift(card.card_number, to_uid=30001)
         once = gp.gift_cards.query(card_number=card.card_number)
@@ -95,7 +105,7 @@ def test_gift_changes_owner_and_counts(handle: GatePaySandbox) -> None:
 def test_a_gifted_card_can_then_be_redeemed_by_its_new_owner(
     handle: GatePaySandbox,
 ) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp)
         handle.gift(card.card_number, to_uid=30003)
         handle.redeem(card.card_number, uid=30003)
@@ -119,7 +129,7 @@ def test_a_gifted_card_can_then_be_redeemed_by_its_new_owner(
 def test_freeze_expire_cancel(
     handle: GatePaySandbox, helper: str, status: GiftCardStatus
 ) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp)
         getattr(handle, helper)(card.card_number)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -132,7 +142,7 @@ def test_freeze_expire_cancel(
 
 @pytest.mark.parametrize("status", list(GiftCardStatus))
 def test_set_status_shows_any_status(handle: GatePaySandbox, status: GiftCardStatus) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp)
         handle.set_status(card.card_number, status)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -143,7 +153,7 @@ def test_set_status_shows_any_status(handle: GatePaySandbox, status: GiftCardSta
 
 
 def test_set_status_by_name_and_code(handle: GatePaySandbox) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         card = issue(gp)
         handle.set_status(card.card_number, "payment_failed")
         failed = gp.gift_cards.query(card_number=card.card_number)
@@ -154,7 +164,7 @@ def test_set_status_by_name_and_code(handle: GatePaySandbox) -> None:
 
 
 def test_a_holder_cannot_redeem_twice_or_a_frozen_card(handle: GatePaySandbox) -> None:
-    with handle.client() as gp:
+    with make_client(handle) as gp:
         redeemed = issue(gp)
         frozen = issue(gp)
         handle.redeem(redeemed.card_number)
@@ -168,7 +178,7 @@ def test_a_holder_cannot_redeem_twice_or_a_frozen_card(handle: GatePaySandbox) -
 
 
 def test_helpers_reach_cards_of_an_institution_sub_account(handle: GatePaySandbox) -> None:
-    with handle.client(on_behalf_of="sub-account-9") as gp:
+    with make_client(handle, on_behalf_of="sub-account-9") as gp:
         card = issue(gp)
         handle.redeem(card.card_number)
         seen = gp.gift_cards.query(card_number=card.card_number)
@@ -180,7 +190,7 @@ def test_scripted_new_cards_meet_payment_failure_after_a_delay(
 ) -> None:
     handle.script_new_cards("payment_failed:50%:after=0.3s")
     try:
-        with handle.client() as gp:
+        with make_client(handle) as gp:
             failing = issue(gp)
             paid = issue(gp)
             first = gp.gift_cards.query(card_number=failing.card_number)
