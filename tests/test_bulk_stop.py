@@ -27,21 +27,26 @@ def _journal_states(path: Path) -> dict[str, BulkState | None]:
         return {ref: journal.state(ref) for ref in journal}
 
 
+class StopAfter:
+    """An ``on_progress`` callback that stops ``run`` once ``count`` results have come."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.run: AsyncBulkRun | BulkRun | None = None
+
+    def __call__(self, result: BulkResult) -> None:
+        self.count -= 1
+        if self.count <= 0 and self.run is not None:
+            self.run.stop()
+
+
 @pytest.mark.anyio
 async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_path: Path) -> None:
     fake = FakeGatePay(latency=0.02)
     results: list[BulkResult] = []
-    run: AsyncBulkRun | None = None
-    count = 0
-
-    def progress(result: BulkResult) -> None:
-        nonlocal count
-        count += 1
-        if count >= 10 and run is not None:
-            run.stop()
-
+    progress = StopAfter(10)
     async with mock_client(fake.handler) as gp:
-        run = gp.gift_cards.create_many(
+        run = progress.run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
         results.extend([r async for r in run])  # ends normally, no exception
@@ -54,17 +59,9 @@ async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_pat
 
 def test_sync_stop_from_a_worker_thread(tmp_path: Path) -> None:
     fake = SyncFakeGatePay(latency=0.02)
-    run: BulkRun | None = None
-    count = 0
-
-    def progress(result: BulkResult) -> None:
-        nonlocal count
-        count += 1
-        if count >= 10 and run is not None:
-            run.stop()
-
+    progress = StopAfter(10)
     with mock_sync_client(fake.handler) as gp:
-        run = gp.gift_cards.create_many(
+        run = progress.run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
         results = list(run)

@@ -12,7 +12,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -29,9 +28,8 @@ from tests._async.test_bulk import CARD_KEY_PREFIX, FakeGatePay, specs
 from tests._sync.conftest import mock_client as mock_sync_client
 from tests._sync.test_bulk import FakeGatePay as SyncFakeGatePay
 from tests.test_cli import (
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
+    _bulk_create,
     _start_sandbox,
     _stats,
     read_output,
@@ -212,14 +210,7 @@ def test_bulk_create_on_a_full_disk_stops_and_prints_every_unjournaled_key(
     rows = [(f"r{i}", f"title-{i}", TEMPLATE_ID, "USDT", "1") for i in range(80)]
     source = write_input(tmp_path / "in.csv", rows)
     out, journal = tmp_path / "out.csv", tmp_path / "run.journal"
-    env = {
-        **os.environ,
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": sandbox,
-    }
-    command = [sys.executable, "-m", "gatepay_async.cli", "bulk-create", str(source)]
-    command += ["--out", str(out), "--journal", str(journal), "--concurrency", "4"]
+    command, env = _bulk_create(sandbox, source, out, journal, 4)
     full = subprocess.run(  # noqa: S603 - our own module
         command,
         env=env,

@@ -1,5 +1,5 @@
-"""What the client tests share: their clients (on a scripted handler, or over HTTP to the
-sandbox) and the operations they run with valid arguments.
+"""What the client tests share: their clients (on a scripted handler, or over real HTTP)
+and the operations they run with valid arguments.
 
 Plain functions rather than fixtures: tests call them several times, with options, and
 from their own helpers.
@@ -7,14 +7,14 @@ from their own helpers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from gatepay_async import AsyncGatePay, GiftCard
-from gatepay_async.sandbox import SandboxServer
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
     BASE_URL,
@@ -29,10 +29,12 @@ from tests.helpers import (
 
 #: What ``httpx.MockTransport`` calls with each request (``Recorder`` is one).
 Handler = Callable[[httpx.Request], httpx.Response]
+#: ``httpx.AsyncClient``'s mock transport also takes a coroutine function.
+CoroutineHandler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
 
 def mock_client(
-    handler: Handler,
+    handler: Handler | CoroutineHandler,
     *,
     client_id: str = CLIENT_ID,
     secret_key: str = SECRET_KEY,
@@ -49,15 +51,26 @@ def mock_client(
     )
 
 
-def sandbox_client(
-    server: SandboxServer,
+def client_at(
+    url: str,
     *,
     client_id: str = SANDBOX_CLIENT_ID,
     secret_key: str = SANDBOX_SECRET_KEY,
     **options: Any,
 ) -> AsyncGatePay:
-    """A client of the sandbox ``server`` over real HTTP, with the session's credentials."""
-    return AsyncGatePay(client_id=client_id, secret_key=secret_key, base_url=server.url, **options)
+    """A client of the server at ``url`` over real HTTP (the sandbox, or a hand-written
+    server), with the session sandbox's credentials."""
+    return AsyncGatePay(client_id=client_id, secret_key=secret_key, base_url=url, **options)
+
+
+def forbid_the_client_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a send through httpx's client layer (``send``) fail the test: the direct
+    send must not need it."""
+
+    async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
+        raise AssertionError("sent through httpx.AsyncClient.send")
+
+    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
 
 
 async def create(gp: AsyncGatePay) -> GiftCard:

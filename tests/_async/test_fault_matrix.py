@@ -19,7 +19,7 @@ from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests.fault_matrix import MATRIX, OK, Row
 from tests.http_clients import ASYNC_HTTP_CLIENTS, ASYNCIO_ONLY
 
-from .conftest import sandbox_client
+from .conftest import client_at
 
 READS = ["templates", "query", "balance"]
 TEMPLATE_ID = "255267012439183360"
@@ -37,7 +37,7 @@ def http_client_factory(request: pytest.FixtureRequest) -> HttpClientFactory:
     return ASYNC_HTTP_CLIENTS[name]
 
 
-make_client = partial(sandbox_client, timeout=0.75, max_retries=2)
+make_client = partial(client_at, timeout=0.75, max_retries=2)
 
 
 async def call(gp: AsyncGatePay, operation: str, card: GiftCard | None, title: str) -> object:
@@ -72,7 +72,7 @@ async def test_read_under_fault(
     http_client_factory: HttpClientFactory,
 ) -> None:
     http_client = http_client_factory()
-    async with make_client(sandbox, http_client=http_client) as gp:
+    async with make_client(sandbox.url, http_client=http_client) as gp:
         card = await gp.gift_cards.create(
             title="matrix-read", template_id=TEMPLATE_ID, currency="USDT", amount="2"
         )
@@ -92,7 +92,7 @@ async def test_create_under_fault(
     title = f"matrix-{uuid.uuid4().hex}"
     sandbox.sandbox.inject(parse_fault(f"create:{row.spec}"))
     http_client = http_client_factory()
-    async with make_client(sandbox, http_client=http_client) as gp:
+    async with make_client(sandbox.url, http_client=http_client) as gp:
         outcome = await outcome_of(gp, "create", None, title)
     if http_client is not None:
         await http_client.aclose()

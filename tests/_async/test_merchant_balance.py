@@ -17,7 +17,6 @@ from gatepay_async import (
 )
 from gatepay_async.sandbox import SandboxServer
 from gatepay_async.sandbox._config import DEFAULT_BALANCES
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
     CARD_KEY,
     CARD_NUMBER,
@@ -28,7 +27,7 @@ from tests.helpers import (
     success,
 )
 
-from .conftest import mock_client
+from .conftest import client_at, mock_client
 
 # ------------------------------------------------------------------------ merchant_balance
 
@@ -132,13 +131,7 @@ async def test_a_currency_never_silently_vanishes(data: Any) -> None:
 async def test_merchant_balance_from_the_sandbox_over_http(
     sandbox: SandboxServer, on_behalf_of: str | None
 ) -> None:
-    async with AsyncGatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=sandbox.url,
-        on_behalf_of=on_behalf_of,
-        timeout=5.0,
-    ) as gp:
+    async with client_at(sandbox.url, on_behalf_of=on_behalf_of, timeout=5.0) as gp:
         funds = await gp.gift_cards.merchant_balance()
     assert funds.balances == {currency: Decimal(amount) for currency, amount in DEFAULT_BALANCES}
     assert funds.extra == {}

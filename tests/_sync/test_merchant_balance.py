@@ -18,7 +18,6 @@ from gatepay_sync import (
     ResponseValidationError,
     ValidationError,
 )
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
     CARD_KEY,
     CARD_NUMBER,
@@ -29,7 +28,7 @@ from tests.helpers import (
     success,
 )
 
-from .conftest import mock_client
+from .conftest import client_at, mock_client
 
 # ------------------------------------------------------------------------ merchant_balance
 
@@ -129,13 +128,7 @@ def test_a_currency_never_silently_vanishes(data: Any) -> None:
 def test_merchant_balance_from_the_sandbox_over_http(
     sandbox: SandboxServer, on_behalf_of: str | None
 ) -> None:
-    with GatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=sandbox.url,
-        on_behalf_of=on_behalf_of,
-        timeout=5.0,
-    ) as gp:
+    with client_at(sandbox.url, on_behalf_of=on_behalf_of, timeout=5.0) as gp:
         funds = gp.gift_cards.merchant_balance()
     assert funds.balances == {currency: Decimal(amount) for currency, amount in DEFAULT_BALANCES}
     assert funds.extra == {}
