@@ -15,17 +15,8 @@ import httpx
 import pytest
 
 from gatepay_async import AsyncGatePay, GiftCard
+from tests import helpers
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
-from tests.helpers import (
-    BASE_URL,
-    CARD_KEY,
-    CARD_NUMBER,
-    CLIENT_ID,
-    SECRET_KEY,
-    TEMPLATE_ID,
-    card_data,
-    success,
-)
 
 #: What ``httpx.MockTransport`` calls with each request (``Recorder`` is one).
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -36,9 +27,9 @@ CoroutineHandler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 def mock_client(
     handler: Handler | CoroutineHandler,
     *,
-    client_id: str = CLIENT_ID,
-    secret_key: str = SECRET_KEY,
-    base_url: str = BASE_URL,
+    client_id: str = helpers.CLIENT_ID,
+    secret_key: str = helpers.SECRET_KEY,
+    base_url: str = helpers.BASE_URL,
     **options: Any,
 ) -> AsyncGatePay:
     """A client whose requests ``handler`` answers; ``options`` are further client arguments."""
@@ -76,7 +67,7 @@ def forbid_the_client_layer(monkeypatch: pytest.MonkeyPatch) -> None:
 async def create(gp: AsyncGatePay) -> GiftCard:
     """A create with valid arguments."""
     return await gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
+        title="Holiday", template_id=helpers.TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
     )
 
 
@@ -86,13 +77,13 @@ async def call(gp: AsyncGatePay, operation: str) -> Any:
     if operation == "create":
         return await create(gp)
     if operation == "query_card_number":
-        return await gp.gift_cards.query(card_number=CARD_NUMBER)
+        return await gp.gift_cards.query(card_number=helpers.CARD_NUMBER)
     if operation == "query_key":
-        return await gp.gift_cards.query(key=CARD_KEY)
+        return await gp.gift_cards.query(key=helpers.CARD_KEY)
     if operation == "balance_card_number":
-        return await gp.gift_cards.balance(card_number=CARD_NUMBER)
+        return await gp.gift_cards.balance(card_number=helpers.CARD_NUMBER)
     if operation == "balance_key":
-        return await gp.gift_cards.balance(key=CARD_KEY)
+        return await gp.gift_cards.balance(key=helpers.CARD_KEY)
     assert operation == "list_templates"
     return await gp.gift_cards.list_templates()
 
@@ -100,7 +91,9 @@ async def call(gp: AsyncGatePay, operation: str) -> Any:
 def answer_for(operation: str) -> httpx.Response:
     """A success answer that ``operation`` (a name ``call`` takes, by prefix) decodes."""
     if operation.startswith("balance"):
-        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
+        return helpers.success(
+            {"cardNumber": helpers.CARD_NUMBER, "currency": "USDT", "amount": "0.99"}
+        )
     if operation == "list_templates":
-        return success([{"templateId": TEMPLATE_ID, "templateName": "Holiday"}])
-    return success(card_data())
+        return helpers.success([{"templateId": helpers.TEMPLATE_ID, "templateName": "Holiday"}])
+    return helpers.success(helpers.card_data())

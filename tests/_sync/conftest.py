@@ -16,17 +16,8 @@ import httpx
 import pytest
 
 from gatepay_sync import GatePay, GiftCard
+from tests import helpers
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
-from tests.helpers import (
-    BASE_URL,
-    CARD_KEY,
-    CARD_NUMBER,
-    CLIENT_ID,
-    SECRET_KEY,
-    TEMPLATE_ID,
-    card_data,
-    success,
-)
 
 #: What ``httpx.MockTransport`` calls with each request (``Recorder`` is one).
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -37,9 +28,9 @@ CoroutineHandler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 def mock_client(
     handler: Handler | CoroutineHandler,
     *,
-    client_id: str = CLIENT_ID,
-    secret_key: str = SECRET_KEY,
-    base_url: str = BASE_URL,
+    client_id: str = helpers.CLIENT_ID,
+    secret_key: str = helpers.SECRET_KEY,
+    base_url: str = helpers.BASE_URL,
     **options: Any,
 ) -> GatePay:
     """A client whose requests ``handler`` answers; ``options`` are further client arguments."""
@@ -77,7 +68,7 @@ def forbid_the_client_layer(monkeypatch: pytest.MonkeyPatch) -> None:
 def create(gp: GatePay) -> GiftCard:
     """A create with valid arguments."""
     return gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
+        title="Holiday", template_id=helpers.TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
     )
 
 
@@ -87,13 +78,13 @@ def call(gp: GatePay, operation: str) -> Any:
     if operation == "create":
         return create(gp)
     if operation == "query_card_number":
-        return gp.gift_cards.query(card_number=CARD_NUMBER)
+        return gp.gift_cards.query(card_number=helpers.CARD_NUMBER)
     if operation == "query_key":
-        return gp.gift_cards.query(key=CARD_KEY)
+        return gp.gift_cards.query(key=helpers.CARD_KEY)
     if operation == "balance_card_number":
-        return gp.gift_cards.balance(card_number=CARD_NUMBER)
+        return gp.gift_cards.balance(card_number=helpers.CARD_NUMBER)
     if operation == "balance_key":
-        return gp.gift_cards.balance(key=CARD_KEY)
+        return gp.gift_cards.balance(key=helpers.CARD_KEY)
     assert operation == "list_templates"
     return gp.gift_cards.list_templates()
 
@@ -101,7 +92,9 @@ def call(gp: GatePay, operation: str) -> Any:
 def answer_for(operation: str) -> httpx.Response:
     """A success answer that ``operation`` (a name ``call`` takes, by prefix) decodes."""
     if operation.startswith("balance"):
-        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
+        return helpers.success(
+            {"cardNumber": helpers.CARD_NUMBER, "currency": "USDT", "amount": "0.99"}
+        )
     if operation == "list_templates":
-        return success([{"templateId": TEMPLATE_ID, "templateName": "Holiday"}])
-    return success(card_data())
+        return helpers.success([{"templateId": helpers.TEMPLATE_ID, "templateName": "Holiday"}])
+    return helpers.success(helpers.card_data())
