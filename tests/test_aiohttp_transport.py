@@ -30,7 +30,7 @@ from gatepay_async import (
 )
 from gatepay_async._aiohttp import map_error
 from gatepay_async.sandbox import SandboxServer, parse_fault
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests._async.conftest import client_at, forbid_the_client_layer
 
 TEMPLATE_ID = "255267012439183360"
 CARD_KEY = "aYWSUSx8WVsUM0GV74x7RJJKSMkpfoDlEveyTwWupyc="
@@ -286,13 +286,7 @@ async def test_create_many_on_the_sandbox_sends_each_row_once_with_lost_answers(
                  amount="1")
         for i in range(60)
     ]  # fmt: skip
-    gp = AsyncGatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=sandbox.url,
-        timeout=2.0,
-        http_client=http_client,
-    )
+    gp = client_at(sandbox.url, timeout=2.0, http_client=http_client)
     states = [result.state async for result in gp.gift_cards.create_many(specs, concurrency=8)]
     assert states.count(BulkState.UNKNOWN) == 3
     assert states.count(BulkState.ISSUED) == 57
@@ -301,28 +295,15 @@ async def test_create_many_on_the_sandbox_sends_each_row_once_with_lost_answers(
     assert len(titles) == len(set(titles)) == 60  # the lost answers' cards exist, once
 
 
-def sandbox_client(sandbox: SandboxServer, http_client: httpx.AsyncClient) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=sandbox.url,
-        timeout=2.0,
-        http_client=http_client,
-    )
-
-
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.anyio
 async def test_a_plain_default_aiohttp_client_is_sent_to_without_the_client_layer(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
-        raise AssertionError("sent through httpx.AsyncClient.send")
-
-    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
+    forbid_the_client_layer(monkeypatch)
     http_client = DefaultAioHttpClient(headers={"User-Agent": "shop/1.0", "X-Shop": "7"})
     async with http_client:
-        card = await create(sandbox_client(sandbox, http_client))
+        card = await create(client_at(sandbox.url, timeout=2.0, http_client=http_client))
     assert isinstance(card, GiftCard)
     assert card.key
 
@@ -340,7 +321,7 @@ async def test_a_default_aiohttp_client_with_hooks_is_used_through_send(
 
     http_client = DefaultAioHttpClient()
     async with http_client:
-        gp = sandbox_client(sandbox, http_client)
+        gp = client_at(sandbox.url, timeout=2.0, http_client=http_client)
         http_client.event_hooks = {"request": [hook]}
         await create(gp)
         assert len(seen) == 1

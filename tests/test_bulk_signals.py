@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import (
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
+    _bulk_create,
     _issued_lines,
     _start_sandbox,
     _stats,
+    _stop_sandbox,
     read_output,
     write_input,
 )
@@ -40,14 +39,7 @@ def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[st
     try:
         yield url, db
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        _stop_sandbox(process)
 
 
 def _cards(db: Path) -> dict[str, tuple[str, str]]:
@@ -65,26 +57,8 @@ def _cards(db: Path) -> dict[str, tuple[str, str]]:
 def _command(tmp_path: Path, url: str, count: int) -> tuple[list[str], dict[str, str]]:
     rows = [(f"r{i}", f"title-{i}", TEMPLATE_ID, "USDT", "1.25") for i in range(count)]
     source = write_input(tmp_path / "in.csv", rows)
-    env = {
-        **os.environ,
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": url,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "gatepay_async.cli",
-        "bulk-create",
-        str(source),
-        "--out",
-        str(tmp_path / "out.csv"),
-        "--journal",
-        str(tmp_path / "run.journal"),
-        "--concurrency",
-        str(CONCURRENCY),
-    ]
-    return command, env
+    out, journal = tmp_path / "out.csv", tmp_path / "run.journal"
+    return _bulk_create(url, source, out, journal, CONCURRENCY)
 
 
 def _start_and_signal(

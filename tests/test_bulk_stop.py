@@ -16,9 +16,10 @@ from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._journal import Journal
 from gatepay_async.resources.bulk import INTERRUPTED_IN_THIS_RUN, AsyncBulkRun
 from gatepay_sync.resources.bulk import BulkRun
-from tests._async.test_bulk import FakeGatePay, make_client, specs
+from tests._async.conftest import mock_client
+from tests._async.test_bulk import FakeGatePay, specs
+from tests._sync.conftest import mock_client as mock_sync_client
 from tests._sync.test_bulk import FakeGatePay as SyncFakeGatePay
-from tests._sync.test_bulk import make_client as make_sync_client
 
 
 def _journal_states(path: Path) -> dict[str, BulkState | None]:
@@ -26,21 +27,26 @@ def _journal_states(path: Path) -> dict[str, BulkState | None]:
         return {ref: journal.state(ref) for ref in journal}
 
 
+class StopAfter:
+    """An ``on_progress`` callback that stops ``run`` once ``count`` results have come."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.run: AsyncBulkRun | BulkRun | None = None
+
+    def __call__(self, result: BulkResult) -> None:
+        self.count -= 1
+        if self.count <= 0 and self.run is not None:
+            self.run.stop()
+
+
 @pytest.mark.anyio
 async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_path: Path) -> None:
     fake = FakeGatePay(latency=0.02)
     results: list[BulkResult] = []
-    run: AsyncBulkRun | None = None
-    count = 0
-
-    def progress(result: BulkResult) -> None:
-        nonlocal count
-        count += 1
-        if count >= 10 and run is not None:
-            run.stop()
-
-    async with make_client(fake) as gp:
-        run = gp.gift_cards.create_many(
+    progress = StopAfter(10)
+    async with mock_client(fake.handler) as gp:
+        run = progress.run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
         results.extend([r async for r in run])  # ends normally, no exception
@@ -53,17 +59,9 @@ async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_pat
 
 def test_sync_stop_from_a_worker_thread(tmp_path: Path) -> None:
     fake = SyncFakeGatePay(latency=0.02)
-    run: BulkRun | None = None
-    count = 0
-
-    def progress(result: BulkResult) -> None:
-        nonlocal count
-        count += 1
-        if count >= 10 and run is not None:
-            run.stop()
-
-    with make_sync_client(fake) as gp:
-        run = gp.gift_cards.create_many(
+    progress = StopAfter(10)
+    with mock_sync_client(fake.handler) as gp:
+        run = progress.run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
         results = list(run)
@@ -76,7 +74,7 @@ def test_sync_stop_from_a_worker_thread(tmp_path: Path) -> None:
 async def test_abandon_records_the_requests_in_flight_as_unknown(tmp_path: Path) -> None:
     fake = FakeGatePay(latency=30.0)
     results: list[BulkResult] = []
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         run = gp.gift_cards.create_many(specs(50), concurrency=4, journal=tmp_path / "j")
 
         async def consume() -> None:
@@ -111,7 +109,7 @@ def test_sync_ctrl_c_twice_never_closes_the_journal_under_a_running_create(
         os.kill(os.getpid(), signal.SIGINT)
 
     timers = [threading.Timer(0.3, interrupt), threading.Timer(0.6, interrupt)]
-    with make_sync_client(fake) as gp:
+    with mock_sync_client(fake.handler) as gp:
         run = gp.gift_cards.create_many(specs(50), concurrency=4, journal=path)
         for timer in timers:
             timer.start()

@@ -24,7 +24,14 @@ from click.testing import CliRunner, Result
 from gatepay_async.cli import main
 from gatepay_async.cli._app import cli
 from gatepay_async.cli._csv_io import plain_cell
-from gatepay_async.sandbox import SandboxConfig, SandboxServer
+from gatepay_async.sandbox import SandboxServer
+from tests.conftest import (
+    create_args,
+    gatepay_command,
+    gatepay_environ,
+    serve_sandbox,
+    use_gatepay_variables,
+)
 
 CLIENT_ID = "cli-test-client"
 SECRET_KEY = "cli-test-secret"
@@ -35,21 +42,12 @@ OUTPUT_HEADER = ["ref", "state", "card_number", "key", "status", "amount", "curr
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    config = SandboxConfig(client_id=CLIENT_ID, secret_key=SECRET_KEY, pending_seconds=0.2)
-    with SandboxServer(config) as running:
-        yield running
+    yield from serve_sandbox(CLIENT_ID, SECRET_KEY, pending_seconds=0.2)
 
 
 @pytest.fixture
 def env(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": server.url,
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
+    return use_gatepay_variables(monkeypatch, server.url, CLIENT_ID, SECRET_KEY)
 
 
 def invoke(*args: str) -> Result:
@@ -86,15 +84,7 @@ def test_templates_table_and_json(env: dict[str, str]) -> None:
 
 def test_create_then_query_and_balance(env: dict[str, str], server: SandboxServer) -> None:
     created = invoke(
-        "create",
-        "--title",
-        "CLI card",
-        "--template-id",
-        TEMPLATE_ID,
-        "--currency",
-        "USDT",
-        "--amount",
-        "2.50",
+        *create_args("CLI card", TEMPLATE_ID, amount="2.50"),
         "--json",
     )
     assert created.exit_code == 0, created.output
@@ -117,17 +107,7 @@ def test_create_then_query_and_balance(env: dict[str, str], server: SandboxServe
 
 
 def test_create_table_shows_the_new_key(env: dict[str, str]) -> None:
-    result = invoke(
-        "create",
-        "--title",
-        "t",
-        "--template-id",
-        TEMPLATE_ID,
-        "--currency",
-        "USDT",
-        "--amount",
-        "1",
-    )
+    result = invoke(*create_args("t", TEMPLATE_ID))
     assert result.exit_code == 0, result.output
     assert "key" in result.output
     assert "issued" in result.output.lower()
@@ -140,28 +120,8 @@ def test_create_table_shows_the_new_key(env: dict[str, str]) -> None:
         ("query", "--card-number", "1", "--key", "k"),
         ("balance", "--card-number", "1", "--key", "k"),
         ("create", "--title", "t"),
-        (
-            "create",
-            "--title",
-            "t",
-            "--template-id",
-            TEMPLATE_ID,
-            "--currency",
-            "usdt",
-            "--amount",
-            "1",
-        ),
-        (
-            "create",
-            "--title",
-            "t",
-            "--template-id",
-            TEMPLATE_ID,
-            "--currency",
-            "USDT",
-            "--amount",
-            "x",
-        ),
+        create_args("t", TEMPLATE_ID, currency="usdt"),
+        create_args("t", TEMPLATE_ID, amount="x"),
         ("no-such-command",),
         ("bulk-create", "in.csv"),
     ],
@@ -397,14 +357,7 @@ def test_bulk_create_that_loses_gatepay_after_sending_exits_2(tmp_path: Path) ->
     rows = [(f"g{i}", f"gone-{i}", TEMPLATE_ID, "USDT", "1") for i in range(200)]
     source = write_input(tmp_path / "in.csv", rows)
     out, journal = tmp_path / "out.csv", tmp_path / "run.journal"
-    env = {
-        **os.environ,
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": url,
-    }
-    command = [sys.executable, "-m", "gatepay_async.cli", "bulk-create", str(source)]
-    command += ["--out", str(out), "--journal", str(journal), "--concurrency", "2"]
+    command, env = _bulk_create(url, source, out, journal, 2)
     run = subprocess.Popen(  # noqa: S603 - our own module
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -544,6 +497,29 @@ def _start_sandbox(db: Path, latency: float) -> tuple[subprocess.Popen[str], str
     return process, url
 
 
+def _stop_sandbox(process: subprocess.Popen[str]) -> None:
+    """Stop a sandbox ``_start_sandbox`` started: SIGTERM, then SIGKILL if it lingers."""
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _bulk_create(
+    url: str, source: Path, out: Path, journal: Path, concurrency: int, *more: str
+) -> tuple[list[str], dict[str, str]]:
+    """A ``gatepay bulk-create`` child process's command line and environment."""
+    command = gatepay_command(
+        *("bulk-create", str(source), "--out", str(out), "--journal", str(journal)),
+        *("--concurrency", str(concurrency), *more),
+    )
+    return command, gatepay_environ(url, CLIENT_ID, SECRET_KEY)
+
+
 def _stats(url: str) -> dict[str, Any]:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     answer = httpx.get(url + "/_sandbox/stats", timeout=5, headers=admin)
@@ -575,26 +551,7 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path
     out, journal, db = tmp_path / "out.csv", tmp_path / "run.journal", tmp_path / "cards.db"
     sandbox, url = _start_sandbox(db, latency=0.05)
     try:
-        env = {
-            **os.environ,
-            "GATEPAY_CLIENT_ID": CLIENT_ID,
-            "GATEPAY_SECRET_KEY": SECRET_KEY,
-            "GATEPAY_BASE_URL": url,
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "gatepay_async.cli",
-            "bulk-create",
-            str(source),
-            "--out",
-            str(out),
-            "--journal",
-            str(journal),
-            "--concurrency",
-            str(concurrency),
-            "--no-progress",
-        ]
+        command, env = _bulk_create(url, source, out, journal, concurrency, "--no-progress")
         victim = subprocess.Popen(  # noqa: S603 - our own module
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -639,11 +596,4 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path
         assert _stats(url)["attempts"]["create"] == attempts  # a finished journal sends nothing
         assert read_output(out) == output
     finally:
-        os.kill(sandbox.pid, signal.SIGTERM)
-        try:
-            sandbox.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(sandbox.pid, signal.SIGKILL)
-            sandbox.wait(timeout=10)
-        if sandbox.stdout is not None:
-            sandbox.stdout.close()
+        _stop_sandbox(sandbox)

@@ -28,7 +28,8 @@ from gatepay_async._cli_names import (
 )
 from gatepay_async.cli._app import cli
 from gatepay_async.cli._csv_io import spreadsheet_cell
-from gatepay_async.sandbox import SandboxConfig, SandboxServer, parse_fault
+from gatepay_async.sandbox import SandboxServer, parse_fault
+from tests.conftest import serve_sandbox, use_gatepay_variables
 
 CLIENT_ID = "conv-client"
 SECRET_KEY = "conv-secret"
@@ -38,22 +39,13 @@ COMMAND_NAMES = ["templates", "create", "query", "balance", "wait", "bulk-create
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    config = SandboxConfig(client_id=CLIENT_ID, secret_key=SECRET_KEY, pending_seconds=0.3)
-    with SandboxServer(config) as running:
-        yield running
+    yield from serve_sandbox(CLIENT_ID, SECRET_KEY, pending_seconds=0.3)
 
 
 @pytest.fixture
 def env(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     server.sandbox.clear_faults()
-    values = {
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": server.url,
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
+    return use_gatepay_variables(monkeypatch, server.url, CLIENT_ID, SECRET_KEY)
 
 
 def invoke(*args: str, stdin: str | None = None) -> Result:

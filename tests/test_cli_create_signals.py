@@ -5,17 +5,16 @@ first signal waits for the card and prints it (exit 130), a second abandons (exi
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.test_cli import CLIENT_ID, SECRET_KEY, TEMPLATE_ID, _start_sandbox, _stats
+from tests.conftest import create_args, gatepay_command, gatepay_environ
+from tests.test_cli import CLIENT_ID, SECRET_KEY, TEMPLATE_ID, _start_sandbox, _stats, _stop_sandbox
 
 LATENCY = 3.0
 WAITING = "waiting for the create in flight to finish"
@@ -27,39 +26,16 @@ def slow_sandbox(tmp_path: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        _stop_sandbox(process)
 
 
 def _create_in_flight(url: str, *extra: str) -> subprocess.Popen[str]:
     """A ``gatepay create`` process, returned once the sandbox has received its create."""
-    env = {
-        **os.environ,
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": url,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "gatepay_async.cli",
+    env = gatepay_environ(url, CLIENT_ID, SECRET_KEY)
+    command = gatepay_command(
         *extra,
-        "create",
-        "--title",
-        "in flight",
-        "--template-id",
-        TEMPLATE_ID,
-        "--currency",
-        "USDT",
-        "--amount",
-        "1",
-    ]
+        *create_args("in flight", TEMPLATE_ID),
+    )
     process = subprocess.Popen(  # noqa: S603 - our own module
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -128,13 +104,8 @@ def test_second_signal_json_error_says_a_card_may_exist(slow_sandbox: str) -> No
 
 
 def test_sigterm_stops_a_read_like_ctrl_c(slow_sandbox: str) -> None:
-    env = {
-        **os.environ,
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": slow_sandbox,
-    }
-    command = [sys.executable, "-m", "gatepay_async.cli", "templates"]
+    env = gatepay_environ(slow_sandbox, CLIENT_ID, SECRET_KEY)
+    command = gatepay_command("templates")
     process = subprocess.Popen(  # noqa: S603 - our own module
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from gatepay_async import GiftCard, GiftCardStatus
 from gatepay_async.cli._output import card_table, cards_table, print_table
+from tests.conftest import create_args
 from tests.test_cli import TEMPLATE_ID, env, invoke, server
 
 __all__ = ["env", "server"]  # fixtures used here
@@ -52,17 +53,7 @@ def test_create_prints_a_markup_title_and_the_whole_key_at_40_columns(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "40")
-    result = invoke(
-        "create",
-        "--title",
-        MARKUP_TITLE,
-        "--template-id",
-        TEMPLATE_ID,
-        "--currency",
-        "USDT",
-        "--amount",
-        "1",
-    )
+    result = invoke(*create_args(MARKUP_TITLE, TEMPLATE_ID))
     assert result.exit_code == 0, result.output
     assert MARKUP_TITLE in result.output
     key_line = next(line for line in result.output.splitlines() if line.startswith("key"))

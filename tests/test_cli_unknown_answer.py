@@ -9,11 +9,11 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import gatepay_command, gatepay_environ
 from tests.raw_server import RawServer, Request, answer
 
 KEY = "q8Zf3Lm+Wx0/Tb7PkR2nYc5Vd1Hs9Ja4Ge6Ui8Oo3E="
@@ -38,13 +38,8 @@ def _create(tmp_path: Path, status: str, body: bytes, *extra: str) -> tuple[int,
         answer(conn, status, body, JSON)
 
     with RawServer(respond) as server:
-        env = {
-            **os.environ,
-            "GATEPAY_CLIENT_ID": "client",
-            "GATEPAY_SECRET_KEY": "secret",
-            "GATEPAY_BASE_URL": server.url,
-        }
-        command = [sys.executable, "-m", "gatepay_async.cli", *extra, "create"]
+        env = gatepay_environ(server.url, "client", "secret")
+        command = gatepay_command(*extra, "create")
         command += ["--title", "t", "--template-id", "1", "--currency", "USDT", "--amount", "1"]
         done = subprocess.run(  # noqa: S603 - our own module
             command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60

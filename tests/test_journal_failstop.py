@@ -12,7 +12,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,13 +23,13 @@ from gatepay_async._bulk_models import BulkState
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async._validation import build_create_request
 from gatepay_sync import GatePay
-from tests._async.test_bulk import CARD_KEY_PREFIX, FakeGatePay, make_client, specs
+from tests._async.conftest import mock_client
+from tests._async.test_bulk import CARD_KEY_PREFIX, FakeGatePay, specs
+from tests._sync.conftest import mock_client as mock_sync_client
 from tests._sync.test_bulk import FakeGatePay as SyncFakeGatePay
-from tests._sync.test_bulk import make_client as make_sync_client
 from tests.test_cli import (
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
+    _bulk_create,
     _start_sandbox,
     _stats,
     read_output,
@@ -137,7 +136,7 @@ async def test_create_many_stops_before_the_next_send_and_keeps_every_key(
     monkeypatch.setattr("gatepay_async._journal._write_fd", DiskFull(budget=6000))
     seen: dict[str, Any] = {}
     try:
-        async with make_client(fake) as gp:
+        async with mock_client(fake.handler) as gp:
             run = gp.gift_cards.create_many(specs(200), concurrency=4, journal=journal)
             with pytest.raises(JournalError, match="No space left"):  # noqa: PT012
                 async for result in run:
@@ -169,7 +168,7 @@ def test_sync_create_many_stops_before_the_next_send_too(
     seen: set[str] = set()
     try:
         gp: GatePay
-        with make_sync_client(fake) as gp:
+        with mock_sync_client(fake.handler) as gp:
             run = gp.gift_cards.create_many(specs(200), concurrency=4, journal=journal)
             with pytest.raises(JournalError):  # noqa: PT012
                 for result in run:
@@ -211,14 +210,7 @@ def test_bulk_create_on_a_full_disk_stops_and_prints_every_unjournaled_key(
     rows = [(f"r{i}", f"title-{i}", TEMPLATE_ID, "USDT", "1") for i in range(80)]
     source = write_input(tmp_path / "in.csv", rows)
     out, journal = tmp_path / "out.csv", tmp_path / "run.journal"
-    env = {
-        **os.environ,
-        "GATEPAY_CLIENT_ID": CLIENT_ID,
-        "GATEPAY_SECRET_KEY": SECRET_KEY,
-        "GATEPAY_BASE_URL": sandbox,
-    }
-    command = [sys.executable, "-m", "gatepay_async.cli", "bulk-create", str(source)]
-    command += ["--out", str(out), "--journal", str(journal), "--concurrency", "4"]
+    command, env = _bulk_create(sandbox, source, out, journal, 4)
     full = subprocess.run(  # noqa: S603 - our own module
         command,
         env=env,

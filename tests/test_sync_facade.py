@@ -6,18 +6,14 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from gatepay_async.sandbox import SandboxServer
-from gatepay_sync import GatePay, GiftCard
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from gatepay_sync import GiftCard
+from tests._sync.conftest import client_at
 
 TEMPLATE_ID = "255267012439183360"
 
 
-def make_client(server: SandboxServer) -> GatePay:
-    return GatePay(client_id=SANDBOX_CLIENT_ID, secret_key=SANDBOX_SECRET_KEY, base_url=server.url)
-
-
 def test_one_client_shared_by_8_threads_making_200_calls(sandbox: SandboxServer) -> None:
-    with make_client(sandbox) as gp:
+    with client_at(sandbox.url) as gp:
         card = gp.gift_cards.create(
             title="threads", template_id=TEMPLATE_ID, currency="USDT", amount="1"
         )
@@ -42,7 +38,7 @@ def test_sync_client_works_inside_a_running_event_loop(sandbox: SandboxServer) -
     """A notebook cell or a sync view in an async server: a loop runs in this thread."""
 
     async def handler_running_in_a_loop() -> list[str]:
-        with make_client(sandbox) as gp:
+        with client_at(sandbox.url) as gp:
             return [t.template_id for t in gp.gift_cards.list_templates()]
 
     assert TEMPLATE_ID in asyncio.run(handler_running_in_a_loop())

@@ -25,6 +25,8 @@ from gatepay_async._journal import Journal
 from gatepay_async._synchronization import async_monotonic, async_sleep
 from gatepay_async._worker_pool import AsyncWorkerPool
 
+from .conftest import mock_client
+
 TEMPLATE_ID = "255267012439183360"
 CARD_KEY_PREFIX = "KEY-secret-"
 
@@ -123,17 +125,6 @@ def first_time(behaviour: Behaviour) -> Behaviour:
     return rule
 
 
-def make_client(fake: FakeGatePay, **options: Any) -> AsyncGatePay:
-    http_client = httpx.AsyncClient(transport=httpx.MockTransport(fake.handler))
-    return AsyncGatePay(
-        client_id="bulk-test-client",
-        secret_key="bulk-test-secret",
-        base_url="http://127.0.0.1:9",
-        http_client=http_client,
-        **options,
-    )
-
-
 def spec(ref: str, amount: Any = "1.50", **fields: Any) -> CardSpec:
     values: dict[str, Any] = {
         "title": ref,
@@ -174,7 +165,7 @@ async def test_each_outcome_maps_to_its_state() -> None:
         "not-sent": never_connects,
     }
     rows = [spec("ok-1"), spec("refused"), spec("lost"), spec("server-error"), spec("not-sent")]
-    async with make_client(fake, max_retries=0) as gp:
+    async with mock_client(fake.handler, max_retries=0) as gp:
         results = await run(gp, rows, concurrency=4)
 
     assert {ref: r.state for ref, r in results.items()} == {
@@ -211,7 +202,7 @@ async def test_bad_rows_fail_alone_and_nothing_is_sent_for_them() -> None:
         spec("too-precise", amount="0.1234567"),
         spec("good-2"),
     ]
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         results = await run(gp, rows, concurrency=3)
 
     assert fake.seen == ["good-1", "good-2"] or sorted(fake.seen) == ["good-1", "good-2"]
@@ -236,7 +227,7 @@ async def test_bad_rows_fail_alone_and_nothing_is_sent_for_them() -> None:
 async def test_duplicate_refs_in_a_list_are_refused_before_anything_is_sent() -> None:
     fake = FakeGatePay()
     rows = [spec("a"), spec("b"), spec("a", amount="2")]
-    gp = make_client(fake)
+    gp = mock_client(fake.handler)
     with pytest.raises(ValidationError, match="duplicate ref 'a'"):
         gp.gift_cards.create_many(rows)
     await gp.aclose()
@@ -247,7 +238,7 @@ async def test_duplicate_refs_in_a_list_are_refused_before_anything_is_sent() ->
 async def test_duplicate_ref_in_a_stream_fails_that_row_only() -> None:
     fake = FakeGatePay()
     rows = [spec("a"), spec("b"), CardSpec("a", "other", TEMPLATE_ID, "USDT", "2")]
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         states: list[tuple[str, BulkState, str | None]] = []
         async for result in gp.gift_cards.create_many(iter(rows)):
             states.append((result.ref, result.state, result.error))
@@ -270,7 +261,7 @@ async def test_journal_has_intent_before_send_then_outcome_and_mode_0600(tmp_pat
     fake.journal_path = path
     fake.rules = {"refused": refuse, "lost": lose_answer}
     rows = [*specs(5), spec("refused"), spec("lost"), spec("bad", currency="??")]
-    async with make_client(fake, max_retries=0) as gp:
+    async with mock_client(fake.handler, max_retries=0) as gp:
         results = await run(gp, rows, concurrency=4, journal=path)
 
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -294,7 +285,7 @@ async def test_rerun_never_resends_issued_and_yields_them_from_the_journal(tmp_p
     path = tmp_path / "j.jsonl"
     fake = FakeGatePay()
     rows = specs(30)
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         first = await run(gp, rows, concurrency=8, journal=path)
         assert len(fake.seen) == 30
         second = await run(gp, rows, concurrency=8, journal=path)
@@ -312,7 +303,7 @@ async def test_unknown_is_not_resent_unless_retry_unknown(tmp_path: Path) -> Non
     fake = FakeGatePay()
     fake.rules = {"lost": first_time(lose_answer)}
     rows = [spec("lost"), spec("fine")]
-    async with make_client(fake, max_retries=0) as gp:
+    async with mock_client(fake.handler, max_retries=0) as gp:
         first = await run(gp, rows, journal=path)
         assert first["lost"].state is BulkState.UNKNOWN
         second = await run(gp, rows, journal=path)
@@ -332,7 +323,7 @@ async def test_intent_without_outcome_counts_as_unknown(tmp_path: Path) -> None:
     crashed = {"op": "intent", "ref": "mid-flight", "title": "mid-flight", "amount": "1.50"}
     path.write_text(json.dumps(crashed) + "\n" + '{"op":"issued","ref":"torn', encoding="utf-8")
     fake = FakeGatePay()
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         results = await run(gp, [spec("mid-flight"), spec("new")], journal=path)
         assert results["mid-flight"].state is BulkState.UNKNOWN
         assert "stopped before its answer" in (results["mid-flight"].error or "")
@@ -348,7 +339,7 @@ async def test_failed_rows_are_sent_again_on_a_rerun(tmp_path: Path) -> None:
     fake = FakeGatePay()
     fake.rules = {"flaky": first_time(refuse)}
     rows = [spec("flaky"), spec("steady")]
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         first = await run(gp, rows, journal=path)
         second = await run(gp, rows, journal=path)
     assert first["flaky"].state is BulkState.FAILED
@@ -361,7 +352,7 @@ async def test_failed_rows_are_sent_again_on_a_rerun(tmp_path: Path) -> None:
 async def test_an_open_journal_object_can_be_passed_and_read_after(tmp_path: Path) -> None:
     fake = FakeGatePay()
     with Journal.open(tmp_path / "j.jsonl") as journal:
-        async with make_client(fake) as gp:
+        async with mock_client(fake.handler) as gp:
             await run(gp, specs(4), journal=journal)
         entry = journal.entry("row-2")
         assert entry is not None
@@ -377,7 +368,7 @@ async def test_an_open_journal_object_can_be_passed_and_read_after(tmp_path: Pat
 @pytest.mark.anyio
 async def test_concurrency_is_bounded(tmp_path: Path) -> None:
     fake = FakeGatePay(latency=0.02)
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         results = await run(gp, specs(40), concurrency=5, journal=tmp_path / "j")
     assert all(r.state is BulkState.ISSUED for r in results.values())
     assert 2 <= fake.max_in_flight <= 5
@@ -395,7 +386,7 @@ async def test_a_429_pauses_every_worker() -> None:
         return httpx.Response(429, headers={"Retry-After": "0.4"}, json=envelope(None))
 
     fake.rules = {"row-3": too_many}
-    async with make_client(fake, max_retries=0) as gp:
+    async with mock_client(fake.handler, max_retries=0) as gp:
         results = await run(gp, specs(30), concurrency=4)
     assert all(r.state is BulkState.ISSUED for r in results.values())
     assert fake.attempts("row-3") == 2
@@ -414,7 +405,7 @@ async def test_a_create_refused_with_429_every_time_fails() -> None:
         return httpx.Response(429, headers={"Retry-After": "0"}, json=envelope(None))
 
     fake.rules = {"busy": always_429}
-    async with make_client(fake, max_retries=0) as gp:
+    async with mock_client(fake.handler, max_retries=0) as gp:
         results = await run(gp, [spec("busy"), spec("ok")])
     assert results["busy"].state is BulkState.FAILED
     assert "RateLimitError" in (results["busy"].error or "")
@@ -425,7 +416,7 @@ async def test_a_create_refused_with_429_every_time_fails() -> None:
 @pytest.mark.anyio
 async def test_rate_caps_requests_per_second() -> None:
     fake = FakeGatePay()
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         await run(gp, specs(8), concurrency=8, rate=25)
     starts = sorted(fake.starts)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
@@ -440,7 +431,7 @@ async def test_rate_caps_requests_per_second() -> None:
 @pytest.mark.anyio
 async def test_breaking_early_stops_sending_and_leaves_the_client_usable(tmp_path: Path) -> None:
     fake = FakeGatePay(latency=0.005)
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         async for result in gp.gift_cards.create_many(
             specs(2000), concurrency=4, journal=tmp_path / "j"
         ):
@@ -476,7 +467,7 @@ async def test_rows_are_sent_by_long_lived_workers_not_a_task_per_row(
 
     monkeypatch.setattr(AsyncWorkerPool, "submit", counting_submit)
     fake = FakeGatePay()
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         results = await run(gp, specs(600), concurrency=4)
     assert len(results) == 600
     assert all(r.state is BulkState.ISSUED for r in results.values())
@@ -490,7 +481,7 @@ async def test_rows_are_sent_by_long_lived_workers_not_a_task_per_row(
 async def test_on_progress_sees_every_result_and_its_error_stops_the_run() -> None:
     fake = FakeGatePay()
     seen: list[str] = []
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         await run(gp, specs(12), on_progress=lambda r: seen.append(r.ref), concurrency=3)
         assert sorted(seen) == sorted(f"row-{i}" for i in range(12))
 
@@ -511,7 +502,7 @@ async def test_bad_credentials_stop_sending_the_rest() -> None:
 
     for i in range(20):
         fake.rules[f"row-{i}"] = unauthorized
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         results = await run(gp, iter(specs(20)), concurrency=1)
     assert all(r.state is BulkState.FAILED for r in results.values())
     assert len(fake.seen) == 1
@@ -526,7 +517,7 @@ async def spec_stream(count: int) -> AsyncIterator[CardSpec]:
 @pytest.mark.anyio
 async def test_specs_may_be_a_lazy_stream() -> None:
     fake = FakeGatePay()
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         results = await run(gp, spec_stream(25), concurrency=6)
     assert len(results) == 25
     assert all(r.state is BulkState.ISSUED for r in results.values())
@@ -535,7 +526,7 @@ async def test_specs_may_be_a_lazy_stream() -> None:
 @pytest.mark.anyio
 async def test_options_are_checked_before_anything_is_sent() -> None:
     fake = FakeGatePay()
-    async with make_client(fake) as gp:
+    async with mock_client(fake.handler) as gp:
         with pytest.raises(ValidationError, match="concurrency"):
             gp.gift_cards.create_many(specs(2), concurrency=0)
         with pytest.raises(ValidationError, match="rate"):

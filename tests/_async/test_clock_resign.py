@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ import pytest
 
 from gatepay_async import (
     APIError,
-    AsyncGatePay,
     AuthenticationError,
     BulkState,
     CardSpec,
@@ -26,10 +25,7 @@ from gatepay_async import (
     OutcomeUnknownError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
     assert_signed,
@@ -40,21 +36,10 @@ from tests.helpers import (
     success,
 )
 
+from .conftest import create, mock_client
 
-def make_client(recorder: Recorder) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        max_retries=2,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(recorder)),
-    )
-
-
-async def create(gp: AsyncGatePay) -> Any:
-    return await gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-    )
+#: Retries allowed: a request sent once was not resent by choice, not for want of a retry.
+make_client = partial(mock_client, max_retries=2)
 
 
 #: Refusals in shapes real GatePay might use: no sandbox code among them.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -25,10 +25,8 @@ from gatepay_async import (
     ValidationError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
     SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
@@ -39,35 +37,23 @@ from tests.helpers import (
     success,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .conftest import Handler, call, mock_client
+
+#: No retries unless a test asks: each test sees the one answer it scripts.
+make_client = partial(mock_client, max_retries=0)
 
 
-def make_client(handler: Handler, **kwargs: Any) -> AsyncGatePay:
-    kwargs.setdefault("max_retries", 0)
-    return AsyncGatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
+#: This file's short names: a query and a balance are by key.
+OPERATIONS = {"query": "query_key", "balance": "balance_key"}
+
+
+async def run(gp: AsyncGatePay, operation: str) -> Any:
+    return await call(gp, OPERATIONS.get(operation, operation))
 
 
 async def query(handler: Handler, **kwargs: Any) -> Any:
     async with make_client(handler, **kwargs) as gp:
         return await gp.gift_cards.query(card_number=CARD_NUMBER)
-
-
-async def run(gp: AsyncGatePay, operation: str) -> Any:
-    """One operation, looked up by key where it takes one."""
-    if operation == "query":
-        return await gp.gift_cards.query(key=CARD_KEY)
-    if operation == "balance":
-        return await gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "create"
-    return await gp.gift_cards.create(
-        title="t", template_id=TEMPLATE_ID, currency="USDT", amount="1"
-    )
 
 
 # ------------------------------------------------------------------------ FAIL codes

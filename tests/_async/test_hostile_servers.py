@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from urllib.parse import quote
 
@@ -28,8 +28,9 @@ from gatepay_async import (
     ResponseValidationError,
 )
 from gatepay_async.sandbox import SandboxServer
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
-from tests.raw_server import RawServer, Request, answer
+from tests.raw_server import RawServer, Request, Respond, answer
+
+from .conftest import client_at
 
 TEMPLATE_ID = "255267012439183360"
 KEY = "q8Zf3Lm+Wx0/Tb7PkR2nYc5Vd1Hs9Ja4Ge6Ui8Oo3E="  # shaped like GatePay's: base64
@@ -38,16 +39,7 @@ CARD = {"card_num": "GC900100200300", "card_key": KEY, "amount": "1", "currency"
 ASYNC = AsyncGatePay.__name__.startswith("Async")
 
 
-def client(url: str, **overrides: Any) -> AsyncGatePay:
-    arguments: dict[str, Any] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "secret_key": SANDBOX_SECRET_KEY,
-        "base_url": url,
-        "timeout": 5.0,
-        "max_retries": 0,
-    }
-    arguments.update(overrides)
-    return AsyncGatePay(**arguments)
+client = partial(client_at, timeout=5.0, max_retries=0)
 
 
 async def create(gp: AsyncGatePay) -> Any:
@@ -130,23 +122,26 @@ async def test_signed_requests_never_follow_redirects(status: str) -> None:
 # ------------------------------------------------------------------------ whole-attempt timeout
 
 
-def drip_body(conn: socket.socket, request: Request, server: RawServer) -> None:
-    """Headers at once, then one byte of the body every 0.2 s (for at most 6 s)."""
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n")
-    for _ in range(30):
-        if server.stopping():
-            return
-        conn.sendall(b" ")
-        time.sleep(0.2)
+def dripping(start: bytes, drop: bytes) -> Respond:
+    """An answer that sends ``start`` at once, then ``drop`` every 0.2 s (for at most 6 s)."""
+
+    def drip(conn: socket.socket, request: Request, server: RawServer) -> None:
+        conn.sendall(start)
+        for _ in range(30):
+            if server.stopping():
+                return
+            conn.sendall(drop)
+            time.sleep(0.2)
+
+    return drip
 
 
-def drip_headers(conn: socket.socket, request: Request, server: RawServer) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\n")
-    for _ in range(30):
-        if server.stopping():
-            return
-        conn.sendall(b"X")
-        time.sleep(0.2)
+#: Headers at once, then one byte of the body at a time.
+drip_body = dripping(
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n", b" "
+)
+#: The status line, then one byte of a header at a time.
+drip_headers = dripping(b"HTTP/1.1 200 OK\r\n", b"X")
 
 
 @pytest.mark.anyio

@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
-from gatepay_async import AsyncGatePay, ValidationError
+from gatepay_async import ValidationError
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
     card_data,
     success,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def make_client(handler: Handler, **kwargs: Any) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
-
+from .conftest import mock_client
 
 VALID_CREATE: dict[str, Any] = {
     "title": "Holiday",
@@ -47,7 +31,7 @@ async def create_with(**overrides: Any) -> tuple[ValidationError, Recorder]:
     """Create with one argument replaced; return the ValidationError and the recorder."""
     recorder = Recorder(success(card_data()))
     arguments = {**VALID_CREATE, **overrides}
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             await gp.gift_cards.create(**arguments)
         error = info.value
@@ -111,7 +95,7 @@ async def test_float_amount_message_explains_why() -> None:
 )
 async def test_edge_amounts_are_accepted(amount: Any) -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.create(**{**VALID_CREATE, "amount": amount})
     assert recorder.count == 1
 
@@ -158,7 +142,7 @@ async def test_lowercase_currency_error_suggests_the_fix() -> None:
 @pytest.mark.parametrize("currency", ["USDT", "USD", "EUR", "BTC", "U2", "ABCDEFGHIJ"])
 async def test_good_currencies_are_accepted(currency: str) -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.create(**{**VALID_CREATE, "currency": currency})
     assert recorder.count == 1
     assert recorder.sent[0].json()["currency"] == currency
@@ -187,7 +171,7 @@ async def test_query_needs_exactly_one_of_card_number_or_key(
     kwargs: dict[str, Any], named: str
 ) -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             await gp.gift_cards.query(**kwargs)
         assert named in info.value.argument
@@ -201,7 +185,7 @@ async def test_balance_needs_exactly_one_of_card_number_or_key(
     kwargs: dict[str, Any], named: str
 ) -> None:
     recorder = Recorder(success({"cardNumber": CARD_NUMBER, "amount": "1"}))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             await gp.gift_cards.balance(**kwargs)
         assert named in info.value.argument
@@ -212,7 +196,7 @@ async def test_balance_needs_exactly_one_of_card_number_or_key(
 @pytest.mark.anyio
 async def test_both_card_number_and_key_says_so() -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             await gp.gift_cards.query(card_number=CARD_NUMBER, key=CARD_KEY)
         assert "card_number" in str(info.value)
@@ -225,7 +209,7 @@ async def test_both_card_number_and_key_says_so() -> None:
 @pytest.mark.anyio
 async def test_validation_errors_do_not_poison_the_client() -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         with pytest.raises(ValidationError):
             await gp.gift_cards.query()
         card = await gp.gift_cards.query(card_number=CARD_NUMBER)
@@ -244,7 +228,7 @@ async def test_text_that_cannot_be_utf8_encoded_is_a_validation_error(argument: 
 @pytest.mark.anyio
 async def test_query_key_that_cannot_be_utf8_encoded_is_a_validation_error() -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             await gp.gift_cards.query(key="KEY\udc80")
         assert info.value.argument == "key"

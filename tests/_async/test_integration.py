@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from functools import partial
 
 import pytest
 
 from gatepay_async import (
-    AsyncGatePay,
     AuthenticationError,
     GatePayError,
     GiftCardStatus,
     InvalidRequestError,
 )
 from gatepay_async.sandbox import SandboxServer, parse_fault
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests.conftest import SANDBOX_SECRET_KEY
+
+from .conftest import client_at
 
 TEMPLATE_ID = "255267012439183360"
 API_KEY = "integration-api-key-0001"
 
 
-def make_client(server: SandboxServer, **overrides: object) -> AsyncGatePay:
-    arguments: dict[str, object] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "secret_key": SANDBOX_SECRET_KEY,
-        "base_url": server.url,
-        "timeout": 5.0,
-    }
-    arguments.update(overrides)
-    return AsyncGatePay(**arguments)  # type: ignore[arg-type]
+make_client = partial(client_at, timeout=5.0)
 
 
 @pytest.mark.anyio
@@ -37,7 +31,7 @@ def make_client(server: SandboxServer, **overrides: object) -> AsyncGatePay:
 async def test_lifecycle_templates_create_query_balance(
     sandbox: SandboxServer, on_behalf_of: str | None
 ) -> None:
-    async with make_client(sandbox, on_behalf_of=on_behalf_of) as gp:
+    async with make_client(sandbox.url, on_behalf_of=on_behalf_of) as gp:
         templates = await gp.gift_cards.list_templates()
         assert TEMPLATE_ID in [t.template_id for t in templates]
         card = await gp.gift_cards.create(
@@ -61,18 +55,18 @@ async def test_lifecycle_templates_create_query_balance(
 
 @pytest.mark.anyio
 async def test_institution_cards_are_scoped_to_their_sub_account(sandbox: SandboxServer) -> None:
-    async with make_client(sandbox, on_behalf_of="sub-a") as sub_a:
+    async with make_client(sandbox.url, on_behalf_of="sub-a") as sub_a:
         card = await sub_a.gift_cards.create(
             title="scoped", template_id=TEMPLATE_ID, currency="USDT", amount="3"
         )
-    async with make_client(sandbox, on_behalf_of="sub-b") as sub_b:
+    async with make_client(sandbox.url, on_behalf_of="sub-b") as sub_b:
         with pytest.raises(InvalidRequestError):
             await sub_b.gift_cards.query(card_number=card.card_number)
 
 
 @pytest.mark.anyio
 async def test_status_moves_from_pending_to_not_redeemed(sandbox: SandboxServer) -> None:
-    async with make_client(sandbox) as gp:
+    async with make_client(sandbox.url) as gp:
         card = await gp.gift_cards.create(
             title="pending", template_id=TEMPLATE_ID, currency="USDT", amount="1"
         )
@@ -88,7 +82,7 @@ async def test_status_moves_from_pending_to_not_redeemed(sandbox: SandboxServer)
 
 @pytest.mark.anyio
 async def test_wrong_secret_is_an_authentication_error(sandbox: SandboxServer) -> None:
-    async with make_client(sandbox, secret_key="not-the-secret") as gp:
+    async with make_client(sandbox.url, secret_key="not-the-secret") as gp:
         with pytest.raises(AuthenticationError) as info:
             await gp.gift_cards.list_templates()
     assert info.value.status_code == 401
@@ -99,7 +93,7 @@ async def test_wrong_secret_is_an_authentication_error(sandbox: SandboxServer) -
 
 @pytest.mark.anyio
 async def test_unknown_client_id_is_an_authentication_error(sandbox: SandboxServer) -> None:
-    async with make_client(sandbox, client_id="someone-else") as gp:
+    async with make_client(sandbox.url, client_id="someone-else") as gp:
         with pytest.raises(AuthenticationError) as info:
             await gp.gift_cards.list_templates()
     assert info.value.code == "400004"
@@ -109,7 +103,7 @@ async def test_unknown_client_id_is_an_authentication_error(sandbox: SandboxServ
 async def test_stale_local_clock_is_corrected_from_the_server_date(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with make_client(sandbox) as gp:
+    async with make_client(sandbox.url) as gp:
         # This machine's clock runs 60 s slow: the first request is refused for its
         # timestamp, re-signed with the server's time and accepted.
         monkeypatch.setattr(gp.clock, "_offset_ms", -60_000.0)
@@ -126,7 +120,7 @@ async def test_server_clock_ahead_is_learned_after_the_first_response(
     sandbox: SandboxServer,
 ) -> None:
     sandbox.sandbox.inject(parse_fault("*:clock_offset,offset=60"))
-    async with make_client(sandbox) as gp:
+    async with make_client(sandbox.url) as gp:
         await gp.gift_cards.list_templates()  # refused once, re-signed, accepted
         assert sandbox.sandbox.attempts("templates") == 2
         assert 58_000 < gp.clock.offset_ms < 62_000
@@ -143,7 +137,7 @@ async def test_replayed_nonce_is_refused(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("gatepay_async._auth.new_nonce", lambda: "replayednonce0001")
-    async with make_client(sandbox) as gp:
+    async with make_client(sandbox.url) as gp:
         await gp.gift_cards.list_templates()
         with pytest.raises(AuthenticationError) as info:
             await gp.gift_cards.list_templates()
@@ -152,7 +146,7 @@ async def test_replayed_nonce_is_refused(
 
 @pytest.mark.anyio
 async def test_server_side_validation_error_names_the_field(sandbox: SandboxServer) -> None:
-    async with make_client(sandbox) as gp:
+    async with make_client(sandbox.url) as gp:
         with pytest.raises(InvalidRequestError) as info:
             await gp.gift_cards.create(
                 title="t", template_id="no-such-template", currency="USDT", amount="1"
@@ -167,7 +161,7 @@ async def test_debug_logs_reprs_and_errors_hold_no_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    async with make_client(sandbox, api_key=API_KEY) as gp:
+    async with make_client(sandbox.url, api_key=API_KEY) as gp:
         texts.append(repr(gp))
         await gp.gift_cards.list_templates()
         card = await gp.gift_cards.create(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
 from gatepay_async import (
@@ -18,9 +17,7 @@ from gatepay_async import (
 )
 from gatepay_async.sandbox import SandboxServer
 from gatepay_async.sandbox._config import DEFAULT_BALANCES
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
     CLIENT_ID,
@@ -30,16 +27,7 @@ from tests.helpers import (
     success,
 )
 
-
-def make_client(recorder: Recorder, **kwargs: Any) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(recorder)),
-        **kwargs,
-    )
-
+from .conftest import client_at, mock_client
 
 # ------------------------------------------------------------------------ merchant_balance
 
@@ -47,7 +35,7 @@ def make_client(recorder: Recorder, **kwargs: Any) -> AsyncGatePay:
 @pytest.mark.anyio
 async def test_merchant_balance_is_a_get_without_parameters_and_reads_the_flat_object() -> None:
     recorder = Recorder(success({"USDT": "12.50", "BTC": "0.001"}))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         funds = await gp.gift_cards.merchant_balance()
     assert isinstance(funds, MerchantBalance)
     assert funds.balances == {"USDT": Decimal("12.50"), "BTC": Decimal("0.001")}
@@ -109,7 +97,7 @@ async def test_merchant_balance_is_a_get_without_parameters_and_reads_the_flat_o
 async def test_merchant_balance_shapes(
     data: Any, balances: dict[str, Decimal], extra: dict[str, Any]
 ) -> None:
-    async with make_client(Recorder(success(data))) as gp:
+    async with mock_client(Recorder(success(data))) as gp:
         funds = await gp.gift_cards.merchant_balance()
     assert (funds.balances, funds.extra) == (balances, extra)
 
@@ -133,7 +121,7 @@ async def test_merchant_balance_shapes(
     ],
 )
 async def test_a_currency_never_silently_vanishes(data: Any) -> None:
-    async with make_client(Recorder(success(data))) as gp:
+    async with mock_client(Recorder(success(data))) as gp:
         with pytest.raises(ResponseValidationError):
             await gp.gift_cards.merchant_balance()
 
@@ -143,13 +131,7 @@ async def test_a_currency_never_silently_vanishes(data: Any) -> None:
 async def test_merchant_balance_from_the_sandbox_over_http(
     sandbox: SandboxServer, on_behalf_of: str | None
 ) -> None:
-    async with AsyncGatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=sandbox.url,
-        on_behalf_of=on_behalf_of,
-        timeout=5.0,
-    ) as gp:
+    async with client_at(sandbox.url, on_behalf_of=on_behalf_of, timeout=5.0) as gp:
         funds = await gp.gift_cards.merchant_balance()
     assert funds.balances == {currency: Decimal(amount) for currency, amount in DEFAULT_BALANCES}
     assert funds.extra == {}
@@ -172,7 +154,7 @@ async def test_merchant_balance_from_the_sandbox_over_http(
     ],
 )
 async def test_card_balance_per_currency_answer_fills_balances(data: Any) -> None:
-    async with make_client(Recorder(success(data))) as gp:
+    async with mock_client(Recorder(success(data))) as gp:
         balance = await gp.gift_cards.balance(card_number=CARD_NUMBER)
     assert isinstance(balance, GiftCardBalance)
     assert balance.balances == {"USDT": Decimal("12.50"), "BTC": Decimal("0.001")}
@@ -182,7 +164,7 @@ async def test_card_balance_per_currency_answer_fills_balances(data: Any) -> Non
 @pytest.mark.anyio
 async def test_card_balance_with_unknown_field_names_is_not_read_as_currencies() -> None:
     data = {"cardNo": CARD_NUMBER, "remain": "1.5"}
-    async with make_client(Recorder(success(data))) as gp:
+    async with mock_client(Recorder(success(data))) as gp:
         balance = await gp.gift_cards.balance(card_number=CARD_NUMBER)
     assert balance.balances == {}
     assert balance.extra == data
@@ -191,7 +173,7 @@ async def test_card_balance_with_unknown_field_names_is_not_read_as_currencies()
 @pytest.mark.anyio
 async def test_card_balance_keeps_entry_fields() -> None:
     data = {"cardNumber": CARD_NUMBER, "balances": [{"currency": "USDT", "amount": "1", "x": 2}]}
-    async with make_client(Recorder(success(data))) as gp:
+    async with mock_client(Recorder(success(data))) as gp:
         balance = await gp.gift_cards.balance(key=CARD_KEY)
     assert balance.card_number == CARD_NUMBER
     assert balance.balances == {"USDT": Decimal("1")}
@@ -200,7 +182,7 @@ async def test_card_balance_keeps_entry_fields() -> None:
 
 @pytest.mark.anyio
 async def test_card_balance_with_a_bad_currency_amount_raises() -> None:
-    async with make_client(Recorder(success({"USDT": "12.50", "BTC": "?"}))) as gp:
+    async with mock_client(Recorder(success({"USDT": "12.50", "BTC": "?"}))) as gp:
         with pytest.raises(ResponseValidationError):
             await gp.gift_cards.balance(card_number=CARD_NUMBER)
 
@@ -208,7 +190,7 @@ async def test_card_balance_with_a_bad_currency_amount_raises() -> None:
 @pytest.mark.anyio
 async def test_card_balance_single_shape_is_unchanged() -> None:
     data = {"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99", "status": 2}
-    async with make_client(Recorder(success(data))) as gp:
+    async with mock_client(Recorder(success(data))) as gp:
         balance = await gp.gift_cards.balance(card_number=CARD_NUMBER)
     assert (balance.card_number, balance.currency, balance.amount) == (
         CARD_NUMBER,
@@ -225,7 +207,7 @@ async def test_card_balance_single_shape_is_unchanged() -> None:
 async def test_api_key_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEPAY_API_KEY", "env-api-key-1")
     recorder = Recorder(success({"card_num": CARD_NUMBER, "key": CARD_KEY}), success({}))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.query(card_number=CARD_NUMBER)
         await gp.gift_cards.merchant_balance()
         assert "env-api-key-1" not in repr(gp)
@@ -238,7 +220,7 @@ async def test_api_key_falls_back_to_the_environment(monkeypatch: pytest.MonkeyP
 async def test_the_argument_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEPAY_API_KEY", "env-api-key-1")
     recorder = Recorder(success({"card_num": CARD_NUMBER, "key": CARD_KEY}))
-    async with make_client(recorder, api_key="argument-key") as gp:
+    async with mock_client(recorder, api_key="argument-key") as gp:
         await gp.gift_cards.query(card_number=CARD_NUMBER)
     assert recorder.sent[0].headers["X-GatePay-Certificate-SN"] == "argument-key"
 
@@ -251,7 +233,7 @@ async def test_no_api_key_means_no_certificate_sn(
     if value is not None:
         monkeypatch.setenv("GATEPAY_API_KEY", value)
     recorder = Recorder(success({"card_num": CARD_NUMBER, "key": CARD_KEY}))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.query(card_number=CARD_NUMBER)
     assert "X-GatePay-Certificate-SN" not in recorder.sent[0].headers
 
@@ -263,7 +245,7 @@ async def test_no_api_key_means_no_certificate_sn(
 async def test_a_custom_path_set_is_used_for_every_operation() -> None:
     paths = PathSet.institution().replace(templates="/custom/templates", balance="/custom/funds")
     recorder = Recorder(success({"USDT": "1"}), success([]), success({"card_num": "1", "key": "k"}))
-    async with make_client(recorder, on_behalf_of="sub-1", paths=paths) as gp:
+    async with mock_client(recorder, on_behalf_of="sub-1", paths=paths) as gp:
         await gp.gift_cards.merchant_balance()
         await gp.gift_cards.list_templates()
         await gp.gift_cards.query(card_number="1")

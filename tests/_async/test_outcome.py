@@ -32,7 +32,8 @@ from gatepay_async._synchronization import async_monotonic
 from gatepay_async._validation import build_create_request
 from gatepay_async.resources.gift_cards import AsyncGiftCards
 from gatepay_async.sandbox import SandboxServer, parse_fault
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+
+from .conftest import client_at, mock_client
 
 TEMPLATE_ID = "255267012439183360"
 KEY = "KEY-outcome-secret-0123456789"
@@ -101,16 +102,6 @@ def answer_with(status_code: int, body: bytes) -> Any:
     return handler
 
 
-def client_for(handler: Any, **options: Any) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id="outcome-client",
-        secret_key="outcome-secret",
-        base_url="http://127.0.0.1:9",
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        **options,
-    )
-
-
 async def create(gp: AsyncGatePay, title: str = "outcome") -> GiftCard:
     return await gp.gift_cards.create(
         title=title, template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1.50")
@@ -149,7 +140,7 @@ def test_the_expected_table_covers_every_status_class_and_body() -> None:
 @pytest.mark.parametrize(("status_code", "kind", "expected"), CASES)
 async def test_create_decides_each_cell(status_code: int, kind: str, expected: str) -> None:
     body = BODIES[kind]
-    async with client_for(answer_with(status_code, body), max_retries=0) as gp:
+    async with mock_client(answer_with(status_code, body), max_retries=0) as gp:
         if expected == "I":
             card = await create(gp)
             assert (card.card_number, card.key) == (NUMBER, KEY)
@@ -177,7 +168,7 @@ async def test_create_many_decides_each_cell_the_same_way(
     body = BODIES[kind]
     state = {"I": BulkState.ISSUED, "R": BulkState.FAILED, "U": BulkState.UNKNOWN}[expected]
     path = tmp_path / "j"
-    async with client_for(answer_with(status_code, body), max_retries=0) as gp:
+    async with mock_client(answer_with(status_code, body), max_retries=0) as gp:
         result = (await run(gp, [spec("row")], journal=path))["row"]
     assert result.state is state
     if expected == "I":
@@ -199,7 +190,7 @@ async def test_the_internal_create_returns_the_raw_answer_and_its_outcome(
     request = build_create_request(
         title="outcome", template_id=TEMPLATE_ID, currency="USDT", amount="1.50"
     )
-    async with client_for(answer_with(status_code, body), max_retries=0) as gp:
+    async with mock_client(answer_with(status_code, body), max_retries=0) as gp:
         result = await gp.gift_cards._send_create(outcome_module.CreateCall(request))
     assert (
         result.outcome
@@ -222,7 +213,7 @@ async def test_create_and_create_many_use_it(monkeypatch: pytest.MonkeyPatch) ->
         return internal(self, call)  # what the caller awaits (in the sync facade: the outcome)
 
     monkeypatch.setattr(AsyncGiftCards, "_send_create", seen)
-    async with client_for(answer_with(200, BODIES["card"])) as gp:
+    async with mock_client(answer_with(200, BODIES["card"])) as gp:
         await create(gp, title="one")
         await run(gp, [spec("many")])
     assert titles == ["one", "many"]
@@ -239,11 +230,11 @@ async def test_no_answer_is_not_sent_or_unknown() -> None:
     async def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out")
 
-    async with client_for(refused, max_retries=0) as gp:
+    async with mock_client(refused, max_retries=0) as gp:
         with pytest.raises(RequestNotSentError):
             await create(gp)
     for lost in (reset, slow):
-        async with client_for(lost, max_retries=0) as gp:
+        async with mock_client(lost, max_retries=0) as gp:
             with pytest.raises(OutcomeUnknownError) as info:
                 await create(gp)
         assert info.value.answer is None
@@ -275,7 +266,7 @@ NOT_ISSUED = {
 @pytest.mark.parametrize("name", list(ODD_BUT_ISSUED))
 async def test_an_odd_success_with_number_and_key_is_issued(name: str, tmp_path: Path) -> None:
     data = ODD_BUT_ISSUED[name]
-    async with client_for(answer_with(200, envelope(data))) as gp:
+    async with mock_client(answer_with(200, envelope(data))) as gp:
         card = await create(gp)
         result = (await run(gp, [spec("row")], journal=tmp_path / "j"))["row"]
     assert card.key == KEY
@@ -294,7 +285,7 @@ async def test_an_odd_success_with_number_and_key_is_issued(name: str, tmp_path:
 @pytest.mark.parametrize("name", list(NOT_ISSUED))
 async def test_a_success_without_a_usable_number_or_key_is_unknown(name: str) -> None:
     body = envelope(NOT_ISSUED[name])
-    async with client_for(answer_with(200, body)) as gp:
+    async with mock_client(answer_with(200, body)) as gp:
         with pytest.raises(OutcomeUnknownError) as info:
             await create(gp)
         result = (await run(gp, [spec("row")]))["row"]
@@ -319,7 +310,7 @@ async def test_the_raw_answer_is_in_the_journal_before_it_is_interpreted(
         return interpret(request, response, **kwargs)
 
     monkeypatch.setattr(outcome_module, "create_answer", watching)
-    async with client_for(answer_with(200, body)) as gp:
+    async with mock_client(answer_with(200, body)) as gp:
         results = await run(gp, [spec("row")], journal=path)
     assert results["row"].state is BulkState.ISSUED
     # already in the file (written and flushed) when the answer was first looked at
@@ -345,12 +336,12 @@ async def test_a_rerun_recovers_the_card_from_a_recorded_answer(
     stricter = dict(outcome_module.DECISIONS)
     stricter[("2xx", "card")] = outcome_module.Outcome.UNKNOWN
     monkeypatch.setattr(outcome_module, "DECISIONS", stricter)
-    async with client_for(gatepay) as gp:
+    async with mock_client(gatepay) as gp:
         first = (await run(gp, [spec("row")], journal=path))["row"]
     assert first.state is BulkState.UNKNOWN
     monkeypatch.undo()
 
-    async with client_for(gatepay) as gp:  # even when asked to resend unknowns
+    async with mock_client(gatepay) as gp:  # even when asked to resend unknowns
         again = (await run(gp, [spec("row")], journal=path, retry_unknown=True))["row"]
     assert sends == [1]  # never sent again
     assert again.state is BulkState.ISSUED
@@ -376,7 +367,7 @@ async def test_a_run_stopped_after_recording_the_answer_recovers_the_card(
         sends.append(1)
         return httpx.Response(200, content=envelope(card_data(card_key="OTHER")))
 
-    async with client_for(gatepay) as gp:
+    async with mock_client(gatepay) as gp:
         result = (await run(gp, [spec("row")], journal=path, retry_unknown=True))["row"]
     assert sends == []
     assert result.state is BulkState.ISSUED
@@ -393,7 +384,7 @@ async def test_a_failed_answer_write_keeps_the_card_and_sends_nothing_more(
 
     monkeypatch.setattr(Journal, "record_answer", disk_full)
     seen: list[BulkResult] = []
-    async with client_for(answer_with(200, envelope(card_data()))) as gp:
+    async with mock_client(answer_with(200, envelope(card_data()))) as gp:
         # The run hands out every result, then ends with the journal's error (fail-stop).
         with pytest.raises(JournalError):
             async for _ in gp.gift_cards.create_many(
@@ -411,7 +402,7 @@ async def test_a_failed_answer_write_keeps_the_card_and_sends_nothing_more(
         return httpx.Response(429, headers={"Retry-After": "0"}, content=b"{}")
 
     results: list[BulkResult] = []
-    async with client_for(busy) as gp:
+    async with mock_client(busy) as gp:
         with pytest.raises(JournalError):
             async for _ in gp.gift_cards.create_many(
                 [spec("busy")], journal=tmp_path / "j2", on_progress=results.append
@@ -424,21 +415,12 @@ async def test_a_failed_answer_write_keeps_the_card_and_sends_nothing_more(
 # ------------------------------------------------------------------------ one retry loop
 
 
-def sandbox_client(server: SandboxServer, **options: Any) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=server.url,
-        **options,
-    )
-
-
 @pytest.mark.anyio
 async def test_a_row_refused_with_429_every_time_is_sent_at_most_8_times(
     sandbox: SandboxServer,
 ) -> None:
     sandbox.sandbox.inject(parse_fault("create:status=429,retry_after=0"))
-    async with sandbox_client(sandbox) as gp:  # max_retries=2, the default
+    async with client_at(sandbox.url) as gp:  # max_retries=2, the default
         results = await run(gp, [spec("busy")])
         bulk_sends = sandbox.sandbox.attempts("create")
         sandbox.sandbox.reset_counters()
@@ -499,7 +481,7 @@ async def test_a_changed_row_is_flagged_and_never_resent(tmp_path: Path) -> None
         return httpx.Response(200, content=envelope(card_data()))
 
     rows = [spec("same"), spec("amount"), spec("title"), spec("lost")]
-    async with client_for(gatepay) as gp:
+    async with mock_client(gatepay) as gp:
         first = await run(gp, rows, journal=path)
         assert [first[r].state for r in ("same", "amount", "lost")] == [
             BulkState.ISSUED,

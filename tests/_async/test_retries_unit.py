@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +15,6 @@ from gatepay_async import (
     AsyncGatePay,
     AuthenticationError,
     GatePayError,
-    GiftCard,
     InvalidRequestError,
     OutcomeUnknownError,
     RateLimitError,
@@ -24,11 +22,8 @@ from gatepay_async import (
     ServerError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
     assert_signed,
@@ -40,7 +35,7 @@ from tests.helpers import (
     use_fast_backoff,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .conftest import answer_for, call, create, mock_client
 
 
 @pytest.fixture(autouse=True)
@@ -48,43 +43,12 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fast_backoff(monkeypatch)
 
 
-def make_client(handler: Handler, **kwargs: Any) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
-
-
-async def read(gp: AsyncGatePay, operation: str) -> Any:
-    if operation == "query":
-        return await gp.gift_cards.query(card_number=CARD_NUMBER)
-    if operation == "balance":
-        return await gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "list_templates"
-    return await gp.gift_cards.list_templates()
-
-
-async def create(gp: AsyncGatePay) -> GiftCard:
-    return await gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-    )
+#: This file's short names: a query is by card number, a balance by key.
+OPERATIONS = {"query": "query_card_number", "balance": "balance_key"}
 
 
 async def run(gp: AsyncGatePay, operation: str) -> Any:
-    if operation == "create":
-        return await create(gp)
-    return await read(gp, operation)
-
-
-def answer_for(operation: str) -> httpx.Response:
-    if operation == "balance":
-        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
-    if operation == "list_templates":
-        return success([{"templateId": TEMPLATE_ID}])
-    return success(card_data())
+    return await call(gp, OPERATIONS.get(operation, operation))
 
 
 READS = ["query", "balance", "list_templates"]
@@ -113,9 +77,9 @@ async def test_reads_retry_transient_failures_up_to_max_retries(
     operation: str, name: str, failure: Any, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(failure)
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(raised) as info:
-            await read(gp, operation)
+            await run(gp, operation)
         assert recorder.count == 3
     if raised is APIConnectionError:
         assert not isinstance(info.value, APITimeoutError)
@@ -130,8 +94,8 @@ async def test_reads_recover_after_a_transient_failure(
     operation: str, name: str, failure: Any, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(failure, failure, answer_for(operation))
-    async with make_client(recorder, max_retries=2) as gp:
-        result = await read(gp, operation)
+    async with mock_client(recorder, max_retries=2) as gp:
+        result = await run(gp, operation)
     assert result is not None
     assert recorder.count == 3
 
@@ -143,9 +107,9 @@ async def test_max_retries_zero_means_one_attempt(
     operation: str, name: str, failure: Any, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(failure, answer_for(operation))
-    async with make_client(recorder, max_retries=0) as gp:
+    async with mock_client(recorder, max_retries=0) as gp:
         with pytest.raises(raised):
-            await read(gp, operation)
+            await run(gp, operation)
         assert recorder.count == 1
 
 
@@ -153,7 +117,7 @@ async def test_max_retries_zero_means_one_attempt(
 @pytest.mark.parametrize("max_retries", [1, 3, 5])
 async def test_attempts_follow_max_retries(max_retries: int) -> None:
     recorder = Recorder(raw(503, "{}"))
-    async with make_client(recorder, max_retries=max_retries) as gp:
+    async with mock_client(recorder, max_retries=max_retries) as gp:
         with pytest.raises(ServerError):
             await gp.gift_cards.list_templates()
         assert recorder.count == max_retries + 1
@@ -162,7 +126,7 @@ async def test_attempts_follow_max_retries(max_retries: int) -> None:
 @pytest.mark.anyio
 async def test_default_max_retries_is_two() -> None:
     recorder = Recorder(raw(503, "{}"))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         with pytest.raises(ServerError):
             await gp.gift_cards.list_templates()
         assert recorder.count == 3
@@ -184,16 +148,16 @@ async def test_reads_do_not_retry_client_errors(
     operation: str, response: httpx.Response, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(response, answer_for(operation))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(raised):
-            await read(gp, operation)
+            await run(gp, operation)
         assert recorder.count == 1
 
 
 @pytest.mark.anyio
 async def test_unsupported_protocol_is_not_retried() -> None:
     recorder = Recorder(httpx.UnsupportedProtocol("no such scheme"))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(APIConnectionError):
             await gp.gift_cards.list_templates()
         assert recorder.count == 1
@@ -210,7 +174,7 @@ async def test_unsupported_protocol_is_not_retried() -> None:
 )
 async def test_create_retries_when_the_connection_was_never_made(failure: Any) -> None:
     recorder = Recorder(failure)
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(APIConnectionError) as info:
             await create(gp)
         assert not isinstance(info.value, OutcomeUnknownError)
@@ -222,7 +186,7 @@ async def test_create_retries_when_the_connection_was_never_made(failure: Any) -
 async def test_create_succeeds_after_connect_errors() -> None:
     failure = httpx.ConnectError("connection refused")
     recorder = Recorder(failure, failure, success(card_data()))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         card = await create(gp)
     assert card.card_number == CARD_NUMBER
     assert recorder.count == 3
@@ -232,7 +196,7 @@ async def test_create_succeeds_after_connect_errors() -> None:
 @pytest.mark.anyio
 async def test_create_retries_429() -> None:
     recorder = Recorder(raw(429, "{}", headers={"Retry-After": "0"}))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(RateLimitError):
             await create(gp)
         assert recorder.count == 3
@@ -241,7 +205,7 @@ async def test_create_retries_429() -> None:
 @pytest.mark.anyio
 async def test_create_succeeds_after_429() -> None:
     recorder = Recorder(raw(429, "{}", headers={"Retry-After": "0"}), success(card_data()))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         card = await create(gp)
     assert card.key == CARD_KEY
     assert recorder.count == 2
@@ -262,7 +226,7 @@ async def test_create_that_may_have_arrived_is_never_resent(
     failure: Any, cause: type[Exception]
 ) -> None:
     recorder = Recorder(failure, success(card_data()))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(OutcomeUnknownError) as info:
             await create(gp)
         assert recorder.count == 1
@@ -284,7 +248,7 @@ async def test_create_does_not_retry_5xx(status_code: int) -> None:
     # A 5xx create may have issued the card before failing: its outcome is unknown,
     # the same in create and create_many, and it carries the raw answer.
     recorder = Recorder(raw(status_code, "{}"), success(card_data()))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(OutcomeUnknownError) as info:
             await create(gp)
         assert isinstance(info.value.cause, ServerError)
@@ -308,7 +272,7 @@ async def test_create_does_not_retry_5xx(status_code: int) -> None:
 )
 async def test_create_with_undecodable_200_is_outcome_unknown(response: httpx.Response) -> None:
     recorder = Recorder(response, success(card_data()))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(OutcomeUnknownError) as info:
             await create(gp)
         assert isinstance(info.value.cause, ResponseValidationError)
@@ -322,7 +286,7 @@ async def test_create_with_undecodable_200_is_outcome_unknown(response: httpx.Re
 )
 async def test_create_does_not_retry_400(response: httpx.Response) -> None:
     recorder = Recorder(response, success(card_data()))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(InvalidRequestError):
             await create(gp)
         assert recorder.count == 1
@@ -331,7 +295,7 @@ async def test_create_does_not_retry_400(response: httpx.Response) -> None:
 @pytest.mark.anyio
 async def test_create_does_not_retry_401() -> None:
     recorder = Recorder(fail("400002", status_code=401), success(card_data()))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(AuthenticationError):
             await create(gp)
         assert recorder.count == 1
@@ -349,7 +313,7 @@ async def test_retry_after_zero_overrides_a_long_backoff(monkeypatch: pytest.Mon
         answer_for("list_templates"),
     )
     started = time.monotonic()
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         await gp.gift_cards.list_templates()
     assert recorder.count == 3
     assert time.monotonic() - started < 5.0
@@ -361,7 +325,7 @@ async def test_retry_after_is_waited_for() -> None:
         raw(503, "{}", headers={"Retry-After": "0.3"}), answer_for("list_templates")
     )
     started = time.monotonic()
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         await gp.gift_cards.list_templates()
     elapsed = time.monotonic() - started
     assert recorder.count == 2
@@ -376,7 +340,7 @@ async def test_retry_after_http_date_in_the_past_is_no_wait() -> None:
         raw(429, "{}", headers={"Retry-After": http_date(-3600)}), answer_for("query")
     )
     started = time.monotonic()
-    async with make_client(recorder, max_retries=1) as gp:
+    async with mock_client(recorder, max_retries=1) as gp:
         await gp.gift_cards.query(card_number=CARD_NUMBER)
     assert recorder.count == 2
     assert time.monotonic() - started < 5.0
@@ -403,7 +367,7 @@ async def test_timestamp_refusal_teaches_the_clock_and_resends_once(
     status_code: int, operation: str
 ) -> None:
     recorder = Recorder(refused_for_timestamp(status_code, http_date(60)), answer_for(operation))
-    async with make_client(recorder, max_retries=0) as gp:
+    async with mock_client(recorder, max_retries=0) as gp:
         await run(gp, operation)
         assert 58_000 <= gp.clock.offset_ms <= 62_000
     assert recorder.count == 2
@@ -419,7 +383,7 @@ async def test_timestamp_refusal_teaches_the_clock_and_resends_once(
 @pytest.mark.anyio
 async def test_later_requests_keep_the_learned_offset() -> None:
     recorder = Recorder(refused_for_timestamp(401, http_date(60)), answer_for("list_templates"))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.list_templates()
         await gp.gift_cards.list_templates()
     assert recorder.count == 3
@@ -430,7 +394,7 @@ async def test_later_requests_keep_the_learned_offset() -> None:
 @pytest.mark.parametrize("operation", ["create", "query", "balance", "list_templates"])
 async def test_timestamp_refused_twice_is_authentication_error(operation: str) -> None:
     recorder = Recorder(refused_for_timestamp(401, http_date(60)))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(AuthenticationError) as info:
             await run(gp, operation)
         assert info.value.code == "400003"
@@ -441,7 +405,7 @@ async def test_timestamp_refused_twice_is_authentication_error(operation: str) -
 async def test_other_authentication_failures_are_not_resent() -> None:
     # The Date agrees with the client's clock: no evidence of a skew, so no re-sign.
     recorder = Recorder(fail("400002", status_code=401, headers={"Date": http_date(0)}))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(AuthenticationError):
             await gp.gift_cards.list_templates()
         assert recorder.count == 1

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gatepay_async import AsyncGatePay
 from gatepay_async.sandbox import SandboxServer
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
-from tests.raw_server import RawServer, Request, answer
+from tests.raw_server import RawServer, Request, Respond, answer
+
+from .conftest import client_at, forbid_the_client_layer
 
 TEMPLATE_ID = "255267012439183360"
 CALLS = [
@@ -30,16 +30,27 @@ CALLS = [
 ]
 
 
-def client(url: str, **overrides: Any) -> AsyncGatePay:
-    arguments: dict[str, Any] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "secret_key": SANDBOX_SECRET_KEY,
-        "base_url": url,
-        "timeout": 5.0,
-        "max_retries": 0,
-    }
-    arguments.update(overrides)
-    return AsyncGatePay(**arguments)
+client = functools.partial(client_at, timeout=5.0, max_retries=0)
+
+
+def answering_templates(received: list[Request]) -> Respond:
+    """A raw server's answer: keep each request in ``received``, answer no templates."""
+
+    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
+        received.append(request)
+        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
+
+    return respond
+
+
+async def list_templates_on_a_raw_server() -> tuple[str, list[Request]]:
+    """``list_templates`` on a raw server: the path the client used, the requests received."""
+    received: list[Request] = []
+    with RawServer(answering_templates(received)) as server:
+        async with client(server.url) as gp:
+            await gp.gift_cards.list_templates()
+            path = gp.gift_cards._paths.templates
+    return path, received
 
 
 def same_request(built: httpx.Request, expected: httpx.Request) -> None:
@@ -74,10 +85,7 @@ async def test_a_request_built_directly_is_the_one_httpx_builds(
 async def test_the_sdks_own_client_sends_without_the_client_layer(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
-        raise AssertionError("sent through httpx.AsyncClient.send")
-
-    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
+    forbid_the_client_layer(monkeypatch)
     async with client(sandbox.url) as gp:
         card = await gp.gift_cards.create(
             title="direct", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1")
@@ -131,16 +139,7 @@ async def test_an_instrumented_httpx_send_still_runs_and_its_headers_go_out(
         return await real_send(self, request, **kwargs)
 
     monkeypatch.setattr(httpx.AsyncClient, "send", traced_send)
-    received: list[Request] = []
-
-    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
-        received.append(request)
-        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
-
-    with RawServer(respond) as server:
-        async with client(server.url) as gp:
-            await gp.gift_cards.list_templates()
-            path = gp.gift_cards._paths.templates
+    path, received = await list_templates_on_a_raw_server()
     assert traced == [path]
     assert received[0].headers.get("sentry-trace") == "trace-1"
 
@@ -157,12 +156,7 @@ class TenantClient(httpx.AsyncClient):
 @pytest.mark.anyio
 async def test_a_callers_client_that_overrides_build_request_still_builds() -> None:
     received: list[Request] = []
-
-    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
-        received.append(request)
-        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
-
-    with RawServer(respond) as server:
+    with RawServer(answering_templates(received)) as server:
         async with TenantClient() as http_client, client(server.url, http_client=http_client) as gp:
             await gp.gift_cards.list_templates()
     assert received[0].headers.get("x-tenant") == "shop-7"
@@ -199,16 +193,7 @@ async def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
 ) -> None:
     traced: list[str] = []
     monkeypatch.setattr(httpx.AsyncClient, "send", ForwardingProxy(httpx.AsyncClient.send, traced))
-    received: list[Request] = []
-
-    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
-        received.append(request)
-        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
-
-    with RawServer(respond) as server:
-        async with client(server.url) as gp:
-            await gp.gift_cards.list_templates()
-            path = gp.gift_cards._paths.templates
+    path, received = await list_templates_on_a_raw_server()
     assert traced == [path]
     assert received[0].headers.get("x-datadog-trace-id") == "1"
 
@@ -217,12 +202,7 @@ async def test_a_send_wrapped_by_a_forwarding_proxy_still_runs(
 async def test_a_send_patched_on_one_client_still_runs() -> None:
     """A tool may wrap ``send`` on one client object rather than on its class."""
     received: list[Request] = []
-
-    def respond(conn: socket.socket, request: Request, server: RawServer) -> None:
-        received.append(request)
-        answer(conn, "200 OK", b'{"status":"SUCCESS","code":"000000","data":[]}')
-
-    with RawServer(respond) as server:
+    with RawServer(answering_templates(received)) as server:
         async with client(server.url) as gp:
             http_client = gp._http_client
             real_send = http_client.send

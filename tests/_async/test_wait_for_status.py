@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gatepay_async import AsyncGatePay, GatePayError, GiftCardStatus, ValidationError
+from gatepay_async import GatePayError, GiftCardStatus, ValidationError
 from gatepay_async._errors import WaitTimeoutError
 from gatepay_async._synchronization import async_monotonic
+
+from .conftest import mock_client
 
 CARD_NUMBER = "GC00000000000042"
 CARD_KEY = "KEY-wait-secret-0123456789"
@@ -35,19 +37,10 @@ class StatusScript:
         return httpx.Response(200, json={"status": "SUCCESS", "code": "000000", "data": data})
 
 
-def make_client(script: StatusScript) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id="wait-test-client",
-        secret_key="wait-test-secret",
-        base_url="http://127.0.0.1:9",
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(script.handler)),
-    )
-
-
 @pytest.mark.anyio
 async def test_returns_the_card_once_its_status_is_wanted() -> None:
     script = StatusScript(1, 1, 1, 2)
-    async with make_client(script) as gp:
+    async with mock_client(script.handler) as gp:
         card = await gp.gift_cards.wait_for_status(
             card_number=CARD_NUMBER,
             statuses=[GiftCardStatus.NOT_REDEEMED, GiftCardStatus.REDEEMED],
@@ -68,7 +61,7 @@ async def test_returns_the_card_once_its_status_is_wanted() -> None:
 @pytest.mark.anyio
 async def test_a_status_already_reached_returns_after_one_poll() -> None:
     script = StatusScript(3)
-    async with make_client(script) as gp:
+    async with mock_client(script.handler) as gp:
         card = await gp.gift_cards.wait_for_status(
             key=CARD_KEY, statuses=GiftCardStatus.REDEEMED, timeout=1, interval=1
         )
@@ -79,7 +72,7 @@ async def test_a_status_already_reached_returns_after_one_poll() -> None:
 @pytest.mark.anyio
 async def test_statuses_may_be_given_as_codes_or_names() -> None:
     script = StatusScript(1, "REDEEMED")
-    async with make_client(script) as gp:
+    async with mock_client(script.handler) as gp:
         card = await gp.gift_cards.wait_for_status(
             card_number=CARD_NUMBER, statuses=[3, "EXPIRED"], timeout=2, interval=0.01
         )
@@ -90,7 +83,7 @@ async def test_statuses_may_be_given_as_codes_or_names() -> None:
 async def test_timeout_names_the_last_status_seen() -> None:
     script = StatusScript(1)
     started = async_monotonic()
-    gp = make_client(script)
+    gp = mock_client(script.handler)
     with pytest.raises(WaitTimeoutError) as caught:
         await gp.gift_cards.wait_for_status(
             card_number=CARD_NUMBER,
@@ -114,7 +107,7 @@ async def test_timeout_names_the_last_status_seen() -> None:
 @pytest.mark.anyio
 async def test_timeout_by_key_does_not_show_the_key() -> None:
     script = StatusScript(1)
-    gp = make_client(script)
+    gp = mock_client(script.handler)
     with pytest.raises(WaitTimeoutError) as caught:
         await gp.gift_cards.wait_for_status(key=CARD_KEY, statuses=[2], timeout=0.05, interval=0.02)
     await gp.aclose()
@@ -138,7 +131,7 @@ async def test_bad_arguments_are_refused_before_any_poll(
     arguments: dict[str, Any], argument: str
 ) -> None:
     script = StatusScript(2)
-    gp = make_client(script)
+    gp = mock_client(script.handler)
     with pytest.raises(ValidationError) as caught:
         await gp.gift_cards.wait_for_status(**arguments)
     await gp.aclose()

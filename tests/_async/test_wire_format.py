@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -27,44 +26,7 @@ from tests.helpers import (
     use_fast_backoff,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def make_client(handler: Handler, **kwargs: Any) -> AsyncGatePay:
-    return AsyncGatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
-
-
-async def call(gp: AsyncGatePay, operation: str) -> Any:
-    """Run one operation with valid arguments."""
-    if operation == "create":
-        return await gp.gift_cards.create(
-            title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-        )
-    if operation == "query_card_number":
-        return await gp.gift_cards.query(card_number=CARD_NUMBER)
-    if operation == "query_key":
-        return await gp.gift_cards.query(key=CARD_KEY)
-    if operation == "balance_card_number":
-        return await gp.gift_cards.balance(card_number=CARD_NUMBER)
-    if operation == "balance_key":
-        return await gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "list_templates"
-    return await gp.gift_cards.list_templates()
-
-
-def answer_for(operation: str) -> httpx.Response:
-    if operation.startswith("balance"):
-        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
-    if operation == "list_templates":
-        return success([{"templateId": TEMPLATE_ID, "templateName": "Holiday"}])
-    return success(card_data())
-
+from .conftest import answer_for, call, mock_client
 
 OPERATIONS = [
     "create",
@@ -84,7 +46,7 @@ GET_OPERATIONS = ["balance_card_number", "balance_key", "list_templates"]
 @pytest.mark.anyio
 async def test_create_sends_compact_body_in_gatepay_field_order() -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         card = await gp.gift_cards.create(
             title="api create gift card1",
             template_id=TEMPLATE_ID,
@@ -105,7 +67,7 @@ async def test_create_sends_compact_body_in_gatepay_field_order() -> None:
 @pytest.mark.anyio
 async def test_create_signature_covers_the_exact_bytes_sent() -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await call(gp, "create")
     sent = recorder.sent[0]
     headers = sent.headers
@@ -124,7 +86,7 @@ async def test_create_signature_covers_the_exact_bytes_sent() -> None:
 @pytest.mark.anyio
 async def test_create_returns_the_decoded_card() -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         card = await call(gp, "create")
     assert card.card_number == CARD_NUMBER
     assert card.key == CARD_KEY
@@ -147,7 +109,7 @@ async def test_create_returns_the_decoded_card() -> None:
 )
 async def test_create_sends_the_canonical_amount(amount: Any, wire: str) -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.create(
             title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=amount
         )
@@ -161,7 +123,7 @@ async def test_create_sends_the_canonical_amount(amount: Any, wire: str) -> None
 async def test_non_ascii_title_is_sent_as_utf8_and_signed_over_those_bytes() -> None:
     title = "Grüße 🎁 礼品卡"
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.create(
             title=title, template_id=TEMPLATE_ID, currency="USDT", amount="1"
         )
@@ -188,7 +150,7 @@ async def test_non_ascii_title_is_sent_as_utf8_and_signed_over_those_bytes() -> 
 )
 async def test_query_posts_a_json_body(kwargs: dict[str, str], body: bytes) -> None:
     recorder = Recorder(success(card_data()))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         card = await gp.gift_cards.query(**kwargs)
     assert card.card_number == CARD_NUMBER
     sent = recorder.sent[0]
@@ -210,7 +172,7 @@ async def test_balance_is_a_get_with_one_query_parameter(
     kwargs: dict[str, str], params: dict[str, str]
 ) -> None:
     recorder = Recorder(success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "3"}))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         balance = await gp.gift_cards.balance(**kwargs)
     assert isinstance(balance, GiftCardBalance)
     assert balance.amount == Decimal("3")
@@ -225,7 +187,7 @@ async def test_balance_is_a_get_with_one_query_parameter(
 @pytest.mark.anyio
 async def test_list_templates_is_a_get_without_body_or_query() -> None:
     recorder = Recorder(success([{"templateId": TEMPLATE_ID, "templateName": "Holiday"}]))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         templates = await gp.gift_cards.list_templates()
     assert [t.template_id for t in templates] == [TEMPLATE_ID]
     sent = recorder.sent[0]
@@ -238,7 +200,7 @@ async def test_list_templates_is_a_get_without_body_or_query() -> None:
 @pytest.mark.anyio
 async def test_empty_body_signature_matches_the_documented_vector_shape() -> None:
     recorder = Recorder(success([]))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await gp.gift_cards.list_templates()
     headers = recorder.sent[0].headers
     expected = sign(SECRET_KEY, headers["X-GatePay-Timestamp"], headers["X-GatePay-Nonce"], b"")
@@ -252,7 +214,7 @@ async def test_empty_body_signature_matches_the_documented_vector_shape() -> Non
 @pytest.mark.parametrize("operation", OPERATIONS)
 async def test_every_request_carries_the_signed_headers(operation: str) -> None:
     recorder = Recorder(answer_for(operation))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         await call(gp, operation)
     assert recorder.count == 1
     sent = recorder.sent[0]
@@ -265,7 +227,7 @@ async def test_every_request_carries_the_signed_headers(operation: str) -> None:
 @pytest.mark.anyio
 async def test_each_request_gets_a_fresh_nonce() -> None:
     recorder = Recorder(answer_for("list_templates"))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         for _ in range(5):
             await gp.gift_cards.list_templates()
     nonces = {sent.headers["X-GatePay-Nonce"] for sent in recorder.sent}
@@ -285,7 +247,7 @@ async def test_each_request_gets_a_fresh_nonce() -> None:
 )
 async def test_on_behalf_of_uses_institution_paths_and_header(operation: str, path: str) -> None:
     recorder = Recorder(answer_for(operation))
-    async with make_client(recorder, on_behalf_of="sub-1") as gp:
+    async with mock_client(recorder, on_behalf_of="sub-1") as gp:
         await call(gp, operation)
     sent = recorder.sent[0]
     assert sent.path == path
@@ -298,7 +260,7 @@ async def test_on_behalf_of_uses_institution_paths_and_header(operation: str, pa
 @pytest.mark.parametrize("operation", POST_OPERATIONS)
 async def test_api_key_is_sent_as_certificate_sn_on_post(operation: str) -> None:
     recorder = Recorder(answer_for(operation))
-    async with make_client(recorder, api_key="merchant-api-key-1") as gp:
+    async with mock_client(recorder, api_key="merchant-api-key-1") as gp:
         await call(gp, operation)
     sent = recorder.sent[0]
     assert sent.method == "POST"
@@ -310,7 +272,7 @@ async def test_api_key_is_sent_as_certificate_sn_on_post(operation: str) -> None
 @pytest.mark.parametrize("operation", GET_OPERATIONS)
 async def test_api_key_is_never_sent_on_get(operation: str) -> None:
     recorder = Recorder(answer_for(operation))
-    async with make_client(recorder, api_key="merchant-api-key-1") as gp:
+    async with mock_client(recorder, api_key="merchant-api-key-1") as gp:
         await call(gp, operation)
     sent = recorder.sent[0]
     assert sent.method == "GET"
@@ -328,7 +290,7 @@ async def test_each_retry_attempt_is_signed_afresh(
     # A create is only resent when the connection was never made; reads also after a 503.
     first: Any = httpx.ConnectError("refused") if operation == "create" else raw(503, "{}")
     recorder = Recorder(first, first, answer_for(operation))
-    async with make_client(recorder, max_retries=2) as gp:
+    async with mock_client(recorder, max_retries=2) as gp:
         await call(gp, operation)
     assert recorder.count == 3
     for sent in recorder.sent:
@@ -403,7 +365,7 @@ async def test_json_number_amount_arrives_as_exact_decimal() -> None:
             '"amount":0.99,"status":3}}',
         )
     )
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         card = await gp.gift_cards.query(card_number="C1")
     assert isinstance(card.amount, Decimal)
     assert card.amount == Decimal("0.99")
@@ -417,7 +379,7 @@ async def test_data_as_a_string_holding_json_is_decoded() -> None:
     recorder = Recorder(
         raw(200, json.dumps({"status": "SUCCESS", "code": "000000", "data": inner}))
     )
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         card = await gp.gift_cards.query(card_number=CARD_NUMBER)
     assert card.card_number == CARD_NUMBER
     assert card.amount == Decimal("1.25")
@@ -428,7 +390,7 @@ async def test_data_as_a_string_holding_json_is_decoded() -> None:
 async def test_seed_001_bare_object_response_is_accepted() -> None:
     body = '{"cardNumber": "GC1234567890123456", "key": "KEY_abc123def456", "status": "CREATED"}'
     recorder = Recorder(raw(200, body))
-    async with make_client(recorder) as gp:
+    async with mock_client(recorder) as gp:
         card = await gp.gift_cards.create(
             title="Holiday Gift Card", template_id="template_001", currency="USD", amount="100"
         )

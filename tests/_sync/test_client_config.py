@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from tests.helpers import (
     success,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .conftest import Handler
 
 ENV_NAMES = ("GATEPAY_CLIENT_ID", "GATEPAY_SECRET_KEY", "GATEPAY_BASE_URL")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ import pytest
 
 from gatepay_sync import (
     APIError,
-    GatePay,
     AuthenticationError,
     BulkState,
     CardSpec,
@@ -27,10 +26,7 @@ from gatepay_sync import (
     OutcomeUnknownError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
     assert_signed,
@@ -41,21 +37,10 @@ from tests.helpers import (
     success,
 )
 
+from .conftest import create, mock_client
 
-def make_client(recorder: Recorder) -> GatePay:
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        max_retries=2,
-        http_client=httpx.Client(transport=httpx.MockTransport(recorder)),
-    )
-
-
-def create(gp: GatePay) -> Any:
-    return gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-    )
+#: Retries allowed: a request sent once was not resent by choice, not for want of a retry.
+make_client = partial(mock_client, max_retries=2)
 
 
 #: Refusals in shapes real GatePay might use: no sandbox code among them.

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -26,10 +26,8 @@ from gatepay_sync import (
     ValidationError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
     SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
@@ -40,35 +38,23 @@ from tests.helpers import (
     success,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .conftest import Handler, call, mock_client
+
+#: No retries unless a test asks: each test sees the one answer it scripts.
+make_client = partial(mock_client, max_retries=0)
 
 
-def make_client(handler: Handler, **kwargs: Any) -> GatePay:
-    kwargs.setdefault("max_retries", 0)
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
+#: This file's short names: a query and a balance are by key.
+OPERATIONS = {"query": "query_key", "balance": "balance_key"}
+
+
+def run(gp: GatePay, operation: str) -> Any:
+    return call(gp, OPERATIONS.get(operation, operation))
 
 
 def query(handler: Handler, **kwargs: Any) -> Any:
     with make_client(handler, **kwargs) as gp:
         return gp.gift_cards.query(card_number=CARD_NUMBER)
-
-
-def run(gp: GatePay, operation: str) -> Any:
-    """One operation, looked up by key where it takes one."""
-    if operation == "query":
-        return gp.gift_cards.query(key=CARD_KEY)
-    if operation == "balance":
-        return gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "create"
-    return gp.gift_cards.create(
-        title="t", template_id=TEMPLATE_ID, currency="USDT", amount="1"
-    )
 
 
 # ------------------------------------------------------------------------ FAIL codes

@@ -10,15 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 
 import httpx
 import pytest
 
 from gatepay_sync import GatePay, GatePayError, GiftCard
 from gatepay_async.sandbox import SandboxServer, parse_fault
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.fault_matrix import MATRIX, OK, Row
 from tests.http_clients import HTTP_CLIENTS, ASYNCIO_ONLY
+
+from .conftest import client_at
 
 READS = ["templates", "query", "balance"]
 TEMPLATE_ID = "255267012439183360"
@@ -36,15 +38,7 @@ def http_client_factory(request: pytest.FixtureRequest) -> HttpClientFactory:
     return HTTP_CLIENTS[name]
 
 
-def make_client(server: SandboxServer, http_client: httpx.Client | None) -> GatePay:
-    return GatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=server.url,
-        timeout=0.75,
-        max_retries=2,
-        http_client=http_client,
-    )
+make_client = partial(client_at, timeout=0.75, max_retries=2)
 
 
 def call(gp: GatePay, operation: str, card: GiftCard | None, title: str) -> object:
@@ -78,7 +72,7 @@ def test_read_under_fault(
     http_client_factory: HttpClientFactory,
 ) -> None:
     http_client = http_client_factory()
-    with make_client(sandbox, http_client) as gp:
+    with make_client(sandbox.url, http_client=http_client) as gp:
         card = gp.gift_cards.create(
             title="matrix-read", template_id=TEMPLATE_ID, currency="USDT", amount="2"
         )
@@ -97,7 +91,7 @@ def test_create_under_fault(
     title = f"matrix-{uuid.uuid4().hex}"
     sandbox.sandbox.inject(parse_fault(f"create:{row.spec}"))
     http_client = http_client_factory()
-    with make_client(sandbox, http_client) as gp:
+    with make_client(sandbox.url, http_client=http_client) as gp:
         outcome = outcome_of(gp, "create", None, title)
     if http_client is not None:
         http_client.close()

@@ -3,38 +3,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
-from gatepay_sync import GatePay, ValidationError
+from gatepay_sync import ValidationError
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
     card_data,
     success,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def make_client(handler: Handler, **kwargs: Any) -> GatePay:
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
-
+from .conftest import mock_client
 
 VALID_CREATE: dict[str, Any] = {
     "title": "Holiday",
@@ -48,7 +32,7 @@ def create_with(**overrides: Any) -> tuple[ValidationError, Recorder]:
     """Create with one argument replaced; return the ValidationError and the recorder."""
     recorder = Recorder(success(card_data()))
     arguments = {**VALID_CREATE, **overrides}
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             gp.gift_cards.create(**arguments)
         error = info.value
@@ -109,7 +93,7 @@ def test_float_amount_message_explains_why() -> None:
 )
 def test_edge_amounts_are_accepted(amount: Any) -> None:
     recorder = Recorder(success(card_data()))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         gp.gift_cards.create(**{**VALID_CREATE, "amount": amount})
     assert recorder.count == 1
 
@@ -151,7 +135,7 @@ def test_lowercase_currency_error_suggests_the_fix() -> None:
 @pytest.mark.parametrize("currency", ["USDT", "USD", "EUR", "BTC", "U2", "ABCDEFGHIJ"])
 def test_good_currencies_are_accepted(currency: str) -> None:
     recorder = Recorder(success(card_data()))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         gp.gift_cards.create(**{**VALID_CREATE, "currency": currency})
     assert recorder.count == 1
     assert recorder.sent[0].json()["currency"] == currency
@@ -179,7 +163,7 @@ def test_query_needs_exactly_one_of_card_number_or_key(
     kwargs: dict[str, Any], named: str
 ) -> None:
     recorder = Recorder(success(card_data()))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             gp.gift_cards.query(**kwargs)
         assert named in info.value.argument
@@ -192,7 +176,7 @@ def test_balance_needs_exactly_one_of_card_number_or_key(
     kwargs: dict[str, Any], named: str
 ) -> None:
     recorder = Recorder(success({"cardNumber": CARD_NUMBER, "amount": "1"}))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             gp.gift_cards.balance(**kwargs)
         assert named in info.value.argument
@@ -202,7 +186,7 @@ def test_balance_needs_exactly_one_of_card_number_or_key(
 
 def test_both_card_number_and_key_says_so() -> None:
     recorder = Recorder(success(card_data()))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             gp.gift_cards.query(card_number=CARD_NUMBER, key=CARD_KEY)
         assert "card_number" in str(info.value)
@@ -214,7 +198,7 @@ def test_both_card_number_and_key_says_so() -> None:
 
 def test_validation_errors_do_not_poison_the_client() -> None:
     recorder = Recorder(success(card_data()))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         with pytest.raises(ValidationError):
             gp.gift_cards.query()
         card = gp.gift_cards.query(card_number=CARD_NUMBER)
@@ -231,7 +215,7 @@ def test_text_that_cannot_be_utf8_encoded_is_a_validation_error(argument: str) -
 
 def test_query_key_that_cannot_be_utf8_encoded_is_a_validation_error() -> None:
     recorder = Recorder(success(card_data()))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         with pytest.raises(ValidationError) as info:
             gp.gift_cards.query(key="KEY\udc80")
         assert info.value.argument == "key"

@@ -5,39 +5,33 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from functools import partial
 
 import pytest
 
 from gatepay_sync import (
-    GatePay,
     AuthenticationError,
     GatePayError,
     GiftCardStatus,
     InvalidRequestError,
 )
 from gatepay_async.sandbox import SandboxServer, parse_fault
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+from tests.conftest import SANDBOX_SECRET_KEY
+
+from .conftest import client_at
 
 TEMPLATE_ID = "255267012439183360"
 API_KEY = "integration-api-key-0001"
 
 
-def make_client(server: SandboxServer, **overrides: object) -> GatePay:
-    arguments: dict[str, object] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "secret_key": SANDBOX_SECRET_KEY,
-        "base_url": server.url,
-        "timeout": 5.0,
-    }
-    arguments.update(overrides)
-    return GatePay(**arguments)  # type: ignore[arg-type]
+make_client = partial(client_at, timeout=5.0)
 
 
 @pytest.mark.parametrize("on_behalf_of", [None, "sub-account-7"])
 def test_lifecycle_templates_create_query_balance(
     sandbox: SandboxServer, on_behalf_of: str | None
 ) -> None:
-    with make_client(sandbox, on_behalf_of=on_behalf_of) as gp:
+    with make_client(sandbox.url, on_behalf_of=on_behalf_of) as gp:
         templates = gp.gift_cards.list_templates()
         assert TEMPLATE_ID in [t.template_id for t in templates]
         card = gp.gift_cards.create(
@@ -60,17 +54,17 @@ def test_lifecycle_templates_create_query_balance(
 
 
 def test_institution_cards_are_scoped_to_their_sub_account(sandbox: SandboxServer) -> None:
-    with make_client(sandbox, on_behalf_of="sub-a") as sub_a:
+    with make_client(sandbox.url, on_behalf_of="sub-a") as sub_a:
         card = sub_a.gift_cards.create(
             title="scoped", template_id=TEMPLATE_ID, currency="USDT", amount="3"
         )
-    with make_client(sandbox, on_behalf_of="sub-b") as sub_b:
+    with make_client(sandbox.url, on_behalf_of="sub-b") as sub_b:
         with pytest.raises(InvalidRequestError):
             sub_b.gift_cards.query(card_number=card.card_number)
 
 
 def test_status_moves_from_pending_to_not_redeemed(sandbox: SandboxServer) -> None:
-    with make_client(sandbox) as gp:
+    with make_client(sandbox.url) as gp:
         card = gp.gift_cards.create(
             title="pending", template_id=TEMPLATE_ID, currency="USDT", amount="1"
         )
@@ -85,7 +79,7 @@ def test_status_moves_from_pending_to_not_redeemed(sandbox: SandboxServer) -> No
 
 
 def test_wrong_secret_is_an_authentication_error(sandbox: SandboxServer) -> None:
-    with make_client(sandbox, secret_key="not-the-secret") as gp:
+    with make_client(sandbox.url, secret_key="not-the-secret") as gp:
         with pytest.raises(AuthenticationError) as info:
             gp.gift_cards.list_templates()
     assert info.value.status_code == 401
@@ -95,7 +89,7 @@ def test_wrong_secret_is_an_authentication_error(sandbox: SandboxServer) -> None
 
 
 def test_unknown_client_id_is_an_authentication_error(sandbox: SandboxServer) -> None:
-    with make_client(sandbox, client_id="someone-else") as gp:
+    with make_client(sandbox.url, client_id="someone-else") as gp:
         with pytest.raises(AuthenticationError) as info:
             gp.gift_cards.list_templates()
     assert info.value.code == "400004"
@@ -104,7 +98,7 @@ def test_unknown_client_id_is_an_authentication_error(sandbox: SandboxServer) ->
 def test_stale_local_clock_is_corrected_from_the_server_date(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with make_client(sandbox) as gp:
+    with make_client(sandbox.url) as gp:
         # This machine's clock runs 60 s slow: the first request is refused for its
         # timestamp, re-signed with the server's time and accepted.
         monkeypatch.setattr(gp.clock, "_offset_ms", -60_000.0)
@@ -120,7 +114,7 @@ def test_server_clock_ahead_is_learned_after_the_first_response(
     sandbox: SandboxServer,
 ) -> None:
     sandbox.sandbox.inject(parse_fault("*:clock_offset,offset=60"))
-    with make_client(sandbox) as gp:
+    with make_client(sandbox.url) as gp:
         gp.gift_cards.list_templates()  # refused once, re-signed, accepted
         assert sandbox.sandbox.attempts("templates") == 2
         assert 58_000 < gp.clock.offset_ms < 62_000
@@ -136,7 +130,7 @@ def test_replayed_nonce_is_refused(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("gatepay_async._auth.new_nonce", lambda: "replayednonce0001")
-    with make_client(sandbox) as gp:
+    with make_client(sandbox.url) as gp:
         gp.gift_cards.list_templates()
         with pytest.raises(AuthenticationError) as info:
             gp.gift_cards.list_templates()
@@ -144,7 +138,7 @@ def test_replayed_nonce_is_refused(
 
 
 def test_server_side_validation_error_names_the_field(sandbox: SandboxServer) -> None:
-    with make_client(sandbox) as gp:
+    with make_client(sandbox.url) as gp:
         with pytest.raises(InvalidRequestError) as info:
             gp.gift_cards.create(
                 title="t", template_id="no-such-template", currency="USDT", amount="1"
@@ -158,7 +152,7 @@ def test_debug_logs_reprs_and_errors_hold_no_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    with make_client(sandbox, api_key=API_KEY) as gp:
+    with make_client(sandbox.url, api_key=API_KEY) as gp:
         texts.append(repr(gp))
         gp.gift_cards.list_templates()
         card = gp.gift_cards.create(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
 from gatepay_sync import (
@@ -19,9 +18,7 @@ from gatepay_sync import (
 )
 from gatepay_async.sandbox import SandboxServer
 from gatepay_async.sandbox._config import DEFAULT_BALANCES
-from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
     CLIENT_ID,
@@ -31,23 +28,14 @@ from tests.helpers import (
     success,
 )
 
-
-def make_client(recorder: Recorder, **kwargs: Any) -> GatePay:
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.Client(transport=httpx.MockTransport(recorder)),
-        **kwargs,
-    )
-
+from .conftest import client_at, mock_client
 
 # ------------------------------------------------------------------------ merchant_balance
 
 
 def test_merchant_balance_is_a_get_without_parameters_and_reads_the_flat_object() -> None:
     recorder = Recorder(success({"USDT": "12.50", "BTC": "0.001"}))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         funds = gp.gift_cards.merchant_balance()
     assert isinstance(funds, MerchantBalance)
     assert funds.balances == {"USDT": Decimal("12.50"), "BTC": Decimal("0.001")}
@@ -108,7 +96,7 @@ def test_merchant_balance_is_a_get_without_parameters_and_reads_the_flat_object(
 def test_merchant_balance_shapes(
     data: Any, balances: dict[str, Decimal], extra: dict[str, Any]
 ) -> None:
-    with make_client(Recorder(success(data))) as gp:
+    with mock_client(Recorder(success(data))) as gp:
         funds = gp.gift_cards.merchant_balance()
     assert (funds.balances, funds.extra) == (balances, extra)
 
@@ -131,7 +119,7 @@ def test_merchant_balance_shapes(
     ],
 )
 def test_a_currency_never_silently_vanishes(data: Any) -> None:
-    with make_client(Recorder(success(data))) as gp:
+    with mock_client(Recorder(success(data))) as gp:
         with pytest.raises(ResponseValidationError):
             gp.gift_cards.merchant_balance()
 
@@ -140,13 +128,7 @@ def test_a_currency_never_silently_vanishes(data: Any) -> None:
 def test_merchant_balance_from_the_sandbox_over_http(
     sandbox: SandboxServer, on_behalf_of: str | None
 ) -> None:
-    with GatePay(
-        client_id=SANDBOX_CLIENT_ID,
-        secret_key=SANDBOX_SECRET_KEY,
-        base_url=sandbox.url,
-        on_behalf_of=on_behalf_of,
-        timeout=5.0,
-    ) as gp:
+    with client_at(sandbox.url, on_behalf_of=on_behalf_of, timeout=5.0) as gp:
         funds = gp.gift_cards.merchant_balance()
     assert funds.balances == {currency: Decimal(amount) for currency, amount in DEFAULT_BALANCES}
     assert funds.extra == {}
@@ -168,7 +150,7 @@ def test_merchant_balance_from_the_sandbox_over_http(
     ],
 )
 def test_card_balance_per_currency_answer_fills_balances(data: Any) -> None:
-    with make_client(Recorder(success(data))) as gp:
+    with mock_client(Recorder(success(data))) as gp:
         balance = gp.gift_cards.balance(card_number=CARD_NUMBER)
     assert isinstance(balance, GiftCardBalance)
     assert balance.balances == {"USDT": Decimal("12.50"), "BTC": Decimal("0.001")}
@@ -177,7 +159,7 @@ def test_card_balance_per_currency_answer_fills_balances(data: Any) -> None:
 
 def test_card_balance_with_unknown_field_names_is_not_read_as_currencies() -> None:
     data = {"cardNo": CARD_NUMBER, "remain": "1.5"}
-    with make_client(Recorder(success(data))) as gp:
+    with mock_client(Recorder(success(data))) as gp:
         balance = gp.gift_cards.balance(card_number=CARD_NUMBER)
     assert balance.balances == {}
     assert balance.extra == data
@@ -185,7 +167,7 @@ def test_card_balance_with_unknown_field_names_is_not_read_as_currencies() -> No
 
 def test_card_balance_keeps_entry_fields() -> None:
     data = {"cardNumber": CARD_NUMBER, "balances": [{"currency": "USDT", "amount": "1", "x": 2}]}
-    with make_client(Recorder(success(data))) as gp:
+    with mock_client(Recorder(success(data))) as gp:
         balance = gp.gift_cards.balance(key=CARD_KEY)
     assert balance.card_number == CARD_NUMBER
     assert balance.balances == {"USDT": Decimal("1")}
@@ -193,14 +175,14 @@ def test_card_balance_keeps_entry_fields() -> None:
 
 
 def test_card_balance_with_a_bad_currency_amount_raises() -> None:
-    with make_client(Recorder(success({"USDT": "12.50", "BTC": "?"}))) as gp:
+    with mock_client(Recorder(success({"USDT": "12.50", "BTC": "?"}))) as gp:
         with pytest.raises(ResponseValidationError):
             gp.gift_cards.balance(card_number=CARD_NUMBER)
 
 
 def test_card_balance_single_shape_is_unchanged() -> None:
     data = {"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99", "status": 2}
-    with make_client(Recorder(success(data))) as gp:
+    with mock_client(Recorder(success(data))) as gp:
         balance = gp.gift_cards.balance(card_number=CARD_NUMBER)
     assert (balance.card_number, balance.currency, balance.amount) == (
         CARD_NUMBER,
@@ -216,7 +198,7 @@ def test_card_balance_single_shape_is_unchanged() -> None:
 def test_api_key_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEPAY_API_KEY", "env-api-key-1")
     recorder = Recorder(success({"card_num": CARD_NUMBER, "key": CARD_KEY}), success({}))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         gp.gift_cards.query(card_number=CARD_NUMBER)
         gp.gift_cards.merchant_balance()
         assert "env-api-key-1" not in repr(gp)
@@ -228,7 +210,7 @@ def test_api_key_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) 
 def test_the_argument_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEPAY_API_KEY", "env-api-key-1")
     recorder = Recorder(success({"card_num": CARD_NUMBER, "key": CARD_KEY}))
-    with make_client(recorder, api_key="argument-key") as gp:
+    with mock_client(recorder, api_key="argument-key") as gp:
         gp.gift_cards.query(card_number=CARD_NUMBER)
     assert recorder.sent[0].headers["X-GatePay-Certificate-SN"] == "argument-key"
 
@@ -240,7 +222,7 @@ def test_no_api_key_means_no_certificate_sn(
     if value is not None:
         monkeypatch.setenv("GATEPAY_API_KEY", value)
     recorder = Recorder(success({"card_num": CARD_NUMBER, "key": CARD_KEY}))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         gp.gift_cards.query(card_number=CARD_NUMBER)
     assert "X-GatePay-Certificate-SN" not in recorder.sent[0].headers
 
@@ -251,7 +233,7 @@ def test_no_api_key_means_no_certificate_sn(
 def test_a_custom_path_set_is_used_for_every_operation() -> None:
     paths = PathSet.institution().replace(templates="/custom/templates", balance="/custom/funds")
     recorder = Recorder(success({"USDT": "1"}), success([]), success({"card_num": "1", "key": "k"}))
-    with make_client(recorder, on_behalf_of="sub-1", paths=paths) as gp:
+    with mock_client(recorder, on_behalf_of="sub-1", paths=paths) as gp:
         gp.gift_cards.merchant_balance()
         gp.gift_cards.list_templates()
         gp.gift_cards.query(card_number="1")

@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 from gatepay_sync import GatePay, GiftCardStatus, InvalidRequestError
-from tests.helpers import BASE_URL, CLIENT_ID, SECRET_KEY, Recorder, raw
+from tests.helpers import Recorder, raw
 from tests.peer.peers import ANSWERS, CARD_KEY, CARD_NUMBER, ERRORS, TEMPLATE_ID, Peer
+
+from .conftest import mock_client
 
 PEERS = list(Peer)
 IDS = [peer.value for peer in PEERS]
@@ -24,13 +26,7 @@ CREATED_AT = dt.datetime(2025, 1, 27, 1, 41, 45, 582000, tzinfo=dt.timezone.utc)
 
 
 def make_client(answer: httpx.Response) -> GatePay:
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        max_retries=0,
-        http_client=httpx.Client(transport=httpx.MockTransport(Recorder(answer))),
-    )
+    return mock_client(Recorder(answer), max_retries=0)
 
 
 @pytest.mark.parametrize("peer", PEERS, ids=IDS)

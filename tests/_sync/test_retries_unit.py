@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +16,6 @@ from gatepay_sync import (
     GatePay,
     AuthenticationError,
     GatePayError,
-    GiftCard,
     InvalidRequestError,
     OutcomeUnknownError,
     RateLimitError,
@@ -25,11 +23,8 @@ from gatepay_sync import (
     ServerError,
 )
 from tests.helpers import (
-    BASE_URL,
     CARD_KEY,
     CARD_NUMBER,
-    CLIENT_ID,
-    SECRET_KEY,
     TEMPLATE_ID,
     Recorder,
     assert_signed,
@@ -41,7 +36,7 @@ from tests.helpers import (
     use_fast_backoff,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+from .conftest import answer_for, call, create, mock_client
 
 
 @pytest.fixture(autouse=True)
@@ -49,43 +44,12 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     use_fast_backoff(monkeypatch)
 
 
-def make_client(handler: Handler, **kwargs: Any) -> GatePay:
-    return GatePay(
-        client_id=CLIENT_ID,
-        secret_key=SECRET_KEY,
-        base_url=BASE_URL,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-        **kwargs,
-    )
-
-
-def read(gp: GatePay, operation: str) -> Any:
-    if operation == "query":
-        return gp.gift_cards.query(card_number=CARD_NUMBER)
-    if operation == "balance":
-        return gp.gift_cards.balance(key=CARD_KEY)
-    assert operation == "list_templates"
-    return gp.gift_cards.list_templates()
-
-
-def create(gp: GatePay) -> GiftCard:
-    return gp.gift_cards.create(
-        title="Holiday", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("0.99")
-    )
+#: This file's short names: a query is by card number, a balance by key.
+OPERATIONS = {"query": "query_card_number", "balance": "balance_key"}
 
 
 def run(gp: GatePay, operation: str) -> Any:
-    if operation == "create":
-        return create(gp)
-    return read(gp, operation)
-
-
-def answer_for(operation: str) -> httpx.Response:
-    if operation == "balance":
-        return success({"cardNumber": CARD_NUMBER, "currency": "USDT", "amount": "0.99"})
-    if operation == "list_templates":
-        return success([{"templateId": TEMPLATE_ID}])
-    return success(card_data())
+    return call(gp, OPERATIONS.get(operation, operation))
 
 
 READS = ["query", "balance", "list_templates"]
@@ -113,9 +77,9 @@ def test_reads_retry_transient_failures_up_to_max_retries(
     operation: str, name: str, failure: Any, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(failure)
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(raised) as info:
-            read(gp, operation)
+            run(gp, operation)
         assert recorder.count == 3
     if raised is APIConnectionError:
         assert not isinstance(info.value, APITimeoutError)
@@ -129,8 +93,8 @@ def test_reads_recover_after_a_transient_failure(
     operation: str, name: str, failure: Any, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(failure, failure, answer_for(operation))
-    with make_client(recorder, max_retries=2) as gp:
-        result = read(gp, operation)
+    with mock_client(recorder, max_retries=2) as gp:
+        result = run(gp, operation)
     assert result is not None
     assert recorder.count == 3
 
@@ -141,16 +105,16 @@ def test_max_retries_zero_means_one_attempt(
     operation: str, name: str, failure: Any, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(failure, answer_for(operation))
-    with make_client(recorder, max_retries=0) as gp:
+    with mock_client(recorder, max_retries=0) as gp:
         with pytest.raises(raised):
-            read(gp, operation)
+            run(gp, operation)
         assert recorder.count == 1
 
 
 @pytest.mark.parametrize("max_retries", [1, 3, 5])
 def test_attempts_follow_max_retries(max_retries: int) -> None:
     recorder = Recorder(raw(503, "{}"))
-    with make_client(recorder, max_retries=max_retries) as gp:
+    with mock_client(recorder, max_retries=max_retries) as gp:
         with pytest.raises(ServerError):
             gp.gift_cards.list_templates()
         assert recorder.count == max_retries + 1
@@ -158,7 +122,7 @@ def test_attempts_follow_max_retries(max_retries: int) -> None:
 
 def test_default_max_retries_is_two() -> None:
     recorder = Recorder(raw(503, "{}"))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         with pytest.raises(ServerError):
             gp.gift_cards.list_templates()
         assert recorder.count == 3
@@ -179,15 +143,15 @@ def test_reads_do_not_retry_client_errors(
     operation: str, response: httpx.Response, raised: type[GatePayError]
 ) -> None:
     recorder = Recorder(response, answer_for(operation))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(raised):
-            read(gp, operation)
+            run(gp, operation)
         assert recorder.count == 1
 
 
 def test_unsupported_protocol_is_not_retried() -> None:
     recorder = Recorder(httpx.UnsupportedProtocol("no such scheme"))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(APIConnectionError):
             gp.gift_cards.list_templates()
         assert recorder.count == 1
@@ -203,7 +167,7 @@ def test_unsupported_protocol_is_not_retried() -> None:
 )
 def test_create_retries_when_the_connection_was_never_made(failure: Any) -> None:
     recorder = Recorder(failure)
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(APIConnectionError) as info:
             create(gp)
         assert not isinstance(info.value, OutcomeUnknownError)
@@ -214,7 +178,7 @@ def test_create_retries_when_the_connection_was_never_made(failure: Any) -> None
 def test_create_succeeds_after_connect_errors() -> None:
     failure = httpx.ConnectError("connection refused")
     recorder = Recorder(failure, failure, success(card_data()))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         card = create(gp)
     assert card.card_number == CARD_NUMBER
     assert recorder.count == 3
@@ -223,7 +187,7 @@ def test_create_succeeds_after_connect_errors() -> None:
 
 def test_create_retries_429() -> None:
     recorder = Recorder(raw(429, "{}", headers={"Retry-After": "0"}))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(RateLimitError):
             create(gp)
         assert recorder.count == 3
@@ -231,7 +195,7 @@ def test_create_retries_429() -> None:
 
 def test_create_succeeds_after_429() -> None:
     recorder = Recorder(raw(429, "{}", headers={"Retry-After": "0"}), success(card_data()))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         card = create(gp)
     assert card.key == CARD_KEY
     assert recorder.count == 2
@@ -251,7 +215,7 @@ def test_create_that_may_have_arrived_is_never_resent(
     failure: Any, cause: type[Exception]
 ) -> None:
     recorder = Recorder(failure, success(card_data()))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(OutcomeUnknownError) as info:
             create(gp)
         assert recorder.count == 1
@@ -272,7 +236,7 @@ def test_create_does_not_retry_5xx(status_code: int) -> None:
     # A 5xx create may have issued the card before failing: its outcome is unknown,
     # the same in create and create_many, and it carries the raw answer.
     recorder = Recorder(raw(status_code, "{}"), success(card_data()))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(OutcomeUnknownError) as info:
             create(gp)
         assert isinstance(info.value.cause, ServerError)
@@ -295,7 +259,7 @@ def test_create_does_not_retry_5xx(status_code: int) -> None:
 )
 def test_create_with_undecodable_200_is_outcome_unknown(response: httpx.Response) -> None:
     recorder = Recorder(response, success(card_data()))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(OutcomeUnknownError) as info:
             create(gp)
         assert isinstance(info.value.cause, ResponseValidationError)
@@ -308,7 +272,7 @@ def test_create_with_undecodable_200_is_outcome_unknown(response: httpx.Response
 )
 def test_create_does_not_retry_400(response: httpx.Response) -> None:
     recorder = Recorder(response, success(card_data()))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(InvalidRequestError):
             create(gp)
         assert recorder.count == 1
@@ -316,7 +280,7 @@ def test_create_does_not_retry_400(response: httpx.Response) -> None:
 
 def test_create_does_not_retry_401() -> None:
     recorder = Recorder(fail("400002", status_code=401), success(card_data()))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(AuthenticationError):
             create(gp)
         assert recorder.count == 1
@@ -333,7 +297,7 @@ def test_retry_after_zero_overrides_a_long_backoff(monkeypatch: pytest.MonkeyPat
         answer_for("list_templates"),
     )
     started = time.monotonic()
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         gp.gift_cards.list_templates()
     assert recorder.count == 3
     assert time.monotonic() - started < 5.0
@@ -344,7 +308,7 @@ def test_retry_after_is_waited_for() -> None:
         raw(503, "{}", headers={"Retry-After": "0.3"}), answer_for("list_templates")
     )
     started = time.monotonic()
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         gp.gift_cards.list_templates()
     elapsed = time.monotonic() - started
     assert recorder.count == 2
@@ -358,7 +322,7 @@ def test_retry_after_http_date_in_the_past_is_no_wait() -> None:
         raw(429, "{}", headers={"Retry-After": http_date(-3600)}), answer_for("query")
     )
     started = time.monotonic()
-    with make_client(recorder, max_retries=1) as gp:
+    with mock_client(recorder, max_retries=1) as gp:
         gp.gift_cards.query(card_number=CARD_NUMBER)
     assert recorder.count == 2
     assert time.monotonic() - started < 5.0
@@ -384,7 +348,7 @@ def test_timestamp_refusal_teaches_the_clock_and_resends_once(
     status_code: int, operation: str
 ) -> None:
     recorder = Recorder(refused_for_timestamp(status_code, http_date(60)), answer_for(operation))
-    with make_client(recorder, max_retries=0) as gp:
+    with mock_client(recorder, max_retries=0) as gp:
         run(gp, operation)
         assert 58_000 <= gp.clock.offset_ms <= 62_000
     assert recorder.count == 2
@@ -399,7 +363,7 @@ def test_timestamp_refusal_teaches_the_clock_and_resends_once(
 
 def test_later_requests_keep_the_learned_offset() -> None:
     recorder = Recorder(refused_for_timestamp(401, http_date(60)), answer_for("list_templates"))
-    with make_client(recorder) as gp:
+    with mock_client(recorder) as gp:
         gp.gift_cards.list_templates()
         gp.gift_cards.list_templates()
     assert recorder.count == 3
@@ -409,7 +373,7 @@ def test_later_requests_keep_the_learned_offset() -> None:
 @pytest.mark.parametrize("operation", ["create", "query", "balance", "list_templates"])
 def test_timestamp_refused_twice_is_authentication_error(operation: str) -> None:
     recorder = Recorder(refused_for_timestamp(401, http_date(60)))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(AuthenticationError) as info:
             run(gp, operation)
         assert info.value.code == "400003"
@@ -419,7 +383,7 @@ def test_timestamp_refused_twice_is_authentication_error(operation: str) -> None
 def test_other_authentication_failures_are_not_resent() -> None:
     # The Date agrees with the client's clock: no evidence of a skew, so no re-sign.
     recorder = Recorder(fail("400002", status_code=401, headers={"Date": http_date(0)}))
-    with make_client(recorder, max_retries=2) as gp:
+    with mock_client(recorder, max_retries=2) as gp:
         with pytest.raises(AuthenticationError):
             gp.gift_cards.list_templates()
         assert recorder.count == 1

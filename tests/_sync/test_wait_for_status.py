@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gatepay_sync import GatePay, GatePayError, GiftCardStatus, ValidationError
+from gatepay_sync import GatePayError, GiftCardStatus, ValidationError
 from gatepay_async._errors import WaitTimeoutError
 from gatepay_async._synchronization import monotonic
+
+from .conftest import mock_client
 
 CARD_NUMBER = "GC00000000000042"
 CARD_KEY = "KEY-wait-secret-0123456789"
@@ -36,18 +38,9 @@ class StatusScript:
         return httpx.Response(200, json={"status": "SUCCESS", "code": "000000", "data": data})
 
 
-def make_client(script: StatusScript) -> GatePay:
-    return GatePay(
-        client_id="wait-test-client",
-        secret_key="wait-test-secret",
-        base_url="http://127.0.0.1:9",
-        http_client=httpx.Client(transport=httpx.MockTransport(script.handler)),
-    )
-
-
 def test_returns_the_card_once_its_status_is_wanted() -> None:
     script = StatusScript(1, 1, 1, 2)
-    with make_client(script) as gp:
+    with mock_client(script.handler) as gp:
         card = gp.gift_cards.wait_for_status(
             card_number=CARD_NUMBER,
             statuses=[GiftCardStatus.NOT_REDEEMED, GiftCardStatus.REDEEMED],
@@ -67,7 +60,7 @@ def test_returns_the_card_once_its_status_is_wanted() -> None:
 
 def test_a_status_already_reached_returns_after_one_poll() -> None:
     script = StatusScript(3)
-    with make_client(script) as gp:
+    with mock_client(script.handler) as gp:
         card = gp.gift_cards.wait_for_status(
             key=CARD_KEY, statuses=GiftCardStatus.REDEEMED, timeout=1, interval=1
         )
@@ -77,7 +70,7 @@ def test_a_status_already_reached_returns_after_one_poll() -> None:
 
 def test_statuses_may_be_given_as_codes_or_names() -> None:
     script = StatusScript(1, "REDEEMED")
-    with make_client(script) as gp:
+    with mock_client(script.handler) as gp:
         card = gp.gift_cards.wait_for_status(
             card_number=CARD_NUMBER, statuses=[3, "EXPIRED"], timeout=2, interval=0.01
         )
@@ -87,7 +80,7 @@ def test_statuses_may_be_given_as_codes_or_names() -> None:
 def test_timeout_names_the_last_status_seen() -> None:
     script = StatusScript(1)
     started = monotonic()
-    gp = make_client(script)
+    gp = mock_client(script.handler)
     with pytest.raises(WaitTimeoutError) as caught:
         gp.gift_cards.wait_for_status(
             card_number=CARD_NUMBER,
@@ -110,7 +103,7 @@ def test_timeout_names_the_last_status_seen() -> None:
 
 def test_timeout_by_key_does_not_show_the_key() -> None:
     script = StatusScript(1)
-    gp = make_client(script)
+    gp = mock_client(script.handler)
     with pytest.raises(WaitTimeoutError) as caught:
         gp.gift_cards.wait_for_status(key=CARD_KEY, statuses=[2], timeout=0.05, interval=0.02)
     gp.close()
@@ -133,7 +126,7 @@ def test_bad_arguments_are_refused_before_any_poll(
     arguments: dict[str, Any], argument: str
 ) -> None:
     script = StatusScript(2)
-    gp = make_client(script)
+    gp = mock_client(script.handler)
     with pytest.raises(ValidationError) as caught:
         gp.gift_cards.wait_for_status(**arguments)
     gp.close()
