@@ -105,6 +105,7 @@ RULES: list[tuple[str, str | None]] = [
     (r"\b__anext__\b", "__next__"),
     (r"\baclose\b", "close"),
     (r"\banext\(", "next("),
+    (r"\bStopAsyncIteration\b", "StopIteration"),
     (r"\baiter_raw\b", "iter_raw"),
     (r"\bhandle_async_request\b", "handle_request"),
 ]
@@ -113,11 +114,11 @@ RULES: list[tuple[str, str | None]] = [
 #: ``AsyncFoo`` -> ``Foo`` and ``async_foo`` -> ``foo``. One rule each, after RULES.
 SYNC_NAMES: list[str] = [
     "AsyncLock",
-    "AsyncFlag",
     "AsyncWorkerPool",
     "AsyncRateLimiter",
     "AsyncCancelShield",
     "AsyncGroupCommit",
+    "AsyncChannel",
     "async_iterate",
     "async_sleep",
     "async_monotonic",

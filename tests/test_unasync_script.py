@@ -91,6 +91,7 @@ SAMPLES: list[tuple[str, str | None]] = [
         "def __exit__(self, *args: object) -> None:",
     ),
     ("first = await anext(it)", "first = next(it)"),
+    ("raise StopAsyncIteration", "raise StopIteration"),
     ("def __aiter__(self) -> AsyncBulkRun:", "def __iter__(self) -> BulkRun:"),
     (
         "async def __anext__(self) -> BulkResult:",
@@ -109,7 +110,7 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("return AsyncBulkIssuer(self)", "return BulkIssuer(self)"),
     ("transport=AsyncShardedTransport(limits)", "transport=ShardedTransport(limits)"),
     ("pool = AsyncWorkerPool(4)", "pool = WorkerPool(4)"),
-    ("stopped = AsyncFlag()", "stopped = Flag()"),
+    ("results = AsyncChannel(4, 4)", "results = Channel(4, 4)"),
     ("limit = AsyncRateLimiter(10)", "limit = RateLimiter(10)"),
     ("    await async_sleep(0.5)", "    sleep(0.5)"),
     ("started = async_monotonic()", "started = monotonic()"),
