@@ -472,6 +472,19 @@ def test_a_slow_request_does_not_hold_back_the_other_results(tmp_path: Path) -> 
     assert delivered["row-0"] >= 2.0
 
 
+def test_each_result_is_in_the_journal_file_before_it_is_handed_out(tmp_path: Path) -> None:
+    fake = FakeGatePay(latency=0.01)
+    path = tmp_path / "j"
+    with (
+        make_client(fake) as gp,
+        gp.gift_cards.create_many(specs(30), concurrency=4, journal=path) as results,
+    ):
+        for result in results:
+            whole_lines = path.read_text(encoding="utf-8").split("\n")[:-1]
+            written = [json.loads(line) for line in whole_lines]
+            assert ("issued", result.ref) in [(r["op"], r.get("ref")) for r in written]
+
+
 @pytest.mark.parametrize("leave", ["break", "raise"])
 def test_leaving_the_block_early_waits_for_and_records_every_request_sent(
     tmp_path: Path, leave: str
@@ -548,8 +561,8 @@ def test_rows_are_sent_by_long_lived_workers_not_a_task_per_row(
     assert len(results) == 600
     assert all(r.state is BulkState.ISSUED for r in results.values())
     assert len(fake.seen) == 600
-    # A round (256 results at concurrency 4) starts at most its 4 workers, and a few
-    # more only while a request straggles; a task per row would be 600.
+    # The block starts its 4 workers once (the deprecated iteration without it, once per
+    # batch of 256 results); a task per row would be 600.
     assert len(started) <= 4 * 6, len(started)
 
 
