@@ -612,7 +612,8 @@ class AsyncChannel(Generic[T]):
     False (the item dropped) once the consumer has called ``close()``. Each of the
     ``producers`` calls ``done()`` when it has nothing more to put; ``await get()`` waits
     for the next item and returns None once every producer is done and nothing is left.
-    ``get_nowait()`` returns None when no item is waiting. Items must not be None.
+    ``get_nowait()`` returns None when no item is waiting; both return None once the
+    channel is closed. Items must not be None.
     """
 
     def __init__(self, capacity: int, producers: int) -> None:
@@ -622,7 +623,7 @@ class AsyncChannel(Generic[T]):
     async def put(self, item: T) -> bool:
         try:
             await self._send.send(item)
-        except anyio.BrokenResourceError:
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
         return True
 
@@ -634,17 +635,18 @@ class AsyncChannel(Generic[T]):
     async def get(self) -> T | None:
         try:
             return await self._receive.receive()
-        except anyio.EndOfStream:
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
             return None
 
     def get_nowait(self) -> T | None:
         try:
             return self._receive.receive_nowait()
-        except (anyio.WouldBlock, anyio.EndOfStream):
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
             return None
 
     def close(self) -> None:
         self._receive.close()
+        self._send.close()  # a producer that never started cannot leave it open
 
 
 class Channel(Generic[T]):
@@ -674,7 +676,7 @@ class Channel(Generic[T]):
 
     def get(self) -> T | None:
         with self._condition:
-            while not self._items and self._producers:
+            while not self._items and self._producers and not self._closed:
                 self._condition.wait()
             return self._take()
 

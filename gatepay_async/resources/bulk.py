@@ -1,36 +1,32 @@
 """Bulk issuance: ``client.gift_cards.create_many``.
 
-How a run goes. ``async with client.gift_cards.create_many(specs) as results:`` starts
-``concurrency`` long-lived workers that share ``specs``: each pulls the next row (one at
-a time, under a lock) and either answers it at once (bad row, duplicate ref, already in
-the journal) or sends it: it waits for the rate limiter, writes the intent record and
-waits for it to be fsynced (one fsync shared by every worker waiting at that moment),
-sends the create, records the outcome, hands the result over, and pulls again. No task
-is started per row: a task per row behind a semaphore turned the event loop once per
-card. ``async for result in results`` takes the results as they come: those waiting are
-made durable together (one fsync, shared with the workers'), then handed out. A slow
-request holds back only its own result.
+How a run goes. ``async with create_many(specs) as results:`` starts ``concurrency``
+long-lived workers (no task per row: that turned the event loop once per card) sharing
+``specs``: each pulls the next row under a lock and either answers it at once (bad row,
+duplicate ref, already in the journal) or sends it: rate limiter, intent record fsynced
+(one fsync shared by the workers waiting then), create sent, outcome recorded; it hands
+the result over a channel and pulls again. ``async for result in results`` takes the
+results waiting, makes them durable together (one shared fsync), and hands them out: a
+slow request holds back only its own result. The block owns the workers, so leaving it
+early (``break``, an exception) is safe on every backend: it stops the run (below).
 
-The block owns the workers, so leaving it early is safe on asyncio, trio and threads
-alike: ``break`` (or an exception) leaves the block, which takes no new rows, waits for
-the requests in flight, records their outcomes (in the journal: their results are not
-handed out) and makes them durable. Iterating the run without the block is the older,
-deprecated way: an async generator cannot stay suspended with its workers running (after
-a ``break`` nothing would end them in the task that started them), so that iteration
-runs the workers for a batch of results (``BATCH_RESULTS_PER_SLOT`` per worker, at least
-``BATCH_MIN_RESULTS``, or ``BATCH_SECONDS``), lets the requests in flight end, makes the
-outcomes durable, and only then yields the batch, with no request in flight.
+Iterating without the block is deprecated: a suspended generator cannot own running
+workers (after a ``break`` nothing ends them, or not in the task that started them), so
+it runs the workers for one batch at a time (``BATCH_RESULTS_PER_SLOT`` results per
+worker, at least ``BATCH_MIN_RESULTS``, or ``BATCH_SECONDS``) and yields each batch once
+its requests have ended and its outcomes are durable.
 
 Stopping (SIGINT, SIGTERM, a deadline: whatever the caller decides). :meth:`stop` makes
 the run take no new rows: the requests in flight finish and are recorded, the outcomes
-are made durable and handed out, and the iteration ends; rows not reached get no
-result (a rerun with the journal sends them). :meth:`abandon` (a second signal) also
-gives up on the requests in flight: they are recorded as ``unknown`` ("interrupted in
-this run"). A library installs no signal handlers: the ``gatepay`` command does, and a
-program can do the same with ``signal.signal(signal.SIGTERM, lambda *_: run.stop())``.
-In the sync facade a worker thread cannot be abandoned: :meth:`abandon` records its
-request as unknown at once (durably) and the run still waits for it, so the journal is
-never closed under a running create, and its real outcome replaces the unknown.
+are made durable and handed out, and the iteration ends; rows not reached get no result
+(a rerun with the journal sends them). Leaving the block early stops the run the same
+way, but hands out nothing more. :meth:`abandon` (a second signal) also gives up on the
+requests in flight: they are recorded as ``unknown`` ("interrupted in this run"). A
+library installs no signal handlers: the ``gatepay`` command does, and a program can do
+the same with ``signal.signal(signal.SIGTERM, lambda *_: run.stop())``. In the sync
+facade a worker thread cannot be abandoned: :meth:`abandon` records its request as
+unknown at once (durably) and the run still waits for it, so the journal is never closed
+under a running create, and its real outcome replaces the unknown.
 
 A journal that cannot be written (disk full, I/O error) stops the run before the next
 create is sent; the outcomes of the requests in flight are kept in memory
