@@ -79,13 +79,13 @@ async def sdk_create_many(
 ) -> dict[str, Any]:
     issued = failed = 0
     with CpuMeter(server_pid) as meter:
-        async for result in gp.gift_cards.create_many(
-            specs, concurrency=concurrency, journal=journal
-        ):
-            if result.issued:
-                issued += 1
-            else:
-                failed += 1
+        run = gp.gift_cards.create_many(specs, concurrency=concurrency, journal=journal)
+        async with run as results:
+            async for result in results:
+                if result.issued:
+                    issued += 1
+                else:
+                    failed += 1
     return _measurement(meter, issued, failed)
 
 

@@ -196,11 +196,12 @@ async def _run_sdk(
 ) -> dict[str, Any]:
     async def run(specs: Iterator[CardSpec]) -> tuple[int, int]:
         issued = failed = 0
-        async for result in gp.gift_cards.create_many(specs, concurrency=concurrency):
-            if result.issued:
-                issued += 1
-            else:
-                failed += 1
+        async with gp.gift_cards.create_many(specs, concurrency=concurrency) as results:
+            async for result in results:
+                if result.issued:
+                    issued += 1
+                else:
+                    failed += 1
         return issued, failed
 
     await run(rows.specs(count=concurrency))

@@ -81,13 +81,13 @@ async def _campaign(url: str, cards: int, concurrency: int, journal: Path) -> di
         every = max(cards // 20, 1)
         done = 0
         started = time.perf_counter()
-        async for result in gp.gift_cards.create_many(
-            _specs(cards), concurrency=concurrency, journal=journal
-        ):
-            states[str(result.state)] += 1
-            done += 1
-            if done % every == 0:
-                samples.append((done, round(_current_rss_bytes() / MB, 1)))
+        run = gp.gift_cards.create_many(_specs(cards), concurrency=concurrency, journal=journal)
+        async with run as results:
+            async for result in results:
+                states[str(result.state)] += 1
+                done += 1
+                if done % every == 0:
+                    samples.append((done, round(_current_rss_bytes() / MB, 1)))
         seconds = time.perf_counter() - started
     return {
         "cards": cards,

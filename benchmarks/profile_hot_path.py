@@ -465,17 +465,17 @@ async def profile_create_many(
     url: str, cards: int, profiler_cls: Any, out_dir: Path | None
 ) -> dict[str, Any]:
     async with AsyncGatePay(client_id=CLIENT_ID, secret_key=SECRET_KEY, base_url=url) as gp:
-        async for _ in gp.gift_cards.create_many(
-            (CardSpec(f"w-{i}", "warm", TEMPLATE_ID, "USDT", "1") for i in range(64)),
-            concurrency=64,
-        ):
-            pass
+        warm = (CardSpec(f"w-{i}", "warm", TEMPLATE_ID, "USDT", "1") for i in range(64))
+        async with gp.gift_cards.create_many(warm, concurrency=64) as results:
+            async for _ in results:
+                pass
         profiler = profiler_cls(interval=0.001, async_mode="disabled")
         cpu0, wall0 = time.process_time(), time.perf_counter()
         profiler.start()
         issued = 0
-        async for result in gp.gift_cards.create_many(_specs(cards), concurrency=64):
-            issued += result.issued
+        async with gp.gift_cards.create_many(_specs(cards), concurrency=64) as results:
+            async for result in results:
+                issued += result.issued
         profiler.stop()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return {

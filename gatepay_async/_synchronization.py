@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -37,7 +38,7 @@ from collections.abc import (
     Iterator,
 )
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.abc
@@ -45,6 +46,7 @@ import anyio.to_thread
 
 __all__ = [
     "AsyncCancelShield",
+    "AsyncChannel",
     "AsyncDeadline",
     "AsyncFlag",
     "AsyncLock",
@@ -52,6 +54,7 @@ __all__ = [
     "AsyncTaskGroup",
     "AsyncThreadLock",
     "CancelShield",
+    "Channel",
     "Deadline",
     "Flag",
     "Lock",
@@ -489,3 +492,98 @@ class Deadline:
     def check(self) -> None:
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise TimeoutError("the attempt passed its deadline")
+
+
+# --------------------------------------------------------------------------- channel
+
+
+class AsyncChannel(Generic[T]):
+    """A bounded first-in first-out hand-over from producer tasks to one consumer.
+
+    ``await put(item)`` waits while ``capacity`` items wait to be taken, and returns
+    False (the item dropped) once the consumer has called ``close()``. Each of the
+    ``producers`` calls ``done()`` when it has nothing more to put; ``await get()`` waits
+    for the next item and returns None once every producer is done and nothing is left.
+    ``get_nowait()`` returns None when no item is waiting; both return None once the
+    channel is closed. Items must not be None.
+    """
+
+    def __init__(self, capacity: int, producers: int) -> None:
+        self._send, self._receive = anyio.create_memory_object_stream[T](capacity)
+        self._producers = producers
+
+    async def put(self, item: T) -> bool:
+        try:
+            await self._send.send(item)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return False
+        return True
+
+    def done(self) -> None:
+        self._producers -= 1
+        if not self._producers:
+            self._send.close()
+
+    async def get(self) -> T | None:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+
+    def get_nowait(self) -> T | None:
+        try:
+            return self._receive.receive_nowait()
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+
+    def close(self) -> None:
+        self._receive.close()
+        self._send.close()  # a producer that never started cannot leave it open
+
+
+class Channel(Generic[T]):
+    """The thread-safe twin of :class:`AsyncChannel` (a deque under a condition)."""
+
+    def __init__(self, capacity: int, producers: int) -> None:
+        self._items: deque[T] = deque()
+        self._capacity = capacity
+        self._producers = producers
+        self._closed = False
+        self._condition = threading.Condition()
+
+    def put(self, item: T) -> bool:
+        with self._condition:
+            while len(self._items) >= self._capacity and not self._closed:
+                self._condition.wait()
+            if self._closed:
+                return False
+            self._items.append(item)
+            self._condition.notify_all()
+            return True
+
+    def done(self) -> None:
+        with self._condition:
+            self._producers -= 1
+            self._condition.notify_all()
+
+    def get(self) -> T | None:
+        with self._condition:
+            while not self._items and self._producers and not self._closed:
+                self._condition.wait()
+            return self._take()
+
+    def get_nowait(self) -> T | None:
+        with self._condition:
+            return self._take()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._items.clear()
+            self._condition.notify_all()
+
+    def _take(self) -> T | None:
+        if not self._items:
+            return None
+        self._condition.notify_all()  # a producer may wait for room
+        return self._items.popleft()

@@ -40,8 +40,30 @@ class StopAfter:
             self.run.stop()
 
 
+async def _collect(run: AsyncBulkRun, block: bool) -> list[BulkResult]:
+    """Every result of ``run``: inside its ``async with`` block, or (deprecated) without."""
+    if not block:
+        return [r async for r in run]
+    async with run as results:
+        return [r async for r in results]
+
+
+def _collect_sync(run: BulkRun, block: bool) -> list[BulkResult]:
+    if not block:
+        return list(run)
+    with run as results:
+        return list(results)
+
+
+#: Each test runs on the run's ``async with`` block and on the deprecated bare iteration.
+SHAPES = pytest.mark.parametrize("block", [True, False], ids=["block", "bare"])
+
+
 @pytest.mark.anyio
-async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_path: Path) -> None:
+@SHAPES
+async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(
+    tmp_path: Path, block: bool
+) -> None:
     fake = FakeGatePay(latency=0.02)
     results: list[BulkResult] = []
     progress = StopAfter(10)
@@ -49,7 +71,7 @@ async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_pat
         run = progress.run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
-        results.extend([r async for r in run])  # ends normally, no exception
+        results.extend(await _collect(run, block))  # ends normally, no exception
     assert run.stopping
     assert 10 <= len(fake.seen) < 500
     assert sorted(r.ref for r in results) == sorted(fake.seen)  # each sent create reported
@@ -57,28 +79,32 @@ async def test_stop_takes_no_new_rows_and_records_the_requests_in_flight(tmp_pat
     assert _journal_states(tmp_path / "j") == dict.fromkeys(fake.seen, BulkState.ISSUED)
 
 
-def test_sync_stop_from_a_worker_thread(tmp_path: Path) -> None:
+@SHAPES
+def test_sync_stop_from_a_worker_thread(tmp_path: Path, block: bool) -> None:
     fake = SyncFakeGatePay(latency=0.02)
     progress = StopAfter(10)
     with mock_sync_client(fake.handler) as gp:
         run = progress.run = gp.gift_cards.create_many(
             specs(500), concurrency=4, journal=tmp_path / "j", on_progress=progress
         )
-        results = list(run)
+        results = _collect_sync(run, block)
     assert 10 <= len(fake.seen) < 500
     assert sorted(r.ref for r in results) == sorted(fake.seen)
     assert _journal_states(tmp_path / "j") == dict.fromkeys(fake.seen, BulkState.ISSUED)
 
 
 @pytest.mark.anyio
-async def test_abandon_records_the_requests_in_flight_as_unknown(tmp_path: Path) -> None:
+@SHAPES
+async def test_abandon_records_the_requests_in_flight_as_unknown(
+    tmp_path: Path, block: bool
+) -> None:
     fake = FakeGatePay(latency=30.0)
     results: list[BulkResult] = []
     async with mock_client(fake.handler) as gp:
         run = gp.gift_cards.create_many(specs(50), concurrency=4, journal=tmp_path / "j")
 
         async def consume() -> None:
-            results.extend([r async for r in run])
+            results.extend(await _collect(run, block))
 
         with anyio.fail_after(10):  # far less than the latency: nothing waited for it
             async with anyio.create_task_group() as group:
@@ -97,8 +123,9 @@ async def test_abandon_records_the_requests_in_flight_as_unknown(tmp_path: Path)
     assert _journal_states(tmp_path / "j") == dict.fromkeys(fake.seen, BulkState.UNKNOWN)
 
 
+@SHAPES
 def test_sync_ctrl_c_twice_never_closes_the_journal_under_a_running_create(
-    tmp_path: Path,
+    tmp_path: Path, block: bool
 ) -> None:
     """The old pool gave up waiting on the second Ctrl-C and the journal was closed while
     worker threads still had answers to record: their cards' keys were dropped."""
@@ -115,7 +142,7 @@ def test_sync_ctrl_c_twice_never_closes_the_journal_under_a_running_create(
             timer.start()
         try:
             with pytest.raises(KeyboardInterrupt):
-                list(run)
+                _collect_sync(run, block)
         finally:
             for timer in timers:
                 timer.join()

@@ -13,6 +13,7 @@ import resource
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -125,9 +126,14 @@ def test_a_failed_fsync_stops_the_journal(tmp_path: Path, monkeypatch: pytest.Mo
         journal.close()
 
 
+#: Each create_many test runs in the run's ``async with`` block and without it (deprecated).
+SHAPES = pytest.mark.parametrize("block", [True, False], ids=["block", "bare"])
+
+
 @pytest.mark.anyio
+@SHAPES
 async def test_create_many_stops_before_the_next_send_and_keeps_every_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: bool
 ) -> None:
     path = tmp_path / "j"
     fake = FakeGatePay(latency=0.01)
@@ -139,8 +145,9 @@ async def test_create_many_stops_before_the_next_send_and_keeps_every_key(
         async with mock_client(fake.handler) as gp:
             run = gp.gift_cards.create_many(specs(200), concurrency=4, journal=journal)
             with pytest.raises(JournalError, match="No space left"):  # noqa: PT012
-                async for result in run:
-                    seen[result.ref] = result
+                async with run if block else nullcontext(run) as results:
+                    async for result in results:
+                        seen[result.ref] = result
         assert fake.intent_missing == []  # no create was sent without its intent on disk
         assert 0 < len(fake.seen) < 200  # the run stopped
         issued = set(fake.issued)
@@ -158,8 +165,9 @@ async def test_create_many_stops_before_the_next_send_and_keeps_every_key(
         journal.close()
 
 
+@SHAPES
 def test_sync_create_many_stops_before_the_next_send_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: bool
 ) -> None:
     path = tmp_path / "j"
     fake = SyncFakeGatePay()
@@ -170,8 +178,8 @@ def test_sync_create_many_stops_before_the_next_send_too(
         gp: GatePay
         with mock_sync_client(fake.handler) as gp:
             run = gp.gift_cards.create_many(specs(200), concurrency=4, journal=journal)
-            with pytest.raises(JournalError):  # noqa: PT012
-                for result in run:
+            with pytest.raises(JournalError), run if block else nullcontext(run) as results:  # noqa: PT012
+                for result in results:
                     seen.add(result.ref)
         assert 0 < len(fake.seen) < 200
         assert set(fake.issued) <= seen

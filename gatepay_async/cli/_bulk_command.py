@@ -457,8 +457,9 @@ async def _run_rows(
         if stopper.signals:  # a signal came while the run was being set up
             stopper.run.stop()
         try:
-            async for _ in stopper.run:
-                pass
+            async with stopper.run as results:
+                async for _ in results:
+                    pass
         except JournalError as exc:
             return exc
         finally:

@@ -85,7 +85,8 @@ def demo_command(cards: int, options: ClientOptions) -> None:
                     )
                     for number in range(1, cards + 1)
                 ]
-                done = {r.ref: r.card async for r in gp.gift_cards.create_many(specs) if r.card}
+                async with gp.gift_cards.create_many(specs) as results:
+                    done = {r.ref: r.card async for r in results if r.card}
                 issued = in_spec_order(specs, done)
                 report["issued"] = issued
                 if show:

@@ -1,28 +1,32 @@
 """Bulk issuance: ``client.gift_cards.create_many``.
 
-Concurrency goes only through ``gatepay_async._synchronization``, which has each
-primitive in an async and a sync form.
+How a run goes. ``async with create_many(specs) as results:`` starts ``concurrency``
+long-lived workers (no task per row: that turned the event loop once per card) sharing
+``specs``: each pulls the next row under a lock and either answers it at once (bad row,
+duplicate ref, already in the journal) or sends it: rate limiter, intent record fsynced
+(one fsync shared by the workers waiting then), create sent, outcome recorded; it hands
+the result over a channel and pulls again. ``async for result in results`` takes the
+results waiting, makes them durable together (one shared fsync), and hands them out: a
+slow request holds back only its own result. The block owns the workers, so leaving it
+early (``break``, an exception) is safe on every backend: it stops the run (below).
 
-How a run goes. ``concurrency`` long-lived workers share ``specs``: each pulls the next
-row (one at a time, under a lock) and either answers it at once (bad row, duplicate ref,
-already in the journal) or sends it: it waits for the rate limiter, writes the intent
-record and waits for it to be fsynced (one fsync shared by every worker waiting at that
-moment), sends the create, records the outcome, and pulls again. No task is started per
-row: a task per row behind a semaphore turned the event loop once per card. Results are
-collected in *rounds* of up to about a second; when a round ends no request is in
-flight, its outcomes are made durable, and only then are its results yielded. Yielding
-only between rounds is what makes it safe to stop iterating early (``break``), on
-asyncio and trio alike: the generator is never suspended inside its task group.
+Iterating without the block is deprecated: a suspended generator cannot own running
+workers (after a ``break`` nothing ends them, or not in the task that started them), so
+it runs the workers for one batch at a time (``BATCH_RESULTS_PER_SLOT`` results per
+worker, at least ``BATCH_MIN_RESULTS``, or ``BATCH_SECONDS``) and yields each batch once
+its requests have ended and its outcomes are durable.
+
 Stopping (SIGINT, SIGTERM, a deadline: whatever the caller decides). :meth:`stop` makes
 the run take no new rows: the requests in flight finish and are recorded, the outcomes
-are made durable and handed out, and the iteration ends; rows not reached get no
-result (a rerun with the journal sends them). :meth:`abandon` (a second signal) also
-gives up on the requests in flight: they are recorded as ``unknown`` ("interrupted in
-this run"). A library installs no signal handlers: the ``gatepay`` command does, and a
-program can do the same with ``signal.signal(signal.SIGTERM, lambda *_: run.stop())``.
-In the sync facade a worker thread cannot be abandoned: :meth:`abandon` records its
-request as unknown at once (durably) and the run still waits for it, so the journal is
-never closed under a running create, and its real outcome replaces the unknown.
+are made durable and handed out, and the iteration ends; rows not reached get no result
+(a rerun with the journal sends them). Leaving the block early stops the run the same
+way, but hands out nothing more. :meth:`abandon` (a second signal) also gives up on the
+requests in flight: they are recorded as ``unknown`` ("interrupted in this run"). A
+library installs no signal handlers: the ``gatepay`` command does, and a program can do
+the same with ``signal.signal(signal.SIGTERM, lambda *_: run.stop())``. In the sync
+facade a worker thread cannot be abandoned: :meth:`abandon` records its request as
+unknown at once (durably) and the run still waits for it, so the journal is never closed
+under a running create, and its real outcome replaces the unknown.
 
 A journal that cannot be written (disk full, I/O error) stops the run before the next
 create is sent; the outcomes of the requests in flight are kept in memory
@@ -32,7 +36,10 @@ create is sent; the outcomes of the requests in flight are kept in memory
 
 from __future__ import annotations
 
+import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import httpx
@@ -51,7 +58,7 @@ from gatepay_async._journal import JournalError
 from gatepay_async._outcome import RATE_LIMITED_SENDS, AttemptAbandoned, CreateCall
 from gatepay_async._synchronization import (
     AsyncCancelShield,
-    AsyncFlag,
+    AsyncChannel,
     AsyncLock,
     async_iterate,
     async_monotonic,
@@ -67,36 +74,41 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncBulkIssuer", "AsyncBulkRun"]
 
-#: A round stops taking new rows once this many results per slot wait (so a round spans
-#: about 20 request latencies whatever the latency, and its drain costs ~2.5%), or after
-#: ROUND_SECONDS...
-ROUND_RESULTS_PER_SLOT = 20
-ROUND_MIN_RESULTS = 256
-ROUND_SECONDS = 10.0
-#: ...then waits this long for the requests in flight; while one straggles it goes on
-#: sending the other rows, up to twice the round's results.
-STRAGGLER_PATIENCE = 0.25
-
+#: The deprecated iteration without ``async with`` only: a batch stops taking new rows
+#: once this many results per worker were reported (a batch spans about 20 request
+#: latencies whatever the latency, so waiting for its last requests costs ~2.5%), or at
+#: least BATCH_MIN_RESULTS, or after BATCH_SECONDS.
+BATCH_RESULTS_PER_SLOT = 20
+BATCH_MIN_RESULTS = 256
+BATCH_SECONDS = 10.0
 
 #: The error of a row whose intent could not be made durable (so it was not sent).
 JOURNAL_FAILED = "not sent: the journal could not record its intent (see the journal error)"
 #: The error of a create abandoned by :meth:`AsyncBulkIssuer.abandon`.
 INTERRUPTED_IN_THIS_RUN = "interrupted in this run: the request was abandoned before its answer"
+#: Said once to a program that iterates a run without entering it.
+ITERATED_WITHOUT_BLOCK = (
+    "iterating create_many() without 'async with' is deprecated: it hands results out in"
+    " batches, once no request is in flight. Write 'async with"
+    " gp.gift_cards.create_many(...) as results: async for result in results: ...' to get"
+    " each result as soon as it is durable."
+)
 
 
 class AsyncBulkRun(AsyncIterator[BulkResult]):
-    """What ``create_many`` returns: iterate it for the results; :meth:`stop` and
-    :meth:`abandon` end the run early (see the module's docstring)."""
+    """What ``create_many`` returns: enter it (``async with``) and iterate it for the
+    results; :meth:`stop` and :meth:`abandon` end the run early (see the module's
+    docstring)."""
 
     def __init__(self, issuer: AsyncBulkIssuer) -> None:
         self._issuer = issuer
-        # The generator refers to the issuer, never to this object: dropping this
-        # object (a ``break`` out of the loop) finalises the generator at once.
-        self._results = issuer.results()
+        self._entered = False
+        self._batches: AsyncIterator[BulkResult] | None = None
 
     @property
     def stopping(self) -> bool:
-        """True once :meth:`stop` (or :meth:`abandon`) was called."""
+        """True once :meth:`stop` (or :meth:`abandon`) was called, or the block was left
+        before the last result."""
         return self._issuer.stopping
 
     @property
@@ -122,19 +134,60 @@ class AsyncBulkRun(AsyncIterator[BulkResult]):
         """
         self._issuer.abandon()
 
+    async def __aenter__(self) -> AsyncBulkRun:
+        """Start the run: open the journal and start the workers."""
+        if self._entered or self._batches is not None:
+            raise RuntimeError("a create_many() run can be entered once, before iterating it")
+        self._entered = True
+        issuer = self._issuer
+        issuer.open()
+        try:
+            await issuer.__aenter__()
+        except BaseException:
+            issuer.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """End the run: no new rows, the requests in flight finished, recorded, durable."""
+        issuer = self._issuer
+        try:
+            await issuer.__aexit__(exc_type, exc, tb)
+        finally:
+            issuer.close()
+        if exc is None:
+            issuer.raise_failure()  # a journal failure the iteration did not reach
+
     def __aiter__(self) -> AsyncBulkRun:
         return self
 
     async def __anext__(self) -> BulkResult:
-        return await anext(self._results)
+        if self._entered:
+            return await self._issuer.next_result()
+        if self._batches is None:
+            warnings.warn(ITERATED_WITHOUT_BLOCK, DeprecationWarning, stacklevel=2)
+            # The generator refers to the issuer, never to this object: dropping this
+            # object (a ``break`` out of the loop) finalises the generator at once.
+            self._batches = self._issuer.batches()
+        return await anext(self._batches)
 
     async def aclose(self) -> None:
-        """End the iteration early (as leaving the loop does)."""
-        await self._results.aclose()  # type: ignore[attr-defined]
+        """End an iteration without ``async with`` early (as leaving the loop does)."""
+        if self._batches is not None:
+            await self._batches.aclose()  # type: ignore[attr-defined]
 
 
 class AsyncBulkIssuer:
-    """One ``create_many`` run. Built by :meth:`AsyncGiftCards.create_many`."""
+    """One ``create_many`` run. Built by :meth:`AsyncGiftCards.create_many`.
+
+    ``open()``/``close()`` hold the journal for the whole run; ``async with issuer:`` runs
+    the workers (once, or once per batch of the deprecated iteration).
+    """
 
     def __init__(
         self,
@@ -160,22 +213,29 @@ class AsyncBulkIssuer:
         self._limiter = AsyncRateLimiter(rate)
         self._on_progress = on_progress
         self._progress_lock = AsyncLock()
-        self._done: list[BulkResult] = []
         self._plan = BulkPlan(None, retry_unknown=retry_unknown, check_duplicates=False)
+        self._owns_journal = False
         self._commit: AsyncGroupCommit | None = None
         self._stopping = False
         self._abandoning = False
         self._in_flight: dict[int, tuple[CreateJob, AsyncCancelShield]] = {}
         self._journal_failure: JournalError | None = None
+        self._failure_raised = False
 
-        # The round's feed, shared by its workers: see _next_job.
+        # The feed, shared by the workers: see _next_job.
+        self._source: AsyncIterator[CardSpec] = async_iterate(())
         self._pull_lock = AsyncLock()
-        self._feed_stopped = AsyncFlag()
-        self._limit = 0
-        self._fill_until = 0.0
-        self._pulled = 0
         self._exhausted = False
         self._broken = False
+        self._reported = 0  # threads may lose a count: it only bounds a batch
+        self._batch_end: int | None = None  # the deprecated iteration's batch (see batches)
+        self._batch_until = 0.0
+
+        # Delivery: the workers hand results over the channel; see next_result.
+        self._pool: AsyncWorkerPool | None = None
+        self._channel: AsyncChannel[BulkResult] | None = None
+        self._finished = False  # every worker ended and every result was taken
+        self._ready: deque[BulkResult] = deque()
 
     # ------------------------------------------------------------------ stopping
 
@@ -199,71 +259,136 @@ class AsyncBulkIssuer:
                 if journal is not None and journal.failure is None:
                     journal.flush()
 
-    async def results(self) -> AsyncIterator[BulkResult]:
-        """Issue every row, yielding one result per row as rounds complete."""
-        journal, owned = open_journal(self._journal_argument)
+    # ------------------------------------------------------------------ the run
+
+    def open(self) -> None:
+        """Open the journal (a path is opened here, and closed by :meth:`close`)."""
+        journal, self._owns_journal = open_journal(self._journal_argument)
+        self._plan = BulkPlan(
+            journal, retry_unknown=self._retry_unknown, check_duplicates=self._check_duplicates
+        )
+        if journal is not None:
+            self._commit = AsyncGroupCommit(journal.flush)
+        self._source = async_iterate(self._specs)
+
+    def close(self) -> None:
+        journal = self._plan.journal
+        if self._owns_journal and journal is not None:
+            journal.close()
+
+    async def __aenter__(self) -> AsyncBulkIssuer:
+        """Start the workers."""
+        pool = AsyncWorkerPool(self._concurrency, on_interrupt=self._interrupted)
+        # Room for one result per worker: a reader slower than the run holds it back.
+        channel: AsyncChannel[BulkResult] = AsyncChannel(self._concurrency, self._concurrency)
+        self._finished = False
+        self._channel = channel
+        await pool.__aenter__()
+        self._pool = pool
         try:
-            self._plan = BulkPlan(
-                journal,
-                retry_unknown=self._retry_unknown,
-                check_duplicates=self._check_duplicates,
-            )
-            if journal is not None:
-                self._commit = AsyncGroupCommit(journal.flush)
-            source = async_iterate(self._specs)
-            exhausted = False
-            while not exhausted:
-                done = self._done = []
-                exhausted = await self._round(source) or self._stopping
-                if self._commit is not None and self._journal_failure is None:
-                    try:
-                        await self._commit.commit()  # outcomes durable before they are told
-                    except JournalError as exc:
-                        self._journal_failed(exc)
-                done.reverse()  # hand results out in completion order, freeing each one
-                while done:
-                    yield done.pop()
-            if self._journal_failure is not None:
-                raise self._journal_failure
+            for _ in range(self._concurrency):
+                await pool.submit(self._work, channel)
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Take no new rows, wait for the requests in flight, make their outcomes durable.
+
+        The requests in flight are never abandoned by leaving the block; only a
+        cancellation of the block cancels them (a journaled attempt still runs to its
+        end), and in the sync facade each Ctrl-C meanwhile is passed to
+        :meth:`_interrupted`.
+        """
+        pool, channel = self._pool, self._channel
+        assert pool is not None, "the workers were not started"
+        assert channel is not None
+        self._pool = None
+        if not self._finished:
+            self.stop()  # left before the last result: no new rows
+        channel.close()  # no worker waits to hand over a result nobody will take
+        try:
+            await pool.__aexit__(exc_type, exc, tb)
         finally:
-            if owned and journal is not None:
-                journal.close()
+            self._channel = None
+            with AsyncCancelShield():
+                await self._durable()
 
-    async def _round(self, source: AsyncIterator[CardSpec]) -> bool:
-        """Send rows until this round is over; True once ``source`` is exhausted."""
-        done = self._done
-        self._limit = max(ROUND_MIN_RESULTS, ROUND_RESULTS_PER_SLOT * self._concurrency)
-        most = 2 * self._limit
-        self._fill_until = async_monotonic() + ROUND_SECONDS
-        self._pulled = 0
-        async with AsyncWorkerPool(self._concurrency, on_interrupt=self._interrupted) as pool:
+    async def next_result(self) -> BulkResult:
+        """The next result, once it is durable (StopAsyncIteration after the last)."""
+        ready = self._ready
+        if not ready:
+            channel = self._channel
+            first = await self._take()
+            if first is None or channel is None:
+                self.raise_failure()
+                raise StopAsyncIteration
+            ready.append(first)
+            more = channel.get_nowait()
+            while more is not None:
+                ready.append(more)
+                more = channel.get_nowait()
+            if any(not result.from_journal for result in ready):
+                await self._durable()  # outcomes durable before they are told
+        return ready.popleft()
+
+    async def batches(self) -> AsyncIterator[BulkResult]:
+        """The deprecated iteration without ``async with``: results yielded in batches,
+        each once its requests have ended and its outcomes are durable."""
+        self.open()
+        try:
+            while not (self._exhausted or self._broken or self._stopping):
+                self._batch_end = self._reported + max(
+                    BATCH_MIN_RESULTS, BATCH_RESULTS_PER_SLOT * self._concurrency
+                )
+                self._batch_until = async_monotonic() + BATCH_SECONDS
+                batch: list[BulkResult] = []
+                async with self:
+                    result = await self._take()
+                    while result is not None:
+                        batch.append(result)
+                        result = await self._take()
+                batch.reverse()  # hand results out in completion order, freeing each one
+                while batch:
+                    yield batch.pop()
+            self.raise_failure()
+        finally:
+            self.close()
+
+    def raise_failure(self) -> None:
+        """Raise the journal's failure, once, if it had one."""
+        failure = self._journal_failure
+        if failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise failure
+
+    async def _take(self) -> BulkResult | None:
+        """The next result the workers handed over; None once they have all ended."""
+        channel = self._channel
+        result = None if channel is None else await channel.get()
+        if result is None:
+            self._finished = True
+        return result
+
+    async def _durable(self) -> None:
+        """Make every outcome recorded so far durable (unless the journal failed)."""
+        if self._commit is not None and self._journal_failure is None:
             try:
-                while True:
-                    self._feed_stopped.clear()
-                    for _ in range(self._concurrency - pool.running):
-                        await pool.submit(self._work, source)
-                    await self._feed_stopped.wait()
-                    if self._exhausted or self._broken or self._stopping:
-                        # Leaving the pool waits for those in flight; a stopped run ends
-                        # as if its rows were exhausted.
-                        return self._exhausted or self._stopping
-                    if len(done) >= most or await pool.wait_idle(STRAGGLER_PATIENCE):
-                        return False
-                    # A request straggles: keep the other slots busy meanwhile.
-                    self._limit = most
-                    self._fill_until = async_monotonic() + STRAGGLER_PATIENCE
-                    self._pulled = 0
-            except BaseException:
-                # Interrupted while waiting (Ctrl-C in the sync facade, a cancellation):
-                # the workers take no new row; leaving the pool waits for those in flight.
-                self._broken = True
-                raise
+                await self._commit.commit()
+            except JournalError as exc:
+                self._journal_failed(exc)
 
-    async def _work(self, source: AsyncIterator[CardSpec]) -> None:
-        """One worker: send row after row until the round stops feeding it."""
+    async def _work(self, channel: AsyncChannel[BulkResult]) -> None:
+        """One worker: send row after row until the feed ends."""
         try:
             while True:
-                job = await self._next_job(source)
+                job = await self._next_job()
                 if job is None:
                     return
                 await self._issue(job)
@@ -271,22 +396,20 @@ class AsyncBulkIssuer:
             self._broken = True  # a failed write or callback stops every worker's feed
             raise
         finally:
-            self._feed_stopped.set()
+            channel.done()
 
-    async def _next_job(self, source: AsyncIterator[CardSpec]) -> CreateJob | None:
+    async def _next_job(self) -> CreateJob | None:
         """The next row to send, answering the rows that need no send; None: stop."""
         plan = self._plan
-        done = self._done
         async with self._pull_lock:  # one puller at a time: an iterator is not shareable
             while True:
                 if self._exhausted or self._broken or self._stopping:
                     return None  # stop(): no new rows
-                if len(done) >= self._limit:
-                    return None
-                self._pulled += 1
-                if not self._pulled % 32 and async_monotonic() >= self._fill_until:
-                    return None
-                spec = await anext(source, None)
+                if self._batch_end is not None and (
+                    self._reported >= self._batch_end or async_monotonic() >= self._batch_until
+                ):
+                    return None  # this batch is full
+                spec = await anext(self._source, None)
                 if spec is None:
                     self._exhausted = True
                     return None
@@ -296,10 +419,13 @@ class AsyncBulkIssuer:
                 await self._report(job)
 
     async def _report(self, result: BulkResult) -> None:
-        self._done.append(result)
+        self._reported += 1
         if self._on_progress is not None:
             async with self._progress_lock:
                 self._on_progress(result)
+        channel = self._channel
+        if channel is not None:
+            await channel.put(result)  # False once the reader left: the outcome is recorded
 
     async def _issue(self, job: CreateJob) -> None:
         result = await self._create(job)

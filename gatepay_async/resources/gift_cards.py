@@ -120,15 +120,21 @@ class AsyncGiftCards:
     ) -> AsyncBulkRun:
         """Issue many cards, at most ``concurrency`` requests at a time.
 
-        Iterate over the returned iterator to run it: one :class:`BulkResult` per spec,
-        ``state`` one of ``issued`` (``card`` holds it), ``failed`` (definitely not
-        issued: a bad row -- ``error`` names the field --, a request GatePay refused
-        such as InvalidRequestError, or one refused with 429 or never sent after every
-        retry) or ``unknown`` (OutcomeUnknownError: sent, and its outcome cannot be
-        known -- answer lost or unreadable, a 5xx --; or an earlier run stopped
-        mid-request). The outcome of each create is decided exactly as :meth:`create`
-        decides it (docs/reliability.md). Nothing is resent on its own. After bad
-        credentials, or when GatePay cannot be reached, the rows after it fail unsent.
+        Run it in a block and iterate it for the results::
+
+            async with gp.gift_cards.create_many(specs, journal="run.jsonl") as results:
+                async for result in results:
+                    ...
+
+        One :class:`BulkResult` per spec, handed out as soon as it is durable: ``state``
+        one of ``issued`` (``card`` holds it), ``failed`` (definitely not issued: a bad
+        row -- ``error`` names the field --, a request GatePay refused such as
+        InvalidRequestError, or one refused with 429 or never sent after every retry) or
+        ``unknown`` (OutcomeUnknownError: sent, and its outcome cannot be known --
+        answer lost or unreadable, a 5xx --; or an earlier run stopped mid-request). The
+        outcome of each create is decided exactly as :meth:`create` decides it
+        (docs/reliability.md). Nothing is resent on its own. After bad credentials, or
+        when GatePay cannot be reached, the rows after it fail unsent.
 
         ``specs`` is pulled lazily (any iterable; the async client also takes an async
         iterable), so memory stays flat. Refs must be unique: for a sequence (list, tuple)
@@ -148,21 +154,26 @@ class AsyncGiftCards:
 
         ``rate`` caps requests per second. A 429 pauses every worker (shared back-off)
         before the refused create is sent again, by the client's one retry loop; a row
-        refused with 429 every time is sent at most 8 times. ``on_progress(result)`` is called as
-        each row finishes (calls are serialised; in the sync facade they come from
-        worker threads); an exception from it stops the run.
+        refused with 429 every time is sent at most 8 times. ``on_progress(result)`` is
+        called as each row finishes (calls are serialised; in the sync facade they come from
+        worker threads); an exception from it stops the run and is raised when the
+        block ends.
 
-        Results arrive in batches: rows finish concurrently and are handed out once
-        every request of the current batch (about a second's worth) has ended and its
-        outcomes are fsynced. Stopping early (``break``) is safe; without a journal,
-        the cards issued in the batch that was not yet handed out are not reported, so
-        use a journal for anything that matters.
+        Leaving the block early (``break``, an exception) is safe: no new row is sent,
+        and the block ends once the requests in flight have ended and their outcomes
+        are recorded. Their results are not handed out, so without a journal their
+        cards are not reported: use a journal for anything that matters.
 
-        The returned run can be stopped cleanly: ``run.stop()`` takes no new rows and
-        ends the iteration once the requests in flight are recorded; ``run.abandon()``
-        records those as unknown instead of waiting. Install your own signal handlers
-        to call them (``gatepay bulk-create`` does, for SIGINT and SIGTERM alike). A
-        journal that cannot be written stops the run before the next create is sent.
+        The run can be stopped cleanly: ``results.stop()`` takes no new rows and ends
+        the iteration once the requests in flight are recorded and handed out;
+        ``results.abandon()`` records those as unknown instead of waiting. Install your
+        own signal handlers to call them (``gatepay bulk-create`` does, for SIGINT and
+        SIGTERM alike). A journal that cannot be written stops the run before the next
+        create is sent; the iteration hands out every result, then raises JournalError.
+
+        Iterating the run without the block (``async for result in create_many(...)``)
+        still works but is deprecated (DeprecationWarning): it hands results out in
+        batches, each once every request of the batch has ended.
         """
         return AsyncBulkRun(
             AsyncBulkIssuer(

@@ -120,7 +120,8 @@ def spec(ref: str, **fields: Any) -> CardSpec:
 
 
 async def run(gp: AsyncGatePay, items: list[CardSpec], **options: Any) -> dict[str, BulkResult]:
-    return {r.ref: r async for r in gp.gift_cards.create_many(items, **options)}
+    async with gp.gift_cards.create_many(items, **options) as results:
+        return {r.ref: r async for r in results}
 
 
 def records(path: Path) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import os
 import stat
 import threading
 from collections.abc import Iterator, Callable
+from contextlib import nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class FakeGatePay:
         self.numbers = itertools.count(1)
         self.rules: dict[str, Behaviour] = {}
         self.journal_path: Path | None = None
+        self.delays: dict[str, float] = {}  # title -> latency of that row only
         self.intent_missing: list[str] = []
 
     def attempts(self, title: str) -> int:
@@ -72,8 +74,9 @@ class FakeGatePay:
                 if f'"op":"intent","ref":"{title}"' not in journal_text:
                     self.intent_missing.append(title)
         try:
-            if self.latency:
-                sleep(self.latency)
+            delay = self.delays.get(title, self.latency)
+            if delay:
+                sleep(delay)
             rule = self.rules.get(title)
             if rule is not None:
                 answer = rule(body, count)
@@ -143,9 +146,10 @@ def specs(count: int, prefix: str = "row") -> list[CardSpec]:
 
 def run(gp: GatePay, items: Specs, **options: Any) -> dict[str, BulkResult]:
     results: dict[str, BulkResult] = {}
-    for result in gp.gift_cards.create_many(items, **options):
-        assert result.ref not in results
-        results[result.ref] = result
+    with gp.gift_cards.create_many(items, **options) as run:
+        for result in run:
+            assert result.ref not in results
+            results[result.ref] = result
     return results
 
 
@@ -440,6 +444,96 @@ def test_breaking_early_stops_sending_and_leaves_the_client_usable(tmp_path: Pat
         journal.close()
 
 
+def test_a_slow_request_does_not_hold_back_the_other_results(tmp_path: Path) -> None:
+    fake = FakeGatePay(latency=0.01)
+    fake.delays["row-0"] = 2.0
+    delivered: dict[str, float] = {}
+    with mock_client(fake.handler) as gp:
+        started = monotonic()
+        with gp.gift_cards.create_many(
+            specs(16), concurrency=4, journal=tmp_path / "j"
+        ) as results:
+            for result in results:
+                delivered[result.ref] = monotonic() - started
+                if result.ref != "row-0":
+                    assert "row-0" not in fake.issued  # handed out while row-0 is in flight
+    assert len(delivered) == 16
+    assert delivered["row-0"] >= 2.0
+    assert max(delivered.values()) == delivered["row-0"]
+
+
+def test_each_result_is_in_the_journal_file_before_it_is_handed_out(tmp_path: Path) -> None:
+    fake = FakeGatePay(latency=0.01)
+    path = tmp_path / "j"
+    with (
+        mock_client(fake.handler) as gp,
+        gp.gift_cards.create_many(specs(30), concurrency=4, journal=path) as results,
+    ):
+        for result in results:
+            whole_lines = path.read_text(encoding="utf-8").split("\n")[:-1]
+            written = [json.loads(line) for line in whole_lines]
+            assert ("issued", result.ref) in [(r["op"], r.get("ref")) for r in written]
+
+
+@pytest.mark.parametrize("leave", ["break", "raise"])
+def test_leaving_the_block_early_waits_for_and_records_every_request_sent(
+    tmp_path: Path, leave: str
+) -> None:
+    fake = FakeGatePay(latency=0.005)
+    fake.delays["row-1"] = 0.5  # still in flight when the block is left
+    with mock_client(fake.handler) as gp:
+        with pytest.raises(RuntimeError) if leave == "raise" else nullcontext():
+            with gp.gift_cards.create_many(
+                specs(2000), concurrency=4, journal=tmp_path / "j"
+            ) as results:
+                for result in results:
+                    assert result.state is BulkState.ISSUED
+                    if leave == "raise":
+                        raise RuntimeError("the caller's own error")
+                    break
+        assert fake.in_flight == 0  # the block waited for every request it sent...
+        assert results.stopping
+        sent = len(fake.seen)
+        sleep(0.2)
+        assert len(fake.seen) == sent  # ...and sends nothing after it
+    assert "row-1" in fake.issued
+    assert sent < 2000
+    with Journal.open(tmp_path / "j") as journal:  # every sent create has its outcome
+        counts = journal.counts()
+        assert counts[BulkState.ISSUED] == sent
+        assert counts[BulkState.UNKNOWN] == 0
+
+
+def test_stop_in_the_block_hands_out_the_requests_in_flight_then_ends(
+    tmp_path: Path,
+) -> None:
+    fake = FakeGatePay(latency=0.02)
+    got: list[BulkResult] = []
+    with (
+        mock_client(fake.handler) as gp,
+        gp.gift_cards.create_many(specs(500), concurrency=4, journal=tmp_path / "j") as results,
+    ):
+        for result in results:
+            got.append(result)
+            if len(got) == 10:
+                results.stop()
+    assert 10 <= len(fake.seen) < 500
+    assert sorted(r.ref for r in got) == sorted(fake.seen)  # each sent create handed out
+    assert {r.state for r in got} == {BulkState.ISSUED}
+
+
+def test_iterating_without_the_block_still_works_and_is_deprecated() -> None:
+    fake = FakeGatePay()
+    with mock_client(fake.handler) as gp:
+        with pytest.warns(DeprecationWarning, match=r"with gp\.gift_cards\.create_many") as caught:
+            got = [r for r in gp.gift_cards.create_many(specs(5), concurrency=2)]
+    assert sorted(r.ref for r in got) == [f"row-{i}" for i in range(5)]
+    assert {r.state for r in got} == {BulkState.ISSUED}
+    deprecations = [w for w in caught if w.category is DeprecationWarning]
+    assert len(deprecations) == 1
+    assert deprecations[0].filename == __file__  # it points at the caller's loop
+
+
 def test_rows_are_sent_by_long_lived_workers_not_a_task_per_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -457,8 +551,8 @@ def test_rows_are_sent_by_long_lived_workers_not_a_task_per_row(
     assert len(results) == 600
     assert all(r.state is BulkState.ISSUED for r in results.values())
     assert len(fake.seen) == 600
-    # A round (256 results at concurrency 4) starts at most its 4 workers, and a few
-    # more only while a request straggles; a task per row would be 600.
+    # The block starts its 4 workers once (the deprecated iteration without it, once per
+    # batch of 256 results); a task per row would be 600.
     assert len(started) <= 4 * 6, len(started)
 
 

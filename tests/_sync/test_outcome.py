@@ -121,7 +121,8 @@ def spec(ref: str, **fields: Any) -> CardSpec:
 
 
 def run(gp: GatePay, items: list[CardSpec], **options: Any) -> dict[str, BulkResult]:
-    return {r.ref: r for r in gp.gift_cards.create_many(items, **options)}
+    with gp.gift_cards.create_many(items, **options) as results:
+        return {r.ref: r for r in results}
 
 
 def records(path: Path) -> list[dict[str, Any]]:
