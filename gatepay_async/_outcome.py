@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -42,10 +42,12 @@ __all__ = [
     "LOST_ANSWERS",
     "RATE_LIMITED_SENDS",
     "STATUS_CLASSES",
+    "AsyncSendCreate",
     "AttemptAbandoned",
     "CreateCall",
     "CreateOutcome",
     "Outcome",
+    "SendCreate",
     "body_kind",
     "create_answer",
     "create_lost",
@@ -387,3 +389,10 @@ class CreateCall:
             cause=RuntimeError("abandoned while in flight"),
         )
         return CreateOutcome(Outcome.UNKNOWN, error=error)
+
+
+#: The one internal create, as ``create_many`` is handed it: GatePay's raw answer to a
+#: :class:`CreateCall` and the outcome decided on it. The sync form is the generated
+#: code's name for it (``Async`` dropped).
+AsyncSendCreate = Callable[[CreateCall], Awaitable[CreateOutcome]]
+SendCreate = Callable[[CreateCall], CreateOutcome]

@@ -40,7 +40,6 @@ import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -55,7 +54,12 @@ from gatepay_async._bulk_plan import (
 )
 from gatepay_async._errors import RateLimitError
 from gatepay_async._journal import JournalError
-from gatepay_async._outcome import RATE_LIMITED_SENDS, AttemptAbandoned, CreateCall
+from gatepay_async._outcome import (
+    RATE_LIMITED_SENDS,
+    AsyncSendCreate,
+    AttemptAbandoned,
+    CreateCall,
+)
 from gatepay_async._synchronization import (
     AsyncCancelShield,
     AsyncChannel,
@@ -68,9 +72,6 @@ from gatepay_async._synchronization import (
 from .._group_commit import AsyncGroupCommit
 from .._rate_limiter import AsyncRateLimiter
 from .._worker_pool import AsyncWorkerPool
-
-if TYPE_CHECKING:
-    from .gift_cards import AsyncGiftCards
 
 __all__ = ["AsyncBulkIssuer", "AsyncBulkRun"]
 
@@ -191,7 +192,7 @@ class AsyncBulkIssuer:
 
     def __init__(
         self,
-        gift_cards: AsyncGiftCards,
+        send_create: AsyncSendCreate,
         specs: AsyncSpecs,
         *,
         concurrency: int,
@@ -204,7 +205,7 @@ class AsyncBulkIssuer:
         prechecked = isinstance(specs, Sequence)
         if isinstance(specs, Sequence):
             check_unique_refs(specs)
-        self._gift_cards = gift_cards
+        self._send_create = send_create  # the create that create() sends, shared
         self._specs = specs
         self._concurrency = concurrency
         self._journal_argument = journal
@@ -511,7 +512,7 @@ class AsyncBulkIssuer:
             # Each attempt (send, raw answer recorded, outcome decided) is shielded from
             # cancellation; the waits between attempts are not: a stopped run does not
             # sit out a 429 pause.
-            outcome = await self._gift_cards._send_create(
+            outcome = await self._send_create(
                 CreateCall(
                     job.request,
                     on_answer=on_answer,

@@ -177,7 +177,7 @@ class AsyncGiftCards:
         """
         return AsyncBulkRun(
             AsyncBulkIssuer(
-                self,
+                self._send_create,
                 specs,
                 concurrency=concurrency,
                 journal=journal,

@@ -41,7 +41,6 @@ import warnings
 from collections import deque
 from collections.abc import Iterator, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -56,7 +55,12 @@ from gatepay_async._bulk_plan import (
 )
 from gatepay_async._errors import RateLimitError
 from gatepay_async._journal import JournalError
-from gatepay_async._outcome import RATE_LIMITED_SENDS, AttemptAbandoned, CreateCall
+from gatepay_async._outcome import (
+    RATE_LIMITED_SENDS,
+    SendCreate,
+    AttemptAbandoned,
+    CreateCall,
+)
 from gatepay_async._synchronization import (
     CancelShield,
     Channel,
@@ -69,9 +73,6 @@ from gatepay_async._synchronization import (
 from .._group_commit import GroupCommit
 from .._rate_limiter import RateLimiter
 from .._worker_pool import WorkerPool
-
-if TYPE_CHECKING:
-    from .gift_cards import GiftCards
 
 __all__ = ["BulkIssuer", "BulkRun"]
 
@@ -192,7 +193,7 @@ class BulkIssuer:
 
     def __init__(
         self,
-        gift_cards: GiftCards,
+        send_create: SendCreate,
         specs: Specs,
         *,
         concurrency: int,
@@ -205,7 +206,7 @@ class BulkIssuer:
         prechecked = isinstance(specs, Sequence)
         if isinstance(specs, Sequence):
             check_unique_refs(specs)
-        self._gift_cards = gift_cards
+        self._send_create = send_create  # the create that create() sends, shared
         self._specs = specs
         self._concurrency = concurrency
         self._journal_argument = journal
@@ -512,7 +513,7 @@ class BulkIssuer:
             # Each attempt (send, raw answer recorded, outcome decided) is shielded from
             # cancellation; the waits between attempts are not: a stopped run does not
             # sit out a 429 pause.
-            outcome = self._gift_cards._send_create(
+            outcome = self._send_create(
                 CreateCall(
                     job.request,
                     on_answer=on_answer,

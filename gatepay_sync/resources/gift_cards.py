@@ -178,7 +178,7 @@ class GiftCards:
         """
         return BulkRun(
             BulkIssuer(
-                self,
+                self._send_create,
                 specs,
                 concurrency=concurrency,
                 journal=journal,
