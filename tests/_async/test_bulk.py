@@ -261,6 +261,33 @@ async def test_duplicate_ref_in_a_stream_fails_that_row_only() -> None:
     assert "duplicate" in (failed[0][2] or "")
 
 
+class CollidingRef(str):
+    """A ref whose hash is every other CollidingRef's: distinct refs, one hash."""
+
+    def __hash__(self) -> int:
+        return 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("journaled", [False, True])
+async def test_distinct_refs_with_one_hash_are_not_duplicates(
+    tmp_path: Path, journaled: bool
+) -> None:
+    fake = FakeGatePay()
+    rows = [spec(CollidingRef("a")), spec(CollidingRef("b")), spec(CollidingRef("a"))]
+    assert hash(rows[0].ref) == hash(rows[1].ref) and rows[0].ref != rows[1].ref
+    journal = tmp_path / "j" if journaled else None
+    async with make_client(fake) as gp:
+        results = [r async for r in gp.gift_cards.create_many(iter(rows), journal=journal)]
+    assert sorted(fake.seen) == ["a", "b"]  # the ref itself decides, not its hash
+    states = sorted((r.ref, r.state) for r in results)
+    assert states == [
+        ("a", BulkState.FAILED),  # the second "a" is the duplicate
+        ("a", BulkState.ISSUED),
+        ("b", BulkState.ISSUED),
+    ]
+
+
 # ------------------------------------------------------------------------ the journal
 
 
