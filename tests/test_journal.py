@@ -350,7 +350,8 @@ def test_state_knows_every_ref_of_the_run_however_the_journal_was_opened(
         journal.record_failed("old", "x")
     if opening == "bulk path":  # how create_many opens a journal given as a path
         opened, owned = open_journal(path)
-        assert opened is not None and owned
+        assert opened is not None
+        assert owned
         journal = opened
     else:
         journal = Journal.open(path, remember_new=opening == "open")
@@ -364,9 +365,11 @@ def test_state_knows_every_ref_of_the_run_however_the_journal_was_opened(
         assert journal.state("new") is BulkState.ISSUED
         assert journal.state("old") is BulkState.ISSUED
         entry = journal.entry("new")
-        assert entry is not None and entry.card is not None
+        assert entry is not None
+        assert entry.card is not None
         assert entry.card.key == CARD["card_key"]
-        assert "new" in journal and len(journal) == 2
+        assert "new" in journal
+        assert len(journal) == 2
         assert list(journal) == ["old", "new"]  # journal order: first record first
         assert journal.counts()[BulkState.ISSUED] == 2
     with Journal.open(path) as journal:  # ...and the file has everything
