@@ -9,9 +9,12 @@ bytes (``surrogatepass``, so that every ``str`` is a key), compared byte for byt
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import weakref
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["RefSet", "memory_database", "ref_key", "ref_of"]
 
@@ -32,6 +35,8 @@ def memory_database(owner: object, schema: str) -> sqlite3.Connection:
     to roll back: no rollback journal. Callers used from several threads serialise their
     calls.
     """
+    import sqlite3  # on first use: importing it costs a few ms, and most programs never need it
+
     database = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
     database.execute("PRAGMA journal_mode = OFF")
     database.execute(schema)
