@@ -27,6 +27,7 @@ from gatepay_async._errors import (
 from gatepay_async._journal import Journal, JournalEntry
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import issued_data
+from gatepay_async._refs import RefSet
 from gatepay_async._validation import CreateRequest, build_create_request, canonical_amount
 
 __all__ = [
@@ -86,8 +87,7 @@ def open_journal(journal: JournalArgument) -> tuple[Journal | None, bool]:
     if journal is None or isinstance(journal, Journal):
         return journal, False
     if isinstance(journal, (str, os.PathLike)):
-        # Closed at the end of the run: no need to remember this run's refs in memory.
-        return Journal.open(journal, remember_new=False), True
+        return Journal.open(journal), True
     raise ValidationError(
         "journal", f"must be a path, a Journal or None, not {type(journal).__name__}"
     )
@@ -102,10 +102,8 @@ class BulkPlan:
     ) -> None:
         self.journal = journal
         self.retry_unknown = retry_unknown
-        # Hashes of the refs seen so far (flat memory: no ref text is kept). Two distinct
-        # refs with one 64-bit hash (odds ~1e-10 for 100,000 refs) would fail the second
-        # as a duplicate: never a double issue, and a rerun sends it.
-        self._seen: set[int] | None = set() if check_duplicates else None
+        # The refs seen so far in this run: a ref given again is refused, never sent twice.
+        self._seen = RefSet() if check_duplicates else None
         self._halt: str | None = None
 
     # ------------------------------------------------------------------ before sending
@@ -117,16 +115,12 @@ class BulkPlan:
         ref = spec.ref
         if not isinstance(ref, str) or not ref.strip():
             return BulkResult(str(ref), BulkState.FAILED, error="ref: must be a non-empty string")
-        seen = self._seen
-        if seen is not None:
-            digest = hash(ref)
-            if digest in seen:
-                return BulkResult(
-                    ref,
-                    BulkState.FAILED,
-                    error=f"ref: duplicate ref {ref!r} in this input; only its first row is sent",
-                )
-            seen.add(digest)
+        if self._seen is not None and not self._seen.add(ref):
+            return BulkResult(
+                ref,
+                BulkState.FAILED,
+                error=f"ref: duplicate ref {ref!r} in this input; only its first row is sent",
+            )
         journal = self.journal
         if journal is not None:
             state = journal.state(ref)

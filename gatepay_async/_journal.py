@@ -27,8 +27,10 @@ be now. Unreadable lines (a line torn by a
 crash) are skipped: a torn intent was never followed by a send, and a torn outcome
 leaves its intent last, which reads as ``unknown`` -- the safe side.
 
-Reading keeps one small int per ref in memory (the state and the file offset of its
-last record); cards are read back from disk on demand. The journal is thread-safe.
+In memory the journal keeps an index: every ref it holds, read from the file or written
+since it was opened, with its state and where in the file its records are (see
+:class:`_RefIndex`); cards are read back from the file on demand. The journal is
+thread-safe.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from gatepay_async._decoding import decode_card
 from gatepay_async._errors import GatePayError
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import recover_card
+from gatepay_async._refs import memory_database, ref_key, ref_of
 from gatepay_async._validation import CreateRequest
 
 try:  # advisory locking keeps two runs off one journal; not available on Windows
@@ -69,21 +72,22 @@ logger = logging.getLogger("gatepay.journal")
 FILE_MODE = 0o600
 VERSION = 1
 
-_INTENT, _ISSUED, _FAILED, _UNKNOWN = 0, 1, 2, 3
-# An answer with no outcome after it is an interrupted create, like an intent: it shares
-# the intent's code, and reading it back looks at what the answer says.
-_OPS = {
-    "intent": _INTENT,
-    "answer": _INTENT,
-    "issued": _ISSUED,
-    "failed": _FAILED,
-    "unknown": _UNKNOWN,
+# The state a ref's last record gives it. An answer with no outcome after it is an
+# interrupted create, like an intent: it reads as "intent", and reading it back looks at
+# what the answer says.
+INTENT, ISSUED, FAILED, UNKNOWN = "intent", "issued", "failed", "unknown"
+_STATE_OF_OP = {
+    "intent": INTENT,
+    "answer": INTENT,
+    "issued": ISSUED,
+    "failed": FAILED,
+    "unknown": UNKNOWN,
 }
-_STATES = {
-    _INTENT: BulkState.UNKNOWN,
-    _ISSUED: BulkState.ISSUED,
-    _FAILED: BulkState.FAILED,
-    _UNKNOWN: BulkState.UNKNOWN,
+_BULK_STATES = {
+    INTENT: BulkState.UNKNOWN,
+    ISSUED: BulkState.ISSUED,
+    FAILED: BulkState.FAILED,
+    UNKNOWN: BulkState.UNKNOWN,
 }
 INTERRUPTED = (
     "an earlier run sent this create and stopped before its answer was recorded: a card "
@@ -184,14 +188,79 @@ def _flush_fd(fd: int) -> None:
     sync(fd)
 
 
+class _RefIndex:
+    """Every ref of a journal: its state, and where in the file its records are.
+
+    One row per ref (in memory, compactly: see ``_refs``):
+
+    ``state``
+        what the ref's deciding record says: ``intent`` (an intent, or its raw answer,
+        with no outcome after it), ``issued``, ``failed`` or ``unknown``.
+    ``first_record``
+        the file offset of the ref's first record: refs are listed in journal order.
+    ``last_record``
+        the file offset of the record that decides the state, read back for the card,
+        the error and what was sent.
+
+    Not thread-safe: the journal calls it under its lock.
+    """
+
+    _SCHEMA = """
+        CREATE TABLE refs (
+            ref BLOB PRIMARY KEY,
+            state TEXT NOT NULL,
+            first_record INTEGER NOT NULL,
+            last_record INTEGER NOT NULL
+        ) WITHOUT ROWID
+    """
+    # A later record decides the state, except that an issued card stays issued: a card
+    # exists whatever was recorded after it.
+    _RECORD = """
+        INSERT INTO refs VALUES (?1, ?2, ?3, ?3) ON CONFLICT (ref) DO UPDATE
+        SET state = excluded.state, last_record = excluded.last_record
+        WHERE refs.state <> 'issued' OR excluded.state = 'issued'
+    """
+
+    def __init__(self) -> None:
+        self._database = memory_database(self, self._SCHEMA)
+
+    def record(self, ref: str, state: str, offset: int) -> None:
+        """The record at ``offset`` gives ``ref`` this state."""
+        self._database.execute(self._RECORD, (ref_key(ref), state, offset))
+
+    def record_many(self, rows: list[tuple[str, str, int]]) -> None:
+        """:meth:`record` for each (ref, state, offset), in order."""
+        self._database.executemany(
+            self._RECORD, [(ref_key(ref), state, offset) for ref, state, offset in rows]
+        )
+
+    def get(self, ref: str) -> tuple[str, int] | None:
+        """(state, offset of its deciding record), or None for a ref never recorded."""
+        found = self._database.execute(
+            "SELECT state, last_record FROM refs WHERE ref = ?", (ref_key(ref),)
+        ).fetchone()
+        return None if found is None else (found[0], found[1])
+
+    def refs(self) -> list[str]:
+        """Every ref, in journal order."""
+        rows = self._database.execute("SELECT ref FROM refs ORDER BY first_record")
+        return [ref_of(key) for (key,) in rows]
+
+    def count(self) -> int:
+        (number,) = self._database.execute("SELECT count(*) FROM refs").fetchone()
+        return int(number)
+
+    def counts(self) -> dict[str, int]:
+        """How many refs are in each state (the states no ref is in are left out)."""
+        rows = self._database.execute("SELECT state, count(*) FROM refs GROUP BY state")
+        return {state: number for state, number in rows}
+
+
 class Journal:
     """An open journal. Use :meth:`open`; close it (or use ``with``) when done."""
 
-    def __init__(
-        self, path: Path, fd: int, index: dict[str, int], size: int, *, remember_new: bool = True
-    ) -> None:
+    def __init__(self, path: Path, fd: int, index: _RefIndex, size: int) -> None:
         self._path = path
-        self._remember_new = remember_new
         self._fd = fd
         self._index = index
         self._size = size  # bytes in the file plus bytes pending
@@ -210,10 +279,8 @@ class Journal:
     def open(cls, path: str | os.PathLike[str], *, remember_new: bool = True) -> Journal:
         """Open (or create, mode 0600) the journal at ``path`` and read what it holds.
 
-        With ``remember_new=False`` the refs first written after opening are not kept in
-        memory (:meth:`state` and :meth:`entry` do not know them until the journal is
-        opened again): memory then stays flat however many new refs a run writes.
-        Raises :class:`JournalError` if another run holds it open.
+        Raises :class:`JournalError` if another run holds it open. ``remember_new`` is
+        accepted for compatibility and changes nothing: every ref is remembered.
         """
         file_path = Path(path)
         # Never through a symbolic link: a link planted at the journal's path must not
@@ -250,7 +317,7 @@ class Journal:
             if os.fstat(fd).st_mode & 0o077:
                 os.fchmod(fd, FILE_MODE)  # it holds card keys: owner only
             index, size, torn = _read_index(fd)
-            journal = cls(file_path, fd, index, size, remember_new=remember_new)
+            journal = cls(file_path, fd, index, size)
             if torn:
                 journal._append(b"\n")  # isolate a torn last line from what follows
             if size == 0:
@@ -270,44 +337,48 @@ class Journal:
         return self._path
 
     def __len__(self) -> int:
-        return len(self._index)
+        with self._lock:
+            return self._index.count()
 
     def __contains__(self, ref: object) -> bool:
-        return ref in self._index
+        return isinstance(ref, str) and self._last(ref) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._index))
+        with self._lock:
+            return iter(self._index.refs())
 
     def __repr__(self) -> str:
-        return f"Journal({str(self._path)!r}, refs={len(self._index)})"
+        return f"Journal({str(self._path)!r}, refs={len(self)})"
 
     def state(self, ref: str) -> BulkState | None:
         """The ref's state, or None if the journal has never heard of it."""
-        packed = self._index.get(ref)
-        return None if packed is None else _STATES[packed & 3]
+        last = self._last(ref)
+        return None if last is None else _BULK_STATES[last[0]]
 
     def interrupted(self, ref: str) -> bool:
         """True if the ref's last record is an intent (an earlier run stopped mid-request)."""
-        packed = self._index.get(ref)
-        return packed is not None and packed & 3 == _INTENT
+        last = self._last(ref)
+        return last is not None and last[0] == INTENT
 
     def counts(self) -> dict[BulkState, int]:
         """How many refs are in each state."""
+        with self._lock:
+            counts = self._index.counts()
         result = dict.fromkeys(BulkState, 0)
-        for packed in self._index.values():
-            result[_STATES[packed & 3]] += 1
+        for state, number in counts.items():
+            result[_BULK_STATES[state]] += number
         return result
 
     def entry(self, ref: str) -> JournalEntry | None:
         """What the journal knows of ``ref`` (reads its last record back from disk)."""
-        packed = self._index.get(ref)
-        if packed is None:
+        last = self._last(ref)
+        if last is None:
             return None
-        code, offset = packed & 3, packed >> 2
-        state = _STATES[code]
+        last_state, offset = last
+        state = _BULK_STATES[last_state]
         record = self._read_record(offset)
         intent = _intent_of(record)
-        if code == _INTENT:
+        if last_state == INTENT:
             raw = _answer_of(record) if record and record.get("op") == "answer" else None
             if raw is not None:
                 card = recover_card(*raw)
@@ -319,7 +390,7 @@ class Journal:
                     ref, state, error=INTERRUPTED_AFTER_ANSWER, interrupted=True, intent=intent
                 )
             return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True, intent=intent)
-        if code == _ISSUED:
+        if last_state == ISSUED:
             try:
                 card = decode_card(record.get("card") if record else None)
             except GatePayError as exc:
@@ -331,7 +402,7 @@ class Journal:
                 )
             return JournalEntry(ref, state, card=card, intent=intent)
         error = record.get("error") if record else None
-        if code == _UNKNOWN and record and isinstance(record.get("answer"), Mapping):
+        if last_state == UNKNOWN and record and isinstance(record.get("answer"), Mapping):
             raw = _answer_of(record["answer"])
             card = recover_card(*raw) if raw is not None else None
             if card is not None:
@@ -339,6 +410,11 @@ class Journal:
         return JournalEntry(
             ref, state, error=str(error) if error is not None else None, intent=intent
         )
+
+    def _last(self, ref: str) -> tuple[str, int] | None:
+        """(state, offset of the record deciding it) of ``ref``, or None."""
+        with self._lock:
+            return self._index.get(ref)
 
     def _read_record(self, offset: int) -> dict[str, Any] | None:
         if offset >= self._written:  # still in memory (not flushed, or the disk failed)
@@ -395,7 +471,7 @@ class Journal:
             raise self._failure
         self._write(
             ref,
-            _INTENT,
+            INTENT,
             {
                 "op": "intent",
                 "ref": ref,
@@ -414,7 +490,7 @@ class Journal:
         before anything interprets it."""
         self._write(
             ref,
-            _INTENT,
+            INTENT,
             {
                 "op": "answer",
                 "ref": ref,
@@ -432,10 +508,10 @@ class Journal:
         if request is not None:
             record["request"] = _request_fields(request)
         record["at"] = _now_ms()
-        self._write(ref, _ISSUED, record)
+        self._write(ref, ISSUED, record)
 
     def record_failed(self, ref: str, error: str) -> None:
-        self._write(ref, _FAILED, {"op": "failed", "ref": ref, "error": error, "at": _now_ms()})
+        self._write(ref, FAILED, {"op": "failed", "ref": ref, "error": error, "at": _now_ms()})
 
     def record_unknown(
         self,
@@ -451,7 +527,7 @@ class Journal:
         if answer is not None:
             record["answer"] = _answer_fields(*answer)
         record["at"] = _now_ms()
-        self._write(ref, _UNKNOWN, record)
+        self._write(ref, UNKNOWN, record)
 
     def flush(self) -> None:
         """Write the records so far to the file and make them durable (fdatasync).
@@ -501,15 +577,10 @@ class Journal:
     ) -> None:
         self.close()
 
-    def _write(self, ref: str, code: int, record: Mapping[str, Any]) -> None:
+    def _write(self, ref: str, state: str, record: Mapping[str, Any]) -> None:
         line = _encode(record)
         with self._lock:
-            offset = self._append(line)
-            previous = self._index.get(ref)
-            if previous is not None and previous & 3 == _ISSUED and code != _ISSUED:
-                return  # an issued card stays issued (as when the journal is read back)
-            if self._remember_new or previous is not None:
-                self._index[ref] = (offset << 2) | code
+            self._index.record(ref, state, self._append(line))
 
     def _append(self, data: bytes) -> int:
         """Queue ``data``; return its offset in the file (hold the lock)."""
@@ -571,9 +642,10 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _read_index(fd: int) -> tuple[dict[str, int], int, bool]:
-    """Scan a journal: ref -> packed (offset << 2 | state code), the size, a torn tail."""
-    index: dict[str, int] = {}
+def _read_index(fd: int) -> tuple[_RefIndex, int, bool]:
+    """Scan a journal: the index of its refs, its size, whether its last line is torn."""
+    index = _RefIndex()
+    batch: list[tuple[str, str, int]] = []  # recorded in batches: one call per batch
     offset = 0
     skipped = 0
     last = b""
@@ -585,17 +657,18 @@ def _read_index(fd: int) -> tuple[dict[str, int], int, bool]:
             offset += len(line)
             try:
                 record = json.loads(line)
-                code = _OPS.get(record.get("op"), -1)
+                state = _STATE_OF_OP.get(record.get("op"))
                 ref = record.get("ref")
             except (ValueError, AttributeError):
                 skipped += 1
                 continue
-            if code < 0 or not isinstance(ref, str):
+            if state is None or not isinstance(ref, str):
                 continue
-            previous = index.get(ref)
-            if previous is not None and previous & 3 == _ISSUED and code != _ISSUED:
-                continue  # an issued card stays issued
-            index[ref] = (start << 2) | code
+            batch.append((ref, state, start))
+            if len(batch) >= 1024:
+                index.record_many(batch)
+                batch.clear()
+    index.record_many(batch)
     torn = bool(last) and not last.endswith(b"\n")
     if skipped:
         logger.warning("journal: skipped %d unreadable line(s)", skipped)

@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from gatepay_async import BulkState, Journal, JournalError
+from gatepay_async._bulk_plan import open_journal
 from gatepay_async._group_commit import AsyncGroupCommit
 from gatepay_async._validation import build_create_request
 from gatepay_async._worker_pool import AsyncWorkerPool
@@ -338,21 +339,41 @@ def test_journal_file_is_not_world_readable_even_with_a_loose_umask(tmp_path: Pa
     assert stat.S_IMODE((tmp_path / "j").stat().st_mode) == 0o600
 
 
-def test_remember_new_false_keeps_only_known_refs_in_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("opening", ["open", "remember_new=False", "bulk path"])
+def test_state_knows_every_ref_of_the_run_however_the_journal_was_opened(
+    tmp_path: Path, opening: str
+) -> None:
     path = tmp_path / "j"
     with Journal.open(path) as journal:
         journal.record_failed("old", "x")
-    with Journal.open(path, remember_new=False) as journal:
+    if opening == "bulk path":  # how create_many opens a journal given as a path
+        opened, owned = open_journal(path)
+        assert opened is not None
+        assert owned
+        journal = opened
+    else:
+        journal = Journal.open(path, remember_new=opening == "open")
+    with journal:
         journal.record_intent("new", request("new"))  # type: ignore[arg-type]
+        assert journal.state("new") is BulkState.UNKNOWN  # written this run: known
+        assert journal.interrupted("new")
         journal.record_issued("new", CARD)
         journal.record_intent("old", request("old"))  # type: ignore[arg-type]
         journal.record_issued("old", CARD)
-        assert journal.state("new") is None  # not kept in memory...
-        assert journal.state("old") is BulkState.ISSUED  # ...but known refs are updated
-        assert len(journal) == 1
+        assert journal.state("new") is BulkState.ISSUED
+        assert journal.state("old") is BulkState.ISSUED
+        entry = journal.entry("new")
+        assert entry is not None
+        assert entry.card is not None
+        assert entry.card.key == CARD["card_key"]
+        assert "new" in journal
+        assert len(journal) == 2
+        assert list(journal) == ["old", "new"]  # journal order: first record first
+        assert journal.counts()[BulkState.ISSUED] == 2
     with Journal.open(path) as journal:  # ...and the file has everything
         assert journal.state("new") is BulkState.ISSUED
         assert journal.state("old") is BulkState.ISSUED
+        assert list(journal) == ["old", "new"]
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
