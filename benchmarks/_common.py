@@ -66,6 +66,16 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_concurrency_option(parser: argparse.ArgumentParser, default: list[int]) -> None:
+    """``--concurrency 64,256``: the levels a benchmark runs, comma-separated."""
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=default,
+        help=f"comma-separated concurrency levels ({','.join(map(str, default))})",
+    )
+
+
 def emit(results: dict[str, Any], path: Path | None) -> None:
     """Print the results, and write them to ``path`` when given."""
     text = json.dumps(results, indent=2, default=str)

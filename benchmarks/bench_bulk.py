@@ -36,6 +36,7 @@ from _common import (
     TEMPLATE_ID,
     CpuMeter,
     Rows,
+    add_concurrency_option,
     base_parser,
     compact_json,
     create_payload,
@@ -220,12 +221,7 @@ def sequential_sync(url: str, server_pid: int, seconds: float, latency: float) -
 
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--concurrency",
-        type=lambda text: [int(x) for x in text.split(",")],
-        default=[1, 16, 64, 256],
-        help="comma-separated concurrency levels (1,16,64,256)",
-    )
+    add_concurrency_option(parser, [1, 16, 64, 256])
     parser.add_argument("--latency", type=float, default=0.05, help="sandbox latency, seconds")
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds of rows per run")
     parser.add_argument("--repeats", type=int, default=2, help="runs per implementation")

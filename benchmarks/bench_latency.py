@@ -43,6 +43,7 @@ from _common import (
     CLIENT_ID,
     SECRET_KEY,
     Rows,
+    add_concurrency_option,
     base_parser,
     compact_json,
     create_payload,
@@ -271,12 +272,7 @@ def level(url: str, rows: Rows, concurrency: int, seconds: float, repeats: int) 
 
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--concurrency",
-        type=lambda text: [int(x) for x in text.split(",")],
-        default=[64, 256],
-        help="comma-separated concurrency levels (64,256)",
-    )
+    add_concurrency_option(parser, [64, 256])
     parser.add_argument("--latency", type=float, default=0.05, help="responder latency, s")
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds of rows per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per implementation")

@@ -46,7 +46,6 @@ import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import attrs
@@ -569,12 +568,7 @@ class Journal:
     def __enter__(self) -> Journal:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _write(self, ref: str, state: str, record: Mapping[str, Any]) -> None:

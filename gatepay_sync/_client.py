@@ -154,12 +154,7 @@ class GatePay:
     # ------------------------------------------------------------ for the resources
 
     def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: bytes = b"",
-        params: dict[str, str] | None = None,
+        self, method: str, path: str, *, body: bytes = b"", params: dict[str, str] | None = None
     ) -> Any:
         """Send a signed read and return the envelope's data, or raise the mapped error.
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -149,19 +149,14 @@ class AsyncBulkRun(AsyncIterator[BulkResult]):
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         """End the run: no new rows, the requests in flight finished, recorded, durable."""
         issuer = self._issuer
         try:
-            await issuer.__aexit__(exc_type, exc, tb)
+            await issuer.__aexit__(*exc_info)
         finally:
             issuer.close()
-        if exc is None:
+        if exc_info[1] is None:
             issuer.raise_failure()  # a journal failure the iteration did not reach
 
     def __aiter__(self) -> AsyncBulkRun:
@@ -294,12 +289,7 @@ class AsyncBulkIssuer:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         """Take no new rows, wait for the requests in flight, make their outcomes durable.
 
         The requests in flight are never abandoned by leaving the block; only a
@@ -315,7 +305,7 @@ class AsyncBulkIssuer:
             self.stop()  # left before the last result: no new rows
         channel.close()  # no worker waits to hand over a result nobody will take
         try:
-            await pool.__aexit__(exc_type, exc, tb)
+            await pool.__aexit__(*exc_info)
         finally:
             self._channel = None
             with AsyncCancelShield():

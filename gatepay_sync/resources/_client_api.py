@@ -23,12 +23,7 @@ class ClientAPI(Protocol):
         """The institution's sub-merchant this client acts for (institution paths), or None."""
 
     def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: bytes = b"",
-        params: dict[str, str] | None = None,
+        self, method: str, path: str, *, body: bytes = b"", params: dict[str, str] | None = None
     ) -> Any:
         """Send a signed read; the envelope's data, or the mapped error raised."""
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from collections.abc import Iterator, Callable, Sequence
-from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -150,19 +150,14 @@ class BulkRun(Iterator[BulkResult]):
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         """End the run: no new rows, the requests in flight finished, recorded, durable."""
         issuer = self._issuer
         try:
-            issuer.__exit__(exc_type, exc, tb)
+            issuer.__exit__(*exc_info)
         finally:
             issuer.close()
-        if exc is None:
+        if exc_info[1] is None:
             issuer.raise_failure()  # a journal failure the iteration did not reach
 
     def __iter__(self) -> BulkRun:
@@ -295,12 +290,7 @@ class BulkIssuer:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         """Take no new rows, wait for the requests in flight, make their outcomes durable.
 
         The requests in flight are never abandoned by leaving the block; only a
@@ -316,7 +306,7 @@ class BulkIssuer:
             self.stop()  # left before the last result: no new rows
         channel.close()  # no worker waits to hand over a result nobody will take
         try:
-            pool.__exit__(exc_type, exc, tb)
+            pool.__exit__(*exc_info)
         finally:
             self._channel = None
             with CancelShield():
