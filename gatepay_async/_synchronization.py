@@ -156,17 +156,12 @@ class AsyncLock:
         self._lock.release()
 
 
-class Lock:
-    """A thread lock: ``with lock: ...``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+#: A thread lock: ``with lock: ...``. It is threading's own lock, not a class wrapping
+#: one: its ``with`` takes and releases it in C. A Ctrl-C is raised in the main thread
+#: between two Python bytecodes, so with a wrapper written in Python it could land
+#: after the lock was taken and before ``__exit__`` released it (the lock then held for
+#: ever: every worker thread waiting for it, and the run with them).
+Lock = threading.Lock
 
 
 class AsyncThreadLock:
@@ -183,8 +178,9 @@ class AsyncThreadLock:
         return None
 
 
-class ThreadLock(Lock):
-    """The thread twin of :class:`AsyncThreadLock`: a thread lock (threads switch anywhere)."""
+#: The thread twin of :class:`AsyncThreadLock`: a thread lock (threads switch anywhere),
+#: threading's own for the reason given at :data:`Lock`.
+ThreadLock = threading.Lock
 
 
 # --------------------------------------------------------------------------- flag

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -154,3 +156,74 @@ def test_sync_ctrl_c_twice_never_closes_the_journal_under_a_running_create(
     records = path.read_text(encoding="utf-8")
     assert records.count('"op":"unknown"') == 4
     assert INTERRUPTED_IN_THIS_RUN in records
+
+
+#: Run in a child process (a hang must not hang the test run): a sync create_many whose
+#: reader gets a Ctrl-C at the n-th Python call made by its group commit (the fsync
+#: before results are handed out), for every n. A real Ctrl-C is raised in the main
+#: thread at such a point (the start of a Python function); a trace function raising
+#: there stands for it.
+_CTRL_C_IN_THE_COMMIT = """
+import sys
+from pathlib import Path
+
+from gatepay_async._bulk_models import BulkState
+from gatepay_async._journal import Journal
+from gatepay_sync._group_commit import GroupCommit
+from tests._sync.conftest import mock_client
+from tests._sync.test_bulk import FakeGatePay, specs
+
+COMMIT = GroupCommit.commit.__code__
+
+
+def run(n, path):
+    calls = [0]
+    fired = []
+
+    def tracer(frame, event, arg):
+        if event == "call" and not fired:
+            caller = frame.f_back
+            if caller is not None and caller.f_code is COMMIT:
+                calls[0] += 1
+                if calls[0] == n:
+                    fired.append(frame.f_code.co_name)
+                    raise KeyboardInterrupt
+        return None
+
+    fake = FakeGatePay(latency=0.02)
+    with mock_client(fake.handler) as gp:
+        try:
+            with gp.gift_cards.create_many(specs(40), concurrency=4, journal=path) as results:
+                sys.settrace(tracer)
+                for _ in results:
+                    pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.settrace(None)
+    with Journal.open(path) as journal:
+        states = {ref: journal.state(ref) for ref in journal}
+    assert states == dict.fromkeys(fake.issued, BulkState.ISSUED), (n, fired)
+    return bool(fired)
+
+
+n = 1
+while run(n, Path(sys.argv[1]) / f"j{n}"):
+    n += 1
+print(n - 1)
+"""
+
+
+def test_sync_ctrl_c_anywhere_in_the_readers_fsync_never_hangs_the_run(tmp_path: Path) -> None:
+    """A Ctrl-C that landed in the reader's group commit between taking its lock and
+    releasing it (a lock wrapped in Python), or between claiming the flush and setting
+    its flag, left every worker thread waiting for ever, and the run waiting for them."""
+    child = subprocess.run(  # noqa: S603 - our own code
+        [sys.executable, "-c", _CTRL_C_IN_THE_COMMIT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert int(child.stdout) >= 3  # Ctrl-C was tried at several points of the commit
