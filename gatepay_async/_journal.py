@@ -597,6 +597,17 @@ class Journal:
         if not self._pending:
             return
         data = b"".join(self._pending)
+        # A write that ended while its caller was interrupted (a Ctrl-C raised just after
+        # os.write returned) left its bytes in the file but not in the count: writing
+        # them again would shift every later record from its indexed offset, and a ref
+        # would read another ref's card. The file's size says how much is there already.
+        on_disk = os.fstat(self._fd).st_size - self._written
+        if 0 < on_disk <= len(data):
+            self._written += on_disk
+            data = data[on_disk:]
+            self._pending[:] = [data] if data else []
+            if not data:
+                return
         view = memoryview(data)
         try:
             while view:

@@ -156,17 +156,12 @@ class AsyncLock:
         self._lock.release()
 
 
-class Lock:
-    """A thread lock: ``with lock: ...``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+#: A thread lock: ``with lock: ...``. It is threading's own lock, not a class wrapping
+#: one: its ``with`` takes and releases it in C. A Ctrl-C is raised in the main thread
+#: between two Python bytecodes, so with a wrapper written in Python it could land
+#: after the lock was taken and before ``__exit__`` released it (the lock then held for
+#: ever: every worker thread waiting for it, and the run with them).
+Lock = threading.Lock
 
 
 class AsyncThreadLock:
@@ -183,8 +178,9 @@ class AsyncThreadLock:
         return None
 
 
-class ThreadLock(Lock):
-    """The thread twin of :class:`AsyncThreadLock`: a thread lock (threads switch anywhere)."""
+#: The thread twin of :class:`AsyncThreadLock`: a thread lock (threads switch anywhere),
+#: threading's own for the reason given at :data:`Lock`.
+ThreadLock = threading.Lock
 
 
 # --------------------------------------------------------------------------- flag
@@ -379,7 +375,10 @@ class TaskGroup:
         self._interrupts = 0
         self._running = 0
         self._started = 0
-        self._condition = threading.Condition()
+        # Taken with ``with self._lock`` (entered and left in C), never ``with
+        # self._condition`` (a Python __exit__): a Ctrl-C cannot leave it held.
+        self._lock = threading.Lock()
+        self._condition = threading.Condition(self._lock)
 
     def __enter__(self) -> TaskGroup:
         return self
@@ -402,7 +401,7 @@ class TaskGroup:
                     self._interrupts += 1
                     if self._on_interrupt is not None:
                         self._on_interrupt(self._interrupts)
-                with self._condition:
+                with self._lock:
                     while self._running:
                         self._condition.wait(0.1)
                 return
@@ -410,28 +409,44 @@ class TaskGroup:
                 interrupted = True
 
     def start_soon(self, fn: Callable[..., object], *args: Any) -> None:
-        with self._condition:
-            self._running += 1
-            self._started += 1
-            name = f"gatepay-worker-{self._started}"
-        thread = threading.Thread(target=self._run, args=(fn, *args), name=name)
+        # ``call[0]``: counted, then either the thread claims it (it runs ``fn`` and
+        # counts itself down) or a start cut short by Ctrl-C drops it (counted down
+        # here; a thread that was launched anyway then returns without running ``fn``).
+        # Exactly one of the two settles the count, so the wait neither ends under a
+        # running call nor waits for one that never ran.
+        call = [_NEW]
         try:
+            with self._lock:
+                self._running += 1
+                call[0] = _COUNTED
+                self._started += 1
+                name = f"gatepay-worker-{self._started}"
+            thread = threading.Thread(target=self._run, args=(call, fn, *args), name=name)
             thread.start()
         except BaseException:
-            self._finished()
+            with self._lock:
+                if call[0] == _COUNTED:
+                    call[0] = _DROPPED
+                    self._running -= 1
+                    self._condition.notify_all()
             raise
 
-    def _run(self, fn: Callable[..., object], *args: Any) -> None:
+    def _run(self, call: list[int], fn: Callable[..., object], *args: Any) -> None:
+        with self._lock:
+            if call[0] == _DROPPED:
+                return
+            call[0] = _RUNNING
         try:
             fn(*args)
         finally:
-            self._finished()
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    self._condition.notify_all()
 
-    def _finished(self) -> None:
-        with self._condition:
-            self._running -= 1
-            if not self._running:
-                self._condition.notify_all()
+
+#: The states of a call of :meth:`TaskGroup.start_soon`.
+_NEW, _COUNTED, _RUNNING, _DROPPED = range(4)
 
 
 # --------------------------------------------------------------------------- deadline
@@ -549,10 +564,13 @@ class Channel(Generic[T]):
         self._capacity = capacity
         self._producers = producers
         self._closed = False
-        self._condition = threading.Condition()
+        # ``with self._lock`` (entered and left in C), not ``with self._condition``: a
+        # Ctrl-C in the reading main thread cannot leave it held (see TaskGroup).
+        self._lock = threading.Lock()
+        self._condition = threading.Condition(self._lock)
 
     def put(self, item: T) -> bool:
-        with self._condition:
+        with self._lock:
             while len(self._items) >= self._capacity and not self._closed:
                 self._condition.wait()
             if self._closed:
@@ -562,22 +580,22 @@ class Channel(Generic[T]):
             return True
 
     def done(self) -> None:
-        with self._condition:
+        with self._lock:
             self._producers -= 1
             self._condition.notify_all()
 
     def get(self) -> T | None:
-        with self._condition:
+        with self._lock:
             while not self._items and self._producers and not self._closed:
                 self._condition.wait()
             return self._take()
 
     def get_nowait(self) -> T | None:
-        with self._condition:
+        with self._lock:
             return self._take()
 
     def close(self) -> None:
-        with self._condition:
+        with self._lock:
             self._closed = True
             self._items.clear()
             self._condition.notify_all()

@@ -9,6 +9,9 @@ from gatepay_async._synchronization import Flag, ThreadLock, run_blocking
 
 __all__ = ["GroupCommit"]
 
+#: How long a caller waits for a running flush before it looks again (seconds).
+WAIT_TURN = 0.1
+
 
 class GroupCommit:
     """Share one ``flush()`` among concurrent callers (group commit).
@@ -33,21 +36,28 @@ class GroupCommit:
             self._requested += 1
             ticket = self._requested
         while True:
-            with self._lock:
-                if self._flushed >= ticket:
-                    return
-                running = self._running
-                if running is None:
-                    done = self._running = Flag()
-                    target = self._requested
-            if running is not None:
-                running.wait()
-                continue
+            done: Flag | None = None
             try:
+                # The flush is claimed inside the try, so that whatever ends this call
+                # (in the sync twin, a Ctrl-C between any two lines) releases the claim.
+                with self._lock:
+                    if self._flushed >= ticket:
+                        return
+                    running = self._running
+                    if running is None:
+                        done = self._running = Flag()
+                        target = self._requested
+                if running is not None:
+                    # Waited for in short turns: a flush whose caller was interrupted
+                    # after releasing its claim and before setting its flag must not
+                    # hold the others for ever.
+                    running.wait(WAIT_TURN)
+                    continue
                 run_blocking(self._flush)
                 with self._lock:
                     self._flushed = max(self._flushed, target)
             finally:
-                with self._lock:
-                    self._running = None
-                done.set()
+                if done is not None:
+                    with self._lock:
+                        self._running = None
+                    done.set()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -154,3 +156,151 @@ def test_sync_ctrl_c_twice_never_closes_the_journal_under_a_running_create(
     records = path.read_text(encoding="utf-8")
     assert records.count('"op":"unknown"') == 4
     assert INTERRUPTED_IN_THIS_RUN in records
+
+
+#: Run in a child process (a hang must not hang the test run): a sync create_many whose
+#: main thread gets a Ctrl-C at the n-th Python call made while it starts the workers or
+#: runs the reader's group commit (the fsync before results are handed out), for every n.
+#: A real Ctrl-C is raised in the main thread at such a point (the start of a Python
+#: function); a trace function raising there stands for it.
+_CTRL_C_IN_THE_COMMIT = """
+import sys
+from pathlib import Path
+
+from gatepay_async._bulk_models import BulkState
+from gatepay_async._journal import Journal
+from gatepay_async._synchronization import TaskGroup
+from gatepay_sync._group_commit import GroupCommit
+from gatepay_sync._worker_pool import WorkerPool
+from gatepay_sync.resources.bulk import BulkIssuer
+from tests._sync.conftest import mock_client
+from tests._sync.test_bulk import FakeGatePay, specs
+
+CALLERS = {
+    GroupCommit.commit.__code__,
+    TaskGroup.start_soon.__code__,
+    WorkerPool.submit.__code__,
+    BulkIssuer.__enter__.__code__,
+}
+
+
+def run(n, path):
+    calls = [0]
+    fired = []
+
+    def tracer(frame, event, arg):
+        if event == "call" and not fired:
+            caller = frame.f_back
+            if caller is not None and caller.f_code in CALLERS:
+                calls[0] += 1
+                if calls[0] == n:
+                    fired.append(frame.f_code.co_name)
+                    raise KeyboardInterrupt
+        return None
+
+    fake = FakeGatePay(latency=0.02)
+    with mock_client(fake.handler) as gp:
+        try:
+            run = gp.gift_cards.create_many(specs(40), concurrency=4, journal=path)
+            sys.settrace(tracer)
+            with run as results:
+                for _ in results:
+                    pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.settrace(None)
+    with Journal.open(path) as journal:
+        states = {ref: journal.state(ref) for ref in journal}
+    assert states == dict.fromkeys(fake.issued, BulkState.ISSUED), (n, fired)
+    return bool(fired)
+
+
+n = 1
+while run(n, Path(sys.argv[1]) / f"j{n}"):
+    n += 1
+print(n - 1)
+"""
+
+
+def test_sync_ctrl_c_anywhere_in_the_start_or_the_readers_fsync_never_hangs_the_run(
+    tmp_path: Path,
+) -> None:
+    """A Ctrl-C that landed between taking a lock and releasing it (a lock, or a
+    condition, left by a Python ``__exit__``), or between claiming the flush and setting
+    its flag, left every worker thread waiting for ever, and the run waiting for them."""
+    child = subprocess.run(  # noqa: S603 - our own code
+        [sys.executable, "-c", _CTRL_C_IN_THE_COMMIT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert int(child.stdout) >= 3  # Ctrl-C was tried at several points of the commit
+
+
+#: A Ctrl-C while the block starts its worker threads: in Thread.start of the fourth
+#: while the first three are sending (the sleep lets them). The start was counted down
+#: although that thread ran anyway, so the block was left, and the journal closed, under
+#: a running create whose card then had no outcome recorded.
+_CTRL_C_WHILE_STARTING_WORKERS = """
+import sys
+import threading
+import time
+from pathlib import Path
+
+from gatepay_async._bulk_models import BulkState
+from gatepay_async._journal import Journal
+from tests._sync.conftest import mock_client
+from tests._sync.test_bulk import FakeGatePay, specs
+
+START = threading.Thread.start.__code__
+starts = []
+
+
+def tracer(frame, event, arg):
+    caller = frame.f_back
+    if event == "call" and caller is not None and caller.f_code is START:
+        if frame.f_code.co_name == "wait":  # Thread.start waits for the thread to run
+            starts.append(1)
+            if len(starts) == 4:
+                time.sleep(0.2)
+                raise KeyboardInterrupt
+    return None
+
+
+fake = FakeGatePay(latency=0.5)
+fake.delays["row-3"] = 1.5  # the last row sent is still in flight when the others end
+path = Path(sys.argv[1])
+with mock_client(fake.handler) as gp:
+    run = gp.gift_cards.create_many(specs(40), concurrency=8, journal=path)
+    sys.settrace(tracer)
+    try:
+        with run as results:
+            sys.settrace(None)
+            for _ in results:
+                pass
+    except KeyboardInterrupt:
+        assert fake.in_flight == 0, "the block was left under a running create"
+    finally:
+        sys.settrace(None)
+time.sleep(1.2)
+with Journal.open(path) as journal:
+    states = {ref: journal.state(ref) for ref in journal}
+assert len(fake.issued) == 4, fake.issued
+assert states == dict.fromkeys(fake.issued, BulkState.ISSUED), states
+"""
+
+
+def test_sync_ctrl_c_while_the_workers_start_leaves_the_block_only_after_every_send(
+    tmp_path: Path,
+) -> None:
+    child = subprocess.run(  # noqa: S603 - our own code
+        [sys.executable, "-c", _CTRL_C_WHILE_STARTING_WORKERS, str(tmp_path / "j")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]

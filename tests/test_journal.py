@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import anyio
 import pytest
 
-from gatepay_async import BulkState, Journal, JournalError
+from gatepay_async import BulkState, Journal, JournalError, _journal
 from gatepay_async._bulk_plan import open_journal
 from gatepay_async._group_commit import AsyncGroupCommit
 from gatepay_async._validation import build_create_request
@@ -410,3 +413,48 @@ def test_cancelling_a_run_leaves_no_sent_create_without_its_outcome(
         assert 8 <= len(journal) < 1000
         assert journal.counts()[BulkState.UNKNOWN] == 0  # every sent create was recorded
         assert journal.counts()[BulkState.ISSUED] == len(answered)
+
+
+def test_a_ctrl_c_just_after_a_write_never_shifts_a_refs_record(tmp_path: Path) -> None:
+    """A KeyboardInterrupt raised as the journal's write returned (its bytes on disk, the
+    count not advanced): the next flush wrote them again, every later record sat past its
+    indexed offset, and ``entry('b')`` read card a's number and key."""
+
+    def request(title: str) -> Any:
+        return build_create_request(
+            title=title, template_id="255267012439183360", currency="USDT", amount=Decimal("1")
+        )
+
+    journal = Journal.open(tmp_path / "j")
+    journal.record_intent("a", request("a"))
+    journal.record_issued("a", {"card_num": "N-A", "card_key": "K-A"})
+    fired: list[bool] = []
+
+    def tracer(frame: FrameType, event: str, arg: object) -> Any:
+        # A Ctrl-C is raised at the first check after os.write returns: here, the return.
+        if frame.f_code is _journal._write_fd.__code__:
+            if event == "return" and not fired:
+                fired.append(True)
+                raise KeyboardInterrupt
+            return tracer
+        return None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            journal.flush()
+    finally:
+        sys.settrace(previous)
+    assert fired
+    journal.record_intent("b", request("b"))
+    journal.record_issued("b", {"card_num": "N-B", "card_key": "K-B"})
+    journal.flush()
+    for ref, number, key in (("a", "N-A", "K-A"), ("b", "N-B", "K-B")):
+        entry = journal.entry(ref)
+        assert entry is not None
+        assert entry.card is not None
+        assert (entry.card.card_number, entry.card.key) == (number, key)
+    journal.close()
+    lines = (tmp_path / "j").read_bytes().splitlines()
+    assert len(lines) == len(set(lines))  # nothing written twice
