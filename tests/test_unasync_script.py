@@ -258,3 +258,22 @@ def test_generated_docstrings_describe_the_sync_code() -> None:
     for _, target in unasync.GENERATED:
         for path in [ROOT / target] if target.endswith(".py") else (ROOT / target).rglob("*.py"):
             assert "source of" not in path.read_text(), path
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "from collections.abc import AsyncIterator, Callable, Iterator\n",
+            "from collections.abc import Iterator, Callable\n",
+        ),
+        (
+            "from x import (\n    AsyncLock,\n    Lock,\n    async_sleep,\n)\n",
+            "from x import (\n    Lock,\n    sleep,\n)\n",
+        ),
+        ("from x import AsyncLock as L, Lock\n", "from x import Lock as L, Lock\n"),
+    ],
+)
+def test_an_import_names_each_name_once(source: str, expected: str) -> None:
+    generated = unasync.unasync_text(source, "gatepay_async/x.py")
+    assert generated.split("\n", 1)[1] == expected

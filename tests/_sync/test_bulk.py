@@ -13,7 +13,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Callable
 from contextlib import nullcontext
 from decimal import Decimal
 from pathlib import Path
