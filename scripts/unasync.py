@@ -9,8 +9,9 @@ follow three conventions:
 - generated modules import each other relatively (``from ._client import AsyncGatePay``),
   shared ones absolutely (``from gatepay_async._errors import GatePayError``);
 - a line only the async code has ends with ``# unasync: async-only`` and is dropped.
-Imports are not re-sorted (ruff's I001 is off for the generated folders) and nothing is
-formatted. A generated line that still looks async fails the run, naming the source line.
+Imports are not re-sorted (ruff's I001 is off for the generated folders), only kept from
+naming a name twice, and nothing is formatted. A generated line that still looks async
+fails the run, naming the source line.
 """
 
 from __future__ import annotations
