@@ -118,6 +118,14 @@ class BulkRun(Iterator[BulkResult]):
         """How many creates are being sent right now."""
         return self._issuer.in_flight
 
+    @property
+    def undelivered(self) -> list[BulkResult]:
+        """The results this run was not able to hand out, because the iteration was left
+        early (``break``, an exception): the requests that were in flight then, and the
+        results that had not been taken yet. An issued card among them is here with its
+        number and key, journal or not."""
+        return list(self._issuer.undelivered)
+
     def stop(self) -> None:
         """Take no new rows; let the requests in flight finish, record them, and end.
 
@@ -233,6 +241,9 @@ class BulkIssuer:
         self._channel: Channel[BulkResult] | None = None
         self._finished = False  # every worker ended and every result was taken
         self._ready: deque[BulkResult] = deque()
+        #: Results nobody will take (the iteration was left early); appended to by the
+        #: workers (threads in the sync facade: ``list.append`` is atomic).
+        self.undelivered: list[BulkResult] = []
 
     # ------------------------------------------------------------------ stopping
 
@@ -304,6 +315,14 @@ class BulkIssuer:
         self._pool = None
         if not self._finished:
             self.stop()  # left before the last result: no new rows
+        # What was ready and not handed out stays on the run (its outcome is recorded,
+        # but without a journal this is the only place its card is found).
+        self.undelivered.extend(self._ready)
+        self._ready.clear()
+        left = channel.get_nowait()
+        while left is not None:
+            self.undelivered.append(left)
+            left = channel.get_nowait()
         channel.close()  # no worker waits to hand over a result nobody will take
         try:
             pool.__exit__(*exc_info)
@@ -347,8 +366,11 @@ class BulkIssuer:
                         batch.append(result)
                         result = self._take()
                 batch.reverse()  # hand results out in completion order, freeing each one
-                while batch:
-                    yield batch.pop()
+                try:
+                    while batch:
+                        yield batch.pop()
+                finally:
+                    self.undelivered.extend(reversed(batch))  # the loop was left early
             self.raise_failure()
         finally:
             self.close()
@@ -416,8 +438,8 @@ class BulkIssuer:
             with self._progress_lock:
                 self._on_progress(result)
         channel = self._channel
-        if channel is not None:
-            channel.put(result)  # False once the reader left: the outcome is recorded
+        if channel is not None and not channel.put(result):
+            self.undelivered.append(result)  # the reader left; the outcome is recorded
 
     def _issue(self, job: CreateJob) -> None:
         result = self._create(job)

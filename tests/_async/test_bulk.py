@@ -603,6 +603,37 @@ async def test_leaving_the_block_early_waits_for_and_records_every_request_sent(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("block", [True, False], ids=["block", "bare"])
+@pytest.mark.filterwarnings("ignore:iterating create_many:DeprecationWarning")
+async def test_leaving_early_without_a_journal_keeps_every_issued_card_on_the_run(
+    block: bool,
+) -> None:
+    fake = FakeGatePay(latency=0.005)
+    fake.delays["row-1"] = 0.3  # still in flight when the iteration is left
+    handed_out: list[BulkResult] = []
+    async with mock_client(fake.handler) as gp:
+        run = gp.gift_cards.create_many(specs(2000), concurrency=4)
+        if block:
+            async with run as results:
+                async for result in results:
+                    handed_out.append(result)
+                    break
+        else:  # the deprecated iteration: its warning is tested on its own
+            async for result in run:
+                handed_out.append(result)
+                break
+            await run.aclose()
+    kept = {r.ref: r for r in [*handed_out, *run.undelivered]}
+    assert len(kept) == len(handed_out) + len(run.undelivered)  # each result once
+    assert sorted(fake.issued) == sorted(r for r in kept if kept[r].state is BulkState.ISSUED)
+    assert "row-1" in fake.issued
+    for ref in fake.issued:  # every card GatePay issued: its number and key are here
+        card = kept[ref].card
+        assert card is not None
+        assert card.key.startswith(CARD_KEY_PREFIX)
+
+
+@pytest.mark.anyio
 async def test_stop_in_the_block_hands_out_the_requests_in_flight_then_ends(
     tmp_path: Path,
 ) -> None:
