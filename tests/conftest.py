@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from gatepay_async.sandbox import SandboxConfig, SandboxServer
+from tests.postgres_server import PostgresServer
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -44,6 +45,19 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
     sandbox_server.sandbox.reset_counters()
     yield sandbox_server
     sandbox_server.sandbox.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server on 127.0.0.1 for the session (see postgres_server.py)."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty PostgreSQL database for one test."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture

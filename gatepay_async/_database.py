@@ -1,0 +1,344 @@
+"""Where a ledger or a shared journal lives: an SQLite file or a PostgreSQL database.
+
+Both are named by URL: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+or a libpq URL ``postgresql://user@host:5432/dbname`` (``postgres://`` too). A query
+parameter ``campaign=NAME`` is the SDK's own (which bulk campaign in the database a
+journal is); it is taken off before connecting.
+
+:class:`Database` is a small synchronous handle over either: :meth:`Database.transaction`
+runs a function in one transaction that commits durably or not at all. SQL is written
+once with ``?`` placeholders; PostgreSQL gets them as ``%s``. The async client calls these
+functions in a worker thread (``async_run_blocking``): a thread works on asyncio and trio
+alike, which psycopg's own async API does not.
+
+SQLite is opened in WAL mode with ``synchronous=FULL`` (a commit is on disk when it
+returns), and every write transaction starts with ``BEGIN IMMEDIATE``, so processes on one
+host take turns instead of failing. PostgreSQL connections come from a psycopg pool; a
+transaction that loses a deadlock or a serialization check is run again (it committed
+nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+import attrs
+
+from gatepay_async._errors import ValidationError
+
+__all__ = [
+    "NOW_MS",
+    "Database",
+    "DatabaseError",
+    "DatabaseURL",
+    "Transaction",
+    "is_database_url",
+    "parse_database_url",
+]
+
+T = TypeVar("T")
+
+#: Database files hold card keys: owner only, as the journal file.
+FILE_MODE = 0o600
+#: How long SQLite waits for another process's write transaction before giving up.
+SQLITE_BUSY_SECONDS = 60.0
+#: Connections a PostgreSQL pool keeps at most (creates wait for one beyond this).
+POSTGRES_POOL_SIZE = 8
+#: Transactions that lost a deadlock or a serialization check are run again this often.
+TRANSACTION_ATTEMPTS = 5
+
+#: The database's clock in milliseconds since the epoch, as SQL: leases are measured on
+#: one clock, whatever the clocks of the hosts that share the database say.
+NOW_MS = {
+    "sqlite": "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+    "postgresql": "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
+}
+
+_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class DatabaseError(Exception):
+    """A database operation failed (unreachable, full disk, I/O). Never holds a key."""
+
+
+@attrs.frozen
+class DatabaseURL:
+    """A parsed database URL. ``target`` is the SQLite file, or the libpq conninfo URL
+    (password included: never print it; :attr:`display` hides it)."""
+
+    dialect: Dialect
+    target: str
+    campaign: str = "default"
+
+    @property
+    def display(self) -> str:
+        """The URL with any password replaced by ``***`` (for messages and logs)."""
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.target}"
+        parts = urllib.parse.urlsplit(self.target)
+        if parts.password is None:
+            return self.target
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def is_database_url(value: object) -> bool:
+    """True for a ``sqlite:`` or ``postgresql:`` URL string (not a plain path)."""
+    if not isinstance(value, str):
+        return False
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.lower() in _SCHEMES
+
+
+def parse_database_url(value: str, *, argument: str) -> DatabaseURL:
+    """Parse ``value``; a ValidationError naming ``argument`` when it cannot be used."""
+    scheme, sep, rest = value.partition("://")
+    dialect = _SCHEMES.get(scheme.lower()) if sep else None
+    if dialect is None:
+        raise ValidationError(
+            argument, "must be a sqlite:/// or postgresql:// URL (or a path, where allowed)"
+        )
+    location, _, query = rest.partition("?")
+    params = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    campaign = "default"
+    kept: list[tuple[str, str]] = []
+    for name, param in params:
+        if name == "campaign":
+            campaign = param
+        else:
+            kept.append((name, param))
+    if not campaign.strip() or len(campaign) > 200:
+        raise ValidationError(argument, "campaign= must name the campaign (1 to 200 characters)")
+    if dialect == "sqlite":
+        # sqlite:///x.db is the relative path x.db; sqlite:////x.db the absolute /x.db.
+        if not location.startswith("/") or location == "/" or kept:
+            raise ValidationError(
+                argument,
+                "a SQLite URL is sqlite:///relative/file.db or sqlite:////absolute/file.db",
+            )
+        return DatabaseURL("sqlite", location[1:], campaign)
+    target = f"postgresql://{location}"
+    if kept:
+        target += "?" + urllib.parse.urlencode(kept)
+    return DatabaseURL("postgresql", target, campaign)
+
+
+class Transaction(Protocol):
+    """What a transaction's function is given: one cursor, ``?`` placeholders."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; its rows (empty for a statement that returns none)."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row."""
+
+
+class Database:
+    """A ledger's or a shared journal's database. Thread-safe; close it when done."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+        self.dialect: Dialect = url.dialect
+        self._closed = False
+        if url.dialect == "sqlite":
+            self._backend: _Backend = _SQLite(Path(url.target))
+        else:
+            self._backend = _Postgres(url)
+
+    def transaction(self, work: Callable[[Transaction], T]) -> T:
+        """``work(tx)`` in one transaction, committed (durably) when it returns.
+
+        Raises DatabaseError when the database cannot be reached or written; then
+        nothing of ``work`` was committed.
+        """
+        if self._closed:
+            raise DatabaseError(f"the database {self.url.display} is closed")
+        return self._backend.transaction(work)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._backend.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Backend(Protocol):
+    def transaction(self, work: Callable[[Transaction], T]) -> T: ...
+
+    def close(self) -> None: ...
+
+
+class _SQLiteTransaction:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._connection.executemany(sql, rows)
+
+
+class _SQLite:
+    """One connection, one transaction at a time (SQLite writes one at a time anyway)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        try:
+            # Created owner-only before SQLite opens it: it will hold card keys (SQLite
+            # gives its -wal and -shm files the same mode).
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+            os.close(fd)
+            connection = sqlite3.connect(
+                path,
+                timeout=SQLITE_BUSY_SECONDS,
+                isolation_level=None,  # transactions are begun and ended here, explicitly
+                check_same_thread=False,  # used by one thread at a time, under the lock
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(f"cannot open the database {path}: {_reason(exc)}") from None
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            connection.close()
+            raise DatabaseError(f"cannot open the database {path}: {_reason(exc)}") from None
+        self._connection = connection
+
+    def transaction(self, work: Callable[[Transaction], T]) -> T:
+        with self._lock:
+            connection = self._connection
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise DatabaseError(
+                    f"cannot write the database {self._path}: {_reason(exc)}"
+                ) from None
+            try:
+                result = work(_SQLiteTransaction(connection))
+                connection.execute("COMMIT")
+            except BaseException as exc:
+                if connection.in_transaction:
+                    try:
+                        connection.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                if isinstance(exc, sqlite3.Error):
+                    raise DatabaseError(
+                        f"cannot write the database {self._path}: {_reason(exc)}"
+                    ) from None
+                raise
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+class _PostgresTransaction:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._cursor
+        cursor.execute(_to_format(sql), params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor.executemany(_to_format(sql), rows)
+
+
+class _Postgres:
+    """A psycopg connection pool; each transaction takes one connection."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        try:
+            import psycopg
+            import psycopg_pool
+        except ImportError:
+            raise ValidationError(
+                "url",
+                "a postgresql:// URL needs the PostgreSQL driver: pip install 'gatepay[postgres]'",
+            ) from None
+        self._psycopg = psycopg
+        self._display = url.display
+        try:
+            self._pool = psycopg_pool.ConnectionPool(
+                url.target,
+                min_size=1,
+                max_size=POSTGRES_POOL_SIZE,
+                kwargs={"autocommit": False},
+                open=False,
+                name="gatepay",
+            )
+            self._pool.open(wait=True, timeout=30.0)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise DatabaseError(f"cannot connect to {self._display}: {_reason(exc)}") from None
+
+    def transaction(self, work: Callable[[Transaction], T]) -> T:
+        psycopg = self._psycopg
+        retry = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                with self._pool.connection() as connection:
+                    with connection.transaction(), connection.cursor() as cursor:
+                        return work(_PostgresTransaction(cursor))
+            except retry:
+                if attempt + 1 == TRANSACTION_ATTEMPTS:
+                    raise DatabaseError(
+                        f"cannot write {self._display}: too much contention"
+                    ) from None
+            except psycopg.Error as exc:
+                raise DatabaseError(f"cannot write {self._display}: {_reason(exc)}") from None
+            except Exception as exc:
+                if type(exc).__module__.startswith("psycopg_pool"):
+                    raise DatabaseError(
+                        f"cannot connect to {self._display}: {_reason(exc)}"
+                    ) from None
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _to_format(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (the SDK's SQL holds no literal ``?``)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line on why, from the driver's message (which never holds the SDK's values:
+    every value goes as a parameter)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextmanager
+def opened(url: DatabaseURL) -> Iterator[Database]:
+    """A :class:`Database` for ``url``, closed on leaving."""
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.close()

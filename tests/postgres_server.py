@@ -1,0 +1,176 @@
+"""A real PostgreSQL server on 127.0.0.1 for the tests, from the installed server binaries.
+
+The server runs as an unprivileged user (PostgreSQL refuses to run as root): the
+``postgres`` user Debian's package creates, else ``nobody``, when the tests run as root;
+the current user otherwise. Its data directory is a fresh temporary folder, it listens on
+127.0.0.1 only (no Unix socket), and anyone connecting from loopback is trusted. Each
+test gets a database of its own (:meth:`PostgresServer.new_database`).
+
+No binaries, no tests: the fixture fails (never skips) with what to install, since
+``.ci/run`` installs Debian's ``postgresql`` package where it is missing.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+SUPERUSER = "gatepay"
+START_SECONDS = 60.0
+
+
+def server_binaries() -> Path:
+    """The folder holding initdb and postgres: Debian's newest, else the PATH's."""
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "postgres").exists():
+            return Path(candidate)
+    found = shutil.which("postgres")
+    if found is not None and shutil.which("initdb") is not None:
+        return Path(found).parent
+    raise RuntimeError(
+        "PostgreSQL's server binaries (initdb, postgres) are not installed: install"
+        " Debian's 'postgresql' package (.ci/run does) and run the tests again"
+    )
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """The user to run the server as (None: this process's own user)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise RuntimeError("running as root, and there is no 'postgres' or 'nobody' user")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server. ``with PostgresServer() as server: ...``"""
+
+    def __init__(self) -> None:
+        self.bin = server_binaries()
+        self.user = _server_user()
+        self.port = _free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="gatepay-postgres-"))
+        self.data = self.folder / "data"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def _run_as(self) -> dict[str, object]:
+        if self.user is None:
+            return {}
+        return {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+
+    def start(self) -> None:
+        if self.user is not None:
+            os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
+        log = self.folder / "server.log"
+        env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
+        subprocess.run(
+            [
+                str(self.bin / "initdb"),
+                "--pgdata",
+                str(self.data),
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=self.folder,
+            env=env,
+            **self._run_as(),  # type: ignore[arg-type]
+        )
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"port={self.port}",
+                    "-c",
+                    "unix_socket_directories=",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "fsync=on",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+                env=env,
+                **self._run_as(),  # type: ignore[arg-type]
+            )
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"PostgreSQL did not start:\n{log.read_text()[-2000:]}")
+            try:
+                with psycopg.connect(self.admin_url, connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"PostgreSQL did not accept connections:\n{log.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.1)
+
+    def new_database(self) -> str:
+        """A new empty database; its URL."""
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)  # fast shutdown: SIGTERM waits for clients
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
