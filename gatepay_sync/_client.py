@@ -101,7 +101,7 @@ class GatePay:
             paths=paths,
             max_response_bytes=max_response_bytes,
         )
-        # Opened before anything else, so that a bad ledger leaves nothing to close.
+        # Opened before the HTTP client: a bad ledger then leaves nothing to close.
         self._owns_ledger = isinstance(ledger, str)
         self._ledger = _ledger_of(ledger)
         install_log_redaction()  # httpx logs each URL, and balance(key=) has the key in it
