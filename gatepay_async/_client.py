@@ -31,7 +31,9 @@ from gatepay_async._errors import (
     RateLimitError,
     RawAnswer,
     ResponseValidationError,
+    ValidationError,
 )
+from gatepay_async._ledger import Ledger
 from gatepay_async._log_redaction import install_log_redaction
 from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet
@@ -67,6 +69,10 @@ class AsyncGatePay:
     is not closed by this client. ``paths`` (a :class:`PathSet`) replaces the path set,
     for an account whose paths differ from the documented (or, for institution templates
     and balance, assumed) ones.
+
+    ``ledger`` (a ``sqlite:///`` or ``postgresql://`` URL, or a :class:`Ledger`) makes
+    ``gift_cards.create(..., idempotency_key=...)`` exactly-once across processes and
+    hosts. A URL is opened here and closed with the client; a Ledger is the caller's.
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class AsyncGatePay:
         http_client: httpx.AsyncClient | None = None,
         paths: PathSet | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        ledger: str | Ledger | None = None,
     ) -> None:
         self._config = ClientConfig.resolve(
             client_id=client_id,
@@ -93,6 +100,9 @@ class AsyncGatePay:
             paths=paths,
             max_response_bytes=max_response_bytes,
         )
+        # Opened before the HTTP client: a bad ledger then leaves nothing to close.
+        self._owns_ledger = isinstance(ledger, str)
+        self._ledger = _ledger_of(ledger)
         install_log_redaction()  # httpx logs each URL, and balance(key=) has the key in it
         self._clock = ServerClock()
         self._auth = GatePayAuth(
@@ -146,9 +156,18 @@ class AsyncGatePay:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client, unless it was the caller's."""
-        if self._owns_http_client:
-            await self._http_client.aclose()
+        """Close the HTTP client and the ledger, unless they were the caller's."""
+        try:
+            if self._owns_http_client:
+                await self._http_client.aclose()
+        finally:
+            if self._owns_ledger and self._ledger is not None:
+                self._ledger.close()
+
+    @property
+    def _idempotency_ledger(self) -> Ledger | None:
+        """The ledger of ``create(..., idempotency_key=...)``, if the client has one."""
+        return self._ledger
 
     # ------------------------------------------------------------ for the resources
 
@@ -374,6 +393,18 @@ class AsyncGatePay:
                 attempt,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def _ledger_of(ledger: object) -> Ledger | None:
+    """The client's ledger: opened from a URL, the caller's own, or none."""
+    if ledger is None or isinstance(ledger, Ledger):
+        return ledger
+    if isinstance(ledger, str):
+        return Ledger(ledger)
+    raise ValidationError(
+        "ledger",
+        f"must be a sqlite:/// or postgresql:// URL or a Ledger, got {type(ledger).__name__}",
+    )
 
 
 #: Added to an attempt's deadline: a connect that times out on its own (proof that

@@ -22,6 +22,7 @@ from gatepay_async._errors import (
     WaitTimeoutError,
 )
 from gatepay_async._journal import Journal, JournalError
+from gatepay_async._ledger import Ledger, LedgerError
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -51,6 +52,8 @@ __all__ = [
     "InvalidRequestError",
     "Journal",
     "JournalError",
+    "Ledger",
+    "LedgerError",
     "MerchantBalance",
     "OutcomeUnknownError",
     "PathSet",

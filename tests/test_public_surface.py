@@ -48,6 +48,7 @@ def test_constructors_take_the_same_parameters_in_the_same_order() -> None:
         "http_client",
         "paths",
         "max_response_bytes",
+        "ledger",
     ]
 
 

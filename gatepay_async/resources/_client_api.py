@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from gatepay_async._ledger import Ledger
 from gatepay_async._outcome import CreateCall, CreateOutcome
 
 __all__ = ["AsyncClientAPI"]
@@ -20,6 +21,10 @@ class AsyncClientAPI(Protocol):
     @property
     def on_behalf_of(self) -> str | None:
         """The institution's sub-merchant this client acts for (institution paths), or None."""
+
+    @property
+    def _idempotency_ledger(self) -> Ledger | None:
+        """The ledger of ``create(..., idempotency_key=...)``, or None."""
 
     async def _send(
         self, method: str, path: str, *, body: bytes = b"", params: dict[str, str] | None = None

@@ -14,7 +14,8 @@ from gatepay_async._decoding import (
     decode_merchant_balance,
     decode_templates,
 )
-from gatepay_async._errors import WaitTimeoutError
+from gatepay_async._errors import ValidationError, WaitTimeoutError
+from gatepay_async._ledger import check_idempotency_key
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -29,6 +30,7 @@ from gatepay_async._validation import build_create_request, card_lookup, dump_js
 from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
 
 from ._client_api import ClientAPI
+from ._idempotent import create_once
 from .bulk import BulkIssuer, BulkRun
 
 __all__ = ["GiftCards"]
@@ -57,6 +59,7 @@ class GiftCards:
         template_id: str,
         currency: str,
         amount: Decimal | int | str,
+        idempotency_key: str | None = None,
     ) -> GiftCard:
         """Issue one gift card.
 
@@ -67,10 +70,28 @@ class GiftCards:
         lost or unreadable answer, a 5xx, a redirect, or a SUCCESS without a usable
         number and key. Resent only when the request provably never reached GatePay or
         was refused with 429; an unknown outcome is never resent: a card may exist.
+
+        ``idempotency_key`` (needs a client with a ``ledger``) makes the create
+        exactly-once across calls, processes and hosts sharing the ledger: the same key
+        with the same request returns the stored card and sends nothing; with another
+        request, ValidationError naming the fields. An earlier attempt with the key that
+        is in flight, or ended unknown, raises OutcomeUnknownError and nothing is sent;
+        one that was refused or never sent is sent again. LedgerError: the ledger
+        cannot be reached (nothing was sent).
         """
         checked = build_create_request(
             title=title, template_id=template_id, currency=currency, amount=amount
         )
+        if idempotency_key is not None:
+            key = check_idempotency_key(idempotency_key)
+            ledger = self._client._idempotency_ledger
+            if ledger is None:
+                raise ValidationError(
+                    "idempotency_key",
+                    "needs a ledger: create the client with ledger='sqlite:///ledger.db'"
+                    " (or a postgresql:// URL, or a Ledger)",
+                )
+            return create_once(self._send_create, ledger, checked, key)
         outcome = self._send_create(CreateCall(checked))
         return outcome.card_or_raise()
 

@@ -1,0 +1,349 @@
+"""The ledger behind ``create(..., idempotency_key=...)``: one row per key, in a database.
+
+GatePay's create has no idempotency key, so the SDK keeps one: before a keyed create is
+sent, :meth:`Ledger.begin` claims the key in one transaction (an ``intent`` row, with a
+random owner token for this attempt); GatePay's raw answer is committed by
+:meth:`Ledger.record_answer` before anything interprets it, and the outcome by
+:meth:`Ledger.record_outcome`. A key's row is in one of four states:
+
+- ``intent``: an attempt claimed it and has not recorded an outcome: in flight elsewhere,
+  or its process died mid-create. A card may exist: never sent again on its own.
+- ``issued``: the card is stored (GatePay's raw answer, and the card's data).
+- ``failed``: refused by GatePay, or never sent: the next call with the key sends again.
+- ``unknown``: sent, and its outcome cannot be known: never sent again on its own.
+
+The database is an SQLite file (processes of one host) or PostgreSQL (many hosts), see
+``_database``. The claim is one statement (``INSERT ... ON CONFLICT DO NOTHING``, and a
+conditional ``UPDATE`` to take a ``failed`` row over), so two processes calling with one
+key at the same moment send at most one request. Synchronous and thread-safe: the async
+client calls it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import unicodedata
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from gatepay_async._database import NOW_MS, Database, DatabaseError, Transaction
+from gatepay_async._database import parse_database_url as _parse_url
+from gatepay_async._decoding import decode_card
+from gatepay_async._errors import GatePayError, OutcomeUnknownError, RawAnswer, ValidationError
+from gatepay_async._models import GiftCard
+from gatepay_async._outcome import CreateOutcome, Outcome, issued_data, recover_card
+from gatepay_async._validation import CreateRequest
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "Begun",
+    "EarlierAttemptInDoubt",
+    "Ledger",
+    "LedgerError",
+    "check_idempotency_key",
+]
+
+#: The longest idempotency key accepted (an order id, a UUID, a hash fit easily).
+MAX_KEY_LENGTH = 200
+TABLE = "gatepay_ledger"
+INTENT, ISSUED, FAILED, UNKNOWN = "intent", "issued", "failed", "unknown"
+#: Serialises concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL (which can otherwise
+#: fail on its catalog's unique index when two processes open a new database at once).
+_SCHEMA_LOCK_ID = 0x6761746570617931  # "gatepay1"
+
+_COLUMNS = "title, template_id, currency, amount, state, attempts, answer_status, answer_body, card"
+
+
+class LedgerError(GatePayError):
+    """The ledger's database cannot be reached or written. Its text names the database
+    (never with its password) and never an idempotency key or a card key."""
+
+
+class EarlierAttemptInDoubt(GatePayError):
+    """The cause of the OutcomeUnknownError raised for a key whose earlier attempt is in
+    flight elsewhere or ended unknown."""
+
+
+@attrs.frozen
+class Begun:
+    """What :meth:`Ledger.begin` decided: ``card`` (stored: nothing to send) or
+    ``owner`` (this attempt holds the key: send, then record under this token)."""
+
+    owner: str | None = None
+    card: GiftCard | None = None
+
+
+def check_idempotency_key(value: object) -> str:
+    """``value`` if it can be an idempotency key, else a ValidationError naming it."""
+    if not isinstance(value, str):
+        raise ValidationError("idempotency_key", f"must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError("idempotency_key", "must not be empty")
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValidationError(
+            "idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters, got {len(value)}"
+        )
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        raise ValidationError("idempotency_key", "must not contain control characters")
+    return value
+
+
+class Ledger:
+    """Idempotency keys for ``create``, in an SQLite file or a PostgreSQL database.
+
+    ``Ledger("sqlite:///ledger.db")`` or ``Ledger("postgresql://user@host/db")`` (also
+    :meth:`open`) opens the database and creates its one table if missing. Pass it (or
+    the URL) to the client as ``ledger=``. Thread-safe; close it when done (a client
+    closes only a ledger it opened from a URL).
+    """
+
+    def __init__(self, url: str) -> None:
+        if not isinstance(url, str):
+            raise ValidationError(
+                "ledger",
+                f"must be a sqlite:/// or postgresql:// URL or a Ledger, got {type(url).__name__}",
+            )
+        self.url = _parse_url(url, argument="ledger")
+        try:
+            self._database = Database(self.url)
+        except DatabaseError as exc:
+            raise LedgerError(f"cannot open the ledger: {exc}") from None
+        try:
+            self._run(self._create_table)
+        except BaseException:
+            self._database.close()
+            raise
+
+    @classmethod
+    def open(cls, url: str) -> Ledger:
+        """The ledger at ``url`` (the same as ``Ledger(url)``)."""
+        return cls(url)
+
+    def close(self) -> None:
+        self._database.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.url.display!r})"
+
+    # ------------------------------------------------------------------ the protocol
+
+    def begin(self, key: str, request: CreateRequest) -> Begun:
+        """Claim ``key`` for ``request``, in one transaction.
+
+        A new key, or one whose earlier attempt failed (refused, or never sent): claimed
+        for this attempt (``owner``; send it). Issued: the stored ``card`` (send
+        nothing). Raises ValidationError when the key was used for another request,
+        OutcomeUnknownError when its earlier attempt is in flight or ended unknown, and
+        LedgerError when the database fails (then nothing was claimed).
+        """
+        owner = secrets.token_hex(16)
+
+        def claim(tx: Transaction) -> tuple[Any, ...] | None:
+            now = NOW_MS[tx.dialect]
+            inserted = tx.execute(
+                f"INSERT INTO {TABLE} (idempotency_key, title, template_id, currency, amount,"
+                " state, owner, attempts, created_ms, updated_ms)"
+                f" VALUES (?, ?, ?, ?, ?, '{INTENT}', ?, 1, {now}, {now})"
+                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
+                (key, *_request_row(request), owner),
+            )
+            if inserted:
+                return None
+            row = _select(tx, key)
+            if row[4] == FAILED and not _differences(row, request):
+                taken = tx.execute(
+                    f"UPDATE {TABLE} SET state = '{INTENT}', owner = ?,"
+                    " attempts = attempts + 1, answer_status = NULL, answer_body = NULL,"
+                    f" card = NULL, error = NULL, updated_ms = {now}"
+                    f" WHERE idempotency_key = ? AND state = '{FAILED}'"
+                    " RETURNING idempotency_key",
+                    (owner, key),
+                )
+                if taken:
+                    return None
+                row = _select(tx, key)  # another process took it over first
+            return row
+
+        row = self._run(claim)
+        if row is None:
+            return Begun(owner=owner)
+        return Begun(card=_stored(row, request))
+
+    def record_answer(self, key: str, owner: str, status_code: int, body: bytes) -> bool:
+        """Commit GatePay's raw answer to ``owner``'s attempt; False if the row is no
+        longer that attempt's intent."""
+        return self._update(
+            key,
+            owner,
+            "answer_status = ?, answer_body = ?",
+            (status_code, body),
+        )
+
+    def record_outcome(self, key: str, owner: str, outcome: CreateOutcome) -> bool:
+        """Commit the outcome ``_outcome`` decided for ``owner``'s attempt; False if the
+        row is no longer that attempt's intent."""
+        if outcome.outcome is Outcome.ISSUED:
+            answer = outcome.answer
+            data: object = issued_data(answer.content) if answer is not None else None
+            if data is None and outcome.card is not None:  # pragma: no cover - defensive
+                data = {"card_num": outcome.card.card_number, "card_key": outcome.card.key}
+            card = json.dumps(data, ensure_ascii=False, default=_json_default)
+            status = answer.status_code if answer is not None else None
+            body = answer.content if answer is not None else None
+            return self._update(
+                key,
+                owner,
+                f"state = '{ISSUED}', card = ?, answer_status = ?, answer_body = ?",
+                (card, status, body),
+            )
+        error = outcome.error
+        text = f"{type(error).__name__}: {error}" if error is not None else outcome.outcome.value
+        if outcome.outcome is Outcome.UNKNOWN:
+            raw = error.answer if isinstance(error, OutcomeUnknownError) else None
+            if raw is not None:  # a partial answer, or one that could not be read
+                return self._update(
+                    key,
+                    owner,
+                    f"state = '{UNKNOWN}', error = ?, answer_status = ?, answer_body = ?",
+                    (text, raw.status_code, raw.body),
+                )
+            return self._update(key, owner, f"state = '{UNKNOWN}', error = ?", (text,))
+        return self._update(key, owner, f"state = '{FAILED}', error = ?", (text,))
+
+    def state(self, key: str) -> str | None:
+        """The state of ``key``'s row (``intent``, ``issued``, ``failed``, ``unknown``),
+        or None when the ledger has none."""
+        rows = self._run(
+            lambda tx: tx.execute(f"SELECT state FROM {TABLE} WHERE idempotency_key = ?", (key,))
+        )
+        return str(rows[0][0]) if rows else None
+
+    # ------------------------------------------------------------------ internals
+
+    def _update(self, key: str, owner: str, assignments: str, params: tuple[Any, ...]) -> bool:
+        def update(tx: Transaction) -> bool:
+            rows = tx.execute(
+                f"UPDATE {TABLE} SET {assignments}, updated_ms = {NOW_MS[tx.dialect]}"
+                f" WHERE idempotency_key = ? AND owner = ? AND state = '{INTENT}'"
+                " RETURNING idempotency_key",
+                (*params, key, owner),
+            )
+            return bool(rows)
+
+        return bool(self._run(update))
+
+    def _run(self, work: Callable[[Transaction], Any]) -> Any:
+        try:
+            return self._database.transaction(work)
+        except DatabaseError as exc:
+            # The driver's text never holds a parameter (every value is one), so neither
+            # the idempotency key nor a card key is in it.
+            raise LedgerError(f"the ledger cannot be used: {exc}") from None
+
+    def _create_table(self, tx: Transaction) -> None:
+        blob = "BYTEA" if tx.dialect == "postgresql" else "BLOB"
+        if tx.dialect == "postgresql":
+            tx.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK_ID,))
+        tx.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+            " idempotency_key TEXT PRIMARY KEY,"
+            " title TEXT NOT NULL,"
+            " template_id TEXT NOT NULL,"
+            " currency TEXT NOT NULL,"
+            " amount TEXT NOT NULL,"
+            " state TEXT NOT NULL,"
+            " owner TEXT NOT NULL,"
+            " attempts INTEGER NOT NULL,"
+            " answer_status INTEGER,"
+            f" answer_body {blob},"
+            " card TEXT,"
+            " error TEXT,"
+            " created_ms BIGINT NOT NULL,"
+            " updated_ms BIGINT NOT NULL)"
+        )
+
+
+def _request_row(request: CreateRequest) -> tuple[str, str, str, str]:
+    return (request.title, request.template_id, request.currency, str(request.amount))
+
+
+def _select(tx: Transaction, key: str) -> tuple[Any, ...]:
+    return tx.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE idempotency_key = ?", (key,))[0]
+
+
+_FIELDS = ("title", "template_id", "currency", "amount")
+
+
+def _differences(row: tuple[Any, ...], request: CreateRequest) -> list[str]:
+    """The request fields that differ from what the key was first used for."""
+    texts = zip(_FIELDS[:3], row[:3], strict=True)
+    differ = [name for name, stored in texts if stored != getattr(request, name)]
+    try:
+        same_amount = Decimal(row[3]) == request.amount
+    except ArithmeticError:
+        same_amount = False
+    if not same_amount:
+        differ.append("amount")
+    return differ
+
+
+def _stored(row: tuple[Any, ...], request: CreateRequest) -> GiftCard:
+    """The stored card of a row this attempt did not claim, or the error to raise."""
+    differ = _differences(row, request)
+    if differ:
+        stored = dict(zip(_FIELDS, row[:4], strict=True))
+        details = "; ".join(f"{name} was {stored[name]!r}" for name in differ)
+        raise ValidationError(
+            "idempotency_key",
+            f"was first used for another request ({', '.join(differ)} differ: {details});"
+            " nothing was sent",
+        )
+    state, status, body, card_text = row[4], row[6], row[7], row[8]
+    answer = RawAnswer(int(status), bytes(body)) if status is not None else None
+    if answer is not None:
+        # Today's rules on the recorded answer (a card in an answer recorded by an
+        # attempt that died before recording its outcome counts as issued).
+        card = recover_card(answer.status_code, answer.body)
+        if card is not None:
+            return card
+    if state == ISSUED and card_text is not None:
+        try:
+            return decode_card(json.loads(card_text))
+        except (ValueError, GatePayError):
+            pass
+    if state == INTENT:
+        why = (
+            "an earlier attempt with this idempotency key is still in flight elsewhere,"
+            " or its process stopped mid-create"
+        )
+    elif state == ISSUED:
+        why = "an earlier attempt with this idempotency key issued a card the ledger cannot read"
+    else:
+        why = "an earlier attempt with this idempotency key ended unknown"
+    cause = EarlierAttemptInDoubt(f"{why}; it is not resent")
+    error = OutcomeUnknownError(
+        title=request.title,
+        template_id=request.template_id,
+        currency=request.currency,
+        amount=request.amount,
+        cause=cause,
+        answer=answer,
+    )
+    error.__cause__ = cause
+    raise error
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to the ledger")

@@ -1,0 +1,105 @@
+"""``create(..., idempotency_key=...)``: one create per key, through the client's ledger.
+
+The ledger claims the key before the send (intent durable first), keeps GatePay's raw
+answer before anything interprets it, and the outcome after. The outcome itself is
+decided by ``_outcome`` alone, exactly as for a create without a key; the ledger only
+records it. Each attempt is shielded from cancellation, as a bulk run's are: a
+cancelled call never leaves a sent create recorded as anything but ``intent`` (or the
+outcome it really had).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from gatepay_async._ledger import Ledger, LedgerError
+from gatepay_async._models import GiftCard
+from gatepay_async._outcome import AsyncSendCreate, CreateCall, CreateOutcome, Outcome, decide
+from gatepay_async._synchronization import AsyncCancelShield, async_run_blocking, async_sleep
+from gatepay_async._validation import CreateRequest
+
+__all__ = ["async_create_once"]
+
+logger = logging.getLogger("gatepay")
+
+#: The warning when the ledger could not keep an answer or an outcome (no key in it).
+NOT_RECORDED = (
+    "the ledger could not record the %s of an idempotent create (%s); the key stays"
+    " in doubt: a later create with it raises OutcomeUnknownError instead of sending"
+)
+
+
+async def async_create_once(
+    send_create: AsyncSendCreate,
+    ledger: Ledger,
+    request: CreateRequest,
+    key: str,
+) -> GiftCard:
+    """The card for ``key``: the stored one, or the one a single create issues.
+
+    Raises what ``create`` raises, plus LedgerError when the ledger cannot claim the
+    key (nothing was sent), ValidationError when the key was used for another request,
+    and OutcomeUnknownError when an earlier attempt with the key is in flight or ended
+    unknown (nothing is sent).
+    """
+    with AsyncCancelShield():  # a claimed key is always followed by its send
+        begun = await async_run_blocking(lambda: ledger.begin(key, request))
+    if begun.card is not None:
+        return begun.card
+    owner = begun.owner
+    assert owner is not None
+    unrecorded: list[LedgerError] = []
+    waiting = [False]
+
+    async def on_answer(response: httpx.Response) -> None:
+        status, body = response.status_code, response.content
+        try:
+            await async_run_blocking(lambda: ledger.record_answer(key, owner, status, body))
+        except LedgerError as exc:
+            logger.warning(NOT_RECORDED, "answer", exc)
+            unrecorded.append(exc)
+            if decide(status, body) is Outcome.REFUSED:
+                # Nothing was issued, and nothing more is sent with an answer not kept.
+                raise
+            # Anything else is decided anyway, so that a card in it reaches the caller.
+
+    async def pause(exc: BaseException, seconds: float) -> None:
+        if unrecorded:
+            raise exc  # the ledger failed: no further send
+        waiting[0] = True
+        await async_sleep(seconds)
+        waiting[0] = False
+
+    try:
+        outcome = await send_create(
+            CreateCall(request, on_answer=on_answer, pause=pause, guard=AsyncCancelShield)
+        )
+    except BaseException as exc:
+        # Cancelled between attempts, or the ledger failed to keep a refusal: either way
+        # the last attempt was refused or never sent, so nothing was issued. Recorded as
+        # failed if the ledger can (else the key stays in doubt, the safe side).
+        if waiting[0] or isinstance(exc, LedgerError):
+            reason = "cancelled" if waiting[0] else "the ledger failed"
+            not_issued = CreateOutcome(
+                Outcome.NOT_SENT, error=RuntimeError(f"{reason} after a refused or unsent attempt")
+            )
+            with AsyncCancelShield():
+                await _record(ledger, key, owner, not_issued)
+        raise
+    with AsyncCancelShield():
+        await _record(ledger, key, owner, outcome)
+    return outcome.card_or_raise()
+
+
+async def _record(ledger: Ledger, key: str, owner: str, outcome: CreateOutcome) -> None:
+    """Record ``outcome``; a ledger failure is logged, never raised: the outcome (a card,
+    above all) still reaches the caller, and the row stays ``intent`` (in doubt)."""
+    try:
+        kept = await async_run_blocking(lambda: ledger.record_outcome(key, owner, outcome))
+    except LedgerError as exc:
+        logger.warning(NOT_RECORDED, "outcome", exc)
+        return
+    if not kept:  # pragma: no cover - only this attempt writes an intent it owns
+        logger.warning(NOT_RECORDED, "outcome", "the row was taken over")

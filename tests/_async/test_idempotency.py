@@ -1,0 +1,436 @@
+"""``create(..., idempotency_key=...)`` through a ledger, on SQLite and on PostgreSQL.
+
+Scripted answers (httpx.MockTransport) for the decisions; the two-process and crash
+tests over real HTTP are in tests/test_idempotency_processes.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import gatepay_async._outcome as outcome_module
+from gatepay_async import (
+    AsyncGatePay,
+    GiftCard,
+    InvalidRequestError,
+    Ledger,
+    LedgerError,
+    OutcomeUnknownError,
+    RequestNotSentError,
+    ValidationError,
+)
+from gatepay_async._validation import build_create_request
+from tests import helpers
+from tests.postgres_server import SUPERUSER
+
+from .conftest import mock_client
+
+KEY = "order-123"
+ANSWER = helpers.success(helpers.card_data())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty ledger database: an SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def create(gp: AsyncGatePay, key: str | None = KEY, **changes: Any) -> GiftCard:
+    fields: dict[str, Any] = {
+        "title": "Holiday",
+        "template_id": helpers.TEMPLATE_ID,
+        "currency": "USDT",
+        "amount": Decimal("0.99"),
+    }
+    fields.update(changes)
+    return await gp.gift_cards.create(**fields, idempotency_key=key)
+
+
+COLUMNS = ("state", "attempts", "answer_status", "answer_body", "card", "error")
+SELECT_ROW = (
+    "SELECT state, attempts, answer_status, answer_body, card, error"
+    " FROM gatepay_ledger WHERE idempotency_key = ?"
+)
+
+
+def row(ledger: Ledger, key: str = KEY) -> dict[str, Any]:
+    """The ledger's row for ``key``, by column."""
+    found = ledger._database.transaction(lambda tx: tx.execute(SELECT_ROW, (key,)))
+    assert found, "no row"
+    values = dict(zip(COLUMNS, found[0], strict=True))
+    if values["answer_body"] is not None:
+        values["answer_body"] = bytes(values["answer_body"])
+    return values
+
+
+def request_of(**changes: Any) -> Any:
+    fields: dict[str, Any] = {
+        "title": "Holiday",
+        "template_id": helpers.TEMPLATE_ID,
+        "currency": "USDT",
+        "amount": "0.99",
+    }
+    fields.update(changes)
+    return build_create_request(**fields)
+
+
+# ------------------------------------------------------------------ same key
+
+
+@pytest.mark.anyio
+async def test_same_key_same_request_returns_the_stored_card_and_sends_nothing(
+    ledger_url: str,
+) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            first = await create(gp)
+            assert row(ledger)["state"] == "issued"
+            again = await create(gp, amount="0.990")  # the same amount, written otherwise
+        # Another client (another process or host) on the same ledger.
+        async with mock_client(recorder, ledger=ledger_url) as other:
+            stored = await create(other)
+    assert recorder.count == 1
+    assert first.card_number == again.card_number == stored.card_number == helpers.CARD_NUMBER
+    assert first.key == again.key == stored.key == helpers.CARD_KEY
+
+
+@pytest.mark.anyio
+async def test_same_key_another_request_is_refused_naming_the_fields(ledger_url: str) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    async with mock_client(recorder, ledger=ledger_url) as gp:
+        await create(gp)
+        with pytest.raises(ValidationError) as info:
+            await create(gp, amount="1.99", title="Other")
+        assert info.value.argument == "idempotency_key"
+        assert "title" in info.value.reason
+        assert "amount" in info.value.reason
+        assert "currency" not in info.value.reason
+        with pytest.raises(ValidationError, match="template_id"):
+            await create(gp, template_id="42")
+    assert recorder.count == 1
+    assert helpers.CARD_KEY not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_failed_key_with_another_request_is_refused(ledger_url: str) -> None:
+    recorder = helpers.Recorder(helpers.fail("400001", status_code=400), ANSWER)
+    async with mock_client(recorder, ledger=ledger_url) as gp:
+        with pytest.raises(InvalidRequestError):
+            await create(gp)
+        with pytest.raises(ValidationError, match="currency"):
+            await create(gp, currency="BTC")
+    assert recorder.count == 1
+
+
+# ------------------------------------------------------------------ earlier attempts
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "first",
+    [
+        helpers.raw(503, "upstream failed"),
+        helpers.raw(200, '{"status": "SUCCESS", "data": {"card_num": "GC1"'),  # cut short
+        httpx.ReadError("connection reset"),  # lost after the request was written
+    ],
+    ids=["5xx", "unreadable", "lost"],
+)
+async def test_an_earlier_unknown_attempt_is_never_sent_again(
+    ledger_url: str, first: helpers.Step
+) -> None:
+    recorder = helpers.Recorder(first, ANSWER)
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger, max_retries=3) as gp:
+            with pytest.raises(OutcomeUnknownError):
+                await create(gp)
+            assert row(ledger)["state"] == "unknown"
+            with pytest.raises(OutcomeUnknownError) as info:
+                await create(gp)
+    assert recorder.count == 1
+    text = str(info.value)
+    assert "earlier attempt with this idempotency key" in text
+    assert "ended unknown" in text
+    assert "not resent" in text
+
+
+@pytest.mark.anyio
+async def test_an_attempt_in_flight_elsewhere_is_not_sent_again(ledger_url: str) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    with Ledger(ledger_url) as ledger:
+        # Another process claimed the key and is sending (or died mid-create).
+        assert ledger.begin(KEY, request_of()).owner is not None
+        async with mock_client(recorder, ledger=ledger) as gp:
+            with pytest.raises(OutcomeUnknownError) as info:
+                await create(gp)
+        assert row(ledger)["state"] == "intent"
+    assert recorder.count == 0
+    assert "in flight elsewhere" in str(info.value)
+    assert "not resent" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_an_answer_recorded_by_an_attempt_that_died_gives_its_card(
+    ledger_url: str,
+) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    with Ledger(ledger_url) as ledger:
+        owner = ledger.begin(KEY, request_of()).owner
+        assert owner is not None
+        assert ledger.record_answer(KEY, owner, 200, ANSWER.content)
+        # ... and its process died before recording the outcome.
+        async with mock_client(recorder, ledger=ledger) as gp:
+            card = await create(gp)
+    assert recorder.count == 0
+    assert (card.card_number, card.key) == (helpers.CARD_NUMBER, helpers.CARD_KEY)
+
+
+@pytest.mark.anyio
+async def test_an_earlier_refused_attempt_is_sent_again(ledger_url: str) -> None:
+    recorder = helpers.Recorder(helpers.fail("400001", status_code=400), ANSWER)
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            with pytest.raises(InvalidRequestError):
+                await create(gp)
+            assert row(ledger)["state"] == "failed"
+            card = await create(gp)
+            assert row(ledger)["state"] == "issued"
+            assert row(ledger)["attempts"] == 2
+            assert (await create(gp)).card_number == card.card_number
+    assert recorder.count == 2
+    assert card.key == helpers.CARD_KEY
+
+
+@pytest.mark.anyio
+async def test_an_earlier_attempt_never_sent_is_sent_again(ledger_url: str) -> None:
+    recorder = helpers.Recorder(httpx.ConnectError("connection refused"), ANSWER)
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger, max_retries=0) as gp:
+            with pytest.raises(RequestNotSentError):
+                await create(gp)
+            assert row(ledger)["state"] == "failed"
+            card = await create(gp)
+        assert row(ledger)["state"] == "issued"
+    assert recorder.count == 2
+    assert card.card_number == helpers.CARD_NUMBER
+
+
+@pytest.mark.anyio
+async def test_a_not_sent_attempt_retried_within_the_call_issues_once(
+    ledger_url: str, fast_retries: None
+) -> None:
+    recorder = helpers.Recorder(httpx.ConnectError("connection refused"), ANSWER)
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger, max_retries=2) as gp:
+            card = await create(gp)
+        assert row(ledger)["state"] == "issued"
+        assert row(ledger)["attempts"] == 1
+    assert recorder.count == 2
+    assert card.key == helpers.CARD_KEY
+
+
+# ------------------------------------------------------------------ the raw answer
+
+
+@pytest.mark.anyio
+async def test_the_raw_answer_is_in_the_ledger_before_it_is_interpreted(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = b'{"status": "SUCCESS", "data": {"card_num": "GC9", "card_key": "' + b"K" * 20
+    recorder = helpers.Recorder(helpers.raw(200, body))
+    seen: list[dict[str, Any]] = []
+    decide = outcome_module.create_answer
+
+    with Ledger(ledger_url) as ledger:
+
+        def checked(request: Any, response: httpx.Response, **options: Any) -> Any:
+            seen.append(row(ledger))  # what the ledger holds when the answer is decided
+            return decide(request, response, **options)
+
+        monkeypatch.setattr(outcome_module, "create_answer", checked)
+        async with mock_client(recorder, ledger=ledger) as gp:
+            with pytest.raises(OutcomeUnknownError):
+                await create(gp)
+        kept = row(ledger)
+    assert [(s["state"], s["answer_status"], s["answer_body"]) for s in seen] == [
+        ("intent", 200, body)
+    ]
+    assert (kept["state"], kept["answer_status"], kept["answer_body"]) == ("unknown", 200, body)
+
+
+@pytest.mark.anyio
+async def test_an_issued_row_keeps_the_raw_answer_and_the_card(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(helpers.Recorder(ANSWER), ledger=ledger) as gp:
+            await create(gp)
+        kept = row(ledger)
+    assert kept["answer_body"] == ANSWER.content
+    assert helpers.CARD_KEY in kept["card"]
+    assert helpers.CARD_NUMBER in kept["card"]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "key", ["", "   ", "x" * 201, "order\n1", "order\x001", 123, b"order"], ids=repr
+)
+async def test_a_bad_key_is_refused_and_nothing_is_sent(ledger_url: str, key: Any) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    async with mock_client(recorder, ledger=ledger_url) as gp:
+        with pytest.raises(ValidationError) as info:
+            await create(gp, key=key)
+    assert info.value.argument == "idempotency_key"
+    assert recorder.count == 0
+
+
+@pytest.mark.anyio
+async def test_the_request_is_checked_before_the_key(ledger_url: str) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    async with mock_client(recorder, ledger=ledger_url) as gp:
+        with pytest.raises(ValidationError) as info:
+            await create(gp, key="", amount=1.5)
+    assert info.value.argument == "amount"
+    assert recorder.count == 0
+
+
+@pytest.mark.anyio
+async def test_a_key_needs_a_ledger() -> None:
+    recorder = helpers.Recorder(ANSWER)
+    async with mock_client(recorder) as gp:
+        with pytest.raises(ValidationError, match="needs a ledger") as info:
+            await create(gp)
+        await create(gp, key=None)  # without a key, create is unchanged
+    assert info.value.argument == "idempotency_key"
+    assert recorder.count == 1
+
+
+@pytest.mark.parametrize(
+    "ledger", [123, "ledger.db", "mysql://host/db", "sqlite://", b"sqlite:///x.db"], ids=repr
+)
+def test_a_bad_ledger_argument_is_refused(ledger: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        AsyncGatePay(client_id="c", secret_key="s", ledger=ledger)
+    assert info.value.argument == "ledger"
+
+
+# ------------------------------------------------------------------ the ledger's life
+
+
+@pytest.mark.anyio
+async def test_a_ledger_url_is_the_clients_and_a_ledger_object_the_callers(
+    ledger_url: str,
+) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    async with mock_client(recorder, ledger=ledger_url) as gp:
+        opened = gp._ledger
+        assert opened is not None
+        await create(gp)
+    with pytest.raises(LedgerError):
+        opened.state(KEY)  # closed with the client
+    with Ledger(ledger_url) as mine:
+        async with mock_client(recorder, ledger=mine) as gp:
+            await create(gp)
+        assert mine.state(KEY) == "issued"  # still open
+    assert recorder.count == 1
+
+
+def test_a_ledger_repr_hides_the_password(postgres_url: str) -> None:
+    # The test server trusts loopback: any password is accepted, and must never show.
+    url = postgres_url.replace(f"://{SUPERUSER}@", f"://{SUPERUSER}:hunter2-secret@", 1)
+    assert "hunter2-secret" in url
+    with Ledger(url) as ledger:
+        assert "hunter2-secret" not in repr(ledger)
+        assert repr(ledger).startswith("Ledger('postgresql://")
+
+
+@pytest.mark.anyio
+async def test_a_ledger_that_cannot_be_reached_sends_nothing(ledger_url: str) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    ledger = Ledger(ledger_url)
+    ledger.close()  # as good as a database that went down
+    async with mock_client(recorder, ledger=ledger) as gp:
+        with pytest.raises(LedgerError) as info:
+            await create(gp)
+    assert recorder.count == 0
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_an_answer_the_ledger_cannot_keep_still_gives_the_card(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    with Ledger(ledger_url) as ledger:
+
+        def broken(*args: object) -> bool:
+            raise LedgerError("the ledger cannot be used: disk I/O error")
+
+        monkeypatch.setattr(ledger, "record_answer", broken)
+        monkeypatch.setattr(ledger, "record_outcome", broken)
+        caplog.set_level(logging.DEBUG)
+        async with mock_client(recorder, ledger=ledger) as gp:
+            card = await create(gp)  # the card reaches the caller
+            assert row(ledger)["state"] == "intent"
+            with pytest.raises(OutcomeUnknownError):  # the safe side from now on
+                await create(gp)
+    assert card.key == helpers.CARD_KEY
+    assert recorder.count == 1
+    assert "could not record the answer" in caplog.text
+    assert helpers.CARD_KEY not in caplog.text
+    assert KEY not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_refusal_the_ledger_cannot_keep_stops_before_the_next_send(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = helpers.Recorder(helpers.raw(429, ""), ANSWER)
+    with Ledger(ledger_url) as ledger:
+
+        def broken(*args: object) -> bool:
+            raise LedgerError("the ledger cannot be used: disk I/O error")
+
+        monkeypatch.setattr(ledger, "record_answer", broken)
+        async with mock_client(recorder, ledger=ledger, max_retries=3) as gp:
+            with pytest.raises(LedgerError):
+                await create(gp)
+        assert row(ledger)["state"] == "failed"  # a 429 issued nothing
+    assert recorder.count == 1
+
+
+# ------------------------------------------------------------------ secrets
+
+
+@pytest.mark.anyio
+async def test_no_card_key_in_logs_or_exception_text(
+    ledger_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    card_answer = helpers.raw(500, helpers.success(helpers.card_data()).content)
+    texts: list[str] = []
+    async with mock_client(helpers.Recorder(card_answer), ledger=ledger_url) as gp:
+        for _ in range(2):  # the unknown outcome, then the earlier attempt in doubt
+            with pytest.raises(OutcomeUnknownError) as info:
+                await create(gp)
+            texts += [str(info.value), repr(info.value)]
+        with pytest.raises(ValidationError) as refused:
+            await create(gp, amount="5")
+        texts.append(str(refused.value))
+    async with mock_client(helpers.Recorder(ANSWER), ledger=ledger_url) as gp:
+        card = await create(gp, key="order-2")
+        texts.append(repr(card))
+        texts.append(repr(await create(gp, key="order-2")))
+        texts.append(repr(gp._ledger))
+    assert "order-123" not in "".join(texts)
+    for text in [*texts, caplog.text]:
+        assert helpers.CARD_KEY not in text
