@@ -322,3 +322,39 @@ def test_release_ends_the_claims_of_dead_workers_at_once(campaign: str) -> None:
         parent.claim(["a", "b"])
         assert parent.held_elsewhere("a")
         assert not parent.held_elsewhere("b")
+
+
+def test_two_runs_on_one_campaign_split_the_rows_and_send_each_once(campaign: str) -> None:
+    import anyio
+
+    from tests._async.conftest import mock_client
+    from tests._async.test_bulk import FakeGatePay, specs
+
+    fake = FakeGatePay(latency=0.01)
+    rows = specs(120)
+    got: list[list[str]] = [[], []]
+    elsewhere = [0, 0]
+
+    async def worker(number: int) -> None:
+        async with (
+            mock_client(fake.handler) as gp,
+            gp.gift_cards.create_many(rows, concurrency=6, journal=campaign) as run,
+        ):
+            async for result in run:
+                assert result.state is BulkState.ISSUED
+                got[number].append(result.ref)
+            elsewhere[number] = run.elsewhere
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker, 0)
+            group.start_soon(worker, 1)
+
+    anyio.run(main)
+    assert sorted(fake.seen) == sorted(row.ref for row in rows)  # each sent once
+    assert len(set(fake.seen)) == len(rows)
+    handed_out = got[0] + got[1]
+    assert all(handed_out.count(ref) >= 1 for ref in fake.seen)
+    assert got[0]
+    assert got[1]  # both worked
+    assert len(got[0]) + elsewhere[0] == len(rows)
