@@ -33,6 +33,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from gatepay_async._bulk_models import BulkState
 from gatepay_async._database import (
     NOW_MS,
@@ -47,6 +49,7 @@ from gatepay_async._journal import (
     BULK_STATES,
     FAILED,
     INTENT,
+    INTERRUPTED,
     ISSUED,
     UNKNOWN,
     JournalEntry,
@@ -139,9 +142,17 @@ _READ = f"""
     WHERE r.campaign = ? AND r.ref IN ({{marks}})
 """
 
-# What the cache holds for a ref: (recorded state or None, the deciding record's text).
-_Known = tuple[str | None, str | None]
-_ABSENT: _Known = (None, None)
+# What the cache holds for a ref: (recorded state or None, the deciding record's text,
+# whether another worker owns the ref).
+_Known = tuple[str | None, str | None, bool]
+_ABSENT: _Known = (None, None, False)
+
+#: The error of an intent another worker wrote and has not followed with an outcome.
+IN_FLIGHT_ELSEWHERE = (
+    "sent by another worker of this campaign, and its answer is not recorded: it is in"
+    " flight there, or that worker stopped before its answer was recorded; a card may have"
+    " been issued"
+)
 
 
 class DatabaseJournal:
@@ -290,14 +301,17 @@ class DatabaseJournal:
                 self._remember(rows, chunk)
 
     def state(self, ref: str) -> BulkState | None:
-        recorded, _ = self._lookup(ref)
+        recorded = self._lookup(ref)[0]
         return None if recorded is None else BULK_STATES[recorded]
 
     def entry(self, ref: str) -> JournalEntry | None:
-        recorded, text = self._lookup(ref)
+        recorded, text, foreign = self._lookup(ref)
         if recorded is None:
             return None
-        return entry_of(ref, recorded, parse_record(text) if text is not None else None)
+        entry = entry_of(ref, recorded, parse_record(text) if text is not None else None)
+        if foreign and entry.error == INTERRUPTED:
+            return attrs.evolve(entry, error=IN_FLIGHT_ELSEWHERE)
+        return entry
 
     def interrupted(self, ref: str) -> bool:
         return self._lookup(ref)[0] == INTENT
@@ -458,7 +472,7 @@ class DatabaseJournal:
             self._pending_refs[ref] += 1
             recorded = self._known.get(ref, _ABSENT)[0]
             if recorded != ISSUED or state == ISSUED:  # issued stays issued
-                self._known[ref] = (state, text)
+                self._known[ref] = (state, text, False)
 
     def _write(
         self, tx: Transaction, batch: list[tuple[str, str, str, str]]
@@ -504,7 +518,7 @@ class DatabaseJournal:
             self._known = {
                 ref: known for ref, known in self._known.items() if ref in self._pending_refs
             }
-        found = {row[0]: (row[1], row[2]) for row in rows}
+        found = {row[0]: (row[1], row[2], row[4] != self.owner) for row in rows}
         for ref in refs:
             if ref not in self._pending_refs:  # what this worker queued is newer
                 self._known[ref] = found.get(ref, _ABSENT)

@@ -215,3 +215,93 @@ def test_workers_needs_a_database_journal(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "--workers" in result.output
+
+
+def _issued_in_sqlite(path: Path) -> int:
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return 0
+    try:
+        (number,) = connection.execute(
+            "SELECT count(*) FROM gatepay_journal_refs WHERE recorded = 'issued'"
+        ).fetchone()
+    except sqlite3.Error:
+        return 0
+    finally:
+        connection.close()
+    return int(number)
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["SIGTERM to the command", "Ctrl-C"])
+def test_a_signal_to_the_workers_command_stops_every_worker_cleanly(
+    tmp_path: Path, to_group: bool
+) -> None:
+    """SIGTERM to the command alone (docker, systemd), or SIGINT to its whole process group
+    (a terminal's Ctrl-C): each worker stops, finishes its requests in flight and takes no
+    new row; the command sends nothing more and writes OUT."""
+    db = tmp_path / "cards.db"
+    process, url = _start_sandbox(db, latency=0.4)
+    try:
+        count = 120
+        source = write_input(tmp_path / "in.csv", _rows(count))
+        out, journal = tmp_path / "out.csv", tmp_path / "campaign.db"
+        command = gatepay_command(
+            *("bulk-create", str(source), "--out", str(out), "--workers", "2"),
+            *("--concurrency", "4", "--no-progress"),
+        )
+        env = {
+            **gatepay_environ(url, CLIENT_ID, SECRET_KEY),
+            "GATEPAY_JOURNAL": f"sqlite:///{journal}",
+        }
+        parent = subprocess.Popen(  # noqa: S603 - our own module
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a process group of its own, as a terminal gives it
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while _issued_in_sqlite(journal) < 8:
+                assert parent.poll() is None, parent.communicate()
+                assert time.monotonic() < deadline, "the campaign made no progress"
+                time.sleep(0.02)
+            time.sleep(0.1)  # mid-request
+            if to_group:
+                os.killpg(parent.pid, signal.SIGINT)
+            else:
+                os.kill(parent.pid, signal.SIGTERM)
+            stdout, stderr = parent.communicate(timeout=60)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+        assert parent.returncode == 130, stdout + stderr
+        assert "Traceback" not in stderr
+        output = _in_input_order(out, count)
+        states = [row["state"] for row in output]
+        assert "unknown" not in states  # one signal each: the requests in flight finished
+        assert "not_attempted" in states  # and no new row was taken, by anyone
+        time.sleep(0.5)
+        cards = _cards(db)
+        assert states.count("issued") == len(cards)
+        for worker in (1, 2):
+            # A worker's own output is the journal when it ended: its sibling may still have
+            # had requests in flight, which it reports as such (never as its own).
+            worker_rows = _in_input_order(tmp_path / f"out.csv.worker-{worker}", count)
+            for row in worker_rows:
+                if row["state"] == "unknown":
+                    assert row["error"].startswith("sent by another worker"), row
+
+        again = subprocess.run(  # noqa: S603 - our own module
+            command, env=env, capture_output=True, text=True, timeout=240, check=False
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert len(_cards(db)) == count  # each title once
+        assert {row["state"] for row in _in_input_order(out, count)} == {"issued"}
+    finally:
+        _stop_sandbox(process)
