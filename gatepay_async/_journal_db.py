@@ -64,12 +64,11 @@ from gatepay_async._journal import (
     parse_record,
     unknown_record,
 )
+from gatepay_async._journal_store import DEFAULT_LEASE
 from gatepay_async._validation import CreateRequest
 
 __all__ = ["DEFAULT_LEASE", "DatabaseJournal"]
 
-#: Seconds a claimed row stays a worker's before another may take it (if not sent).
-DEFAULT_LEASE = 60.0
 #: Refs read in one statement (prefetch).
 READ_CHUNK = 500
 #: Decided refs kept in memory beyond this are forgotten (read again if asked).
@@ -266,7 +265,7 @@ class DatabaseJournal:
                 decided = recorded == ISSUED or (recorded == UNKNOWN and not retry_unknown)
                 claims[ref] = ref in mine or decided
             for ref in refs:
-                claims.setdefault(ref, True)
+                claims.setdefault(ref, ref in mine)  # no row read back: only if claimed
             self._claims = claims
 
     def held_elsewhere(self, ref: str) -> bool:
@@ -276,6 +275,16 @@ class DatabaseJournal:
     def may_send(self, ref: str) -> bool:
         with self._lock:
             return ref not in self._lost
+
+    def issued_since_open(self) -> int:
+        """How many refs of the campaign were issued since this journal was opened (by any
+        worker)."""
+        sql = (
+            f"SELECT count(*) FROM {REFS} WHERE campaign = ? AND recorded = 'issued'"
+            " AND decided_at >= ?"
+        )
+        rows = self._run(lambda tx: tx.execute(sql, (self._campaign, self._started_ms)))
+        return int(rows[0][0])
 
     def release(self, owners: Sequence[str] | None = None) -> int:
         """End the claims of ``owners`` (default: this worker) on rows not sent: another

@@ -17,7 +17,11 @@ from gatepay_async._bulk_models import BulkState
 from gatepay_async._journal import JournalEntry, JournalError
 from gatepay_async._validation import CreateRequest
 
-__all__ = ["JournalStore"]
+__all__ = ["DEFAULT_LEASE", "JournalStore"]
+
+#: Seconds a shared journal's claim on a row not sent yet lasts (then another worker may
+#: take the row).
+DEFAULT_LEASE = 60.0
 
 
 @runtime_checkable
@@ -105,3 +109,7 @@ class JournalStore(Protocol):
     def __contains__(self, ref: object) -> bool: ...
 
     def __len__(self) -> int: ...
+
+    def __enter__(self) -> JournalStore: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
@@ -49,8 +49,7 @@ from gatepay_async._errors import (
     ValidationError,
 )
 from gatepay_async._journal import Journal, JournalError
-from gatepay_async._journal_db import DEFAULT_LEASE, DatabaseJournal
-from gatepay_async._journal_store import JournalStore
+from gatepay_async._journal_store import DEFAULT_LEASE, JournalStore
 from gatepay_async.cli._bulk_workers import ENV_JOURNAL, ENV_OWNER, Workers
 from gatepay_async.cli._csv_io import (
     NOT_ATTEMPTED_STATE,
@@ -65,6 +64,9 @@ from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
 from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_restored
 from gatepay_async.resources.bulk import AsyncBulkRun
+
+if TYPE_CHECKING:
+    from gatepay_async._journal_db import DatabaseJournal
 
 __all__ = ["COMMANDS", "bulk_create_command"]
 
@@ -331,6 +333,8 @@ def bulk_create_command(
     journal: JournalStore
     try:
         if journal_url is not None:
+            from gatepay_async._journal_db import DatabaseJournal  # its drivers on demand
+
             journal = DatabaseJournal.open(
                 journal_url, lease=lease, owner=os.environ.get(ENV_OWNER) or None
             )
@@ -340,9 +344,14 @@ def bulk_create_command(
     except JournalError as exc:
         raise click.UsageError(str(exc)) from None
     workers_signals = 0
+    started = time.monotonic()
+    campaign: DatabaseJournal | None = None
     if workers > 1:
+        from gatepay_async._journal_db import DatabaseJournal
+
         assert isinstance(journal, DatabaseJournal)
         assert journal_arg is not None
+        campaign = journal
         workers_signals = _run_workers(
             workers,
             input_csv,
@@ -384,6 +393,10 @@ def bulk_create_command(
                 stopper,
             )
             defer_signals(stopper)  # the event loop put the default handlers back
+        if campaign is not None:  # the summary is the campaign's: the workers' cards count
+            tally.started = started
+            with contextlib.suppress(JournalError):
+                tally.issued_now = campaign.issued_since_open()
         unwritten = journal.unwritten_cards()
         if unwritten:  # first, where nothing can fail: these keys exist nowhere else
             _print_unwritten(unwritten)
