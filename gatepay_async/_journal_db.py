@@ -102,10 +102,11 @@ _REFS_SCHEMA = [
 ]
 
 # A claim: a ref nobody has; a claim whose lease ran out; a row that failed (or, when
-# unknown rows are to be sent again, ended unknown) before this worker started.
+# unknown rows are to be sent again, ended unknown) before this worker started. One
+# statement for a whole chunk of refs ({rows}: one "(?, ?, 'claimed', ?, NOW + ?)" each).
 _CLAIM = f"""
     INSERT INTO {REFS} (campaign, ref, state, owner, lease_until)
-    VALUES (?, ?, 'claimed', ?, {{now}} + ?)
+    VALUES {{rows}}
     ON CONFLICT (campaign, ref) DO UPDATE
     SET state = 'claimed', owner = excluded.owner, lease_until = excluded.lease_until
     WHERE ({REFS}.state = 'claimed' AND {REFS}.lease_until < {{now}})
@@ -113,28 +114,33 @@ _CLAIM = f"""
        OR ({REFS}.state = 'unknown' AND {REFS}.decided_at <= ? AND ? = 1)
     RETURNING ref
 """
-# A record gives its ref a state. Issued stays issued (a card exists whatever came
+# Records give their refs a state (one statement for refs that differ: {rows} is one
+# "(?, ?, ?, ?, ?, 0, NOW, ?, ?)" each). Issued stays issued (a card exists whatever came
 # after); otherwise only the ref's owner writes it, and an intent also takes a row that
 # failed before this worker started.
-_MINE = f"{REFS}.owner = excluded.owner AND {REFS}.state <> 'issued'"
-_CONDITIONS = {
-    INTENT: f"({_MINE}) OR ({REFS}.state = 'failed' AND {REFS}.decided_at <= ?)",
-    "answer": _MINE,
-    ISSUED: f"{REFS}.state <> 'issued'",
-    FAILED: _MINE,
-    UNKNOWN: _MINE,
-}
 _RECORD = f"""
     INSERT INTO {REFS}
         (campaign, ref, state, recorded, owner, lease_until, decided_at, first_record, last_record)
-    VALUES (?, ?, ?, ?, ?, 0, {{now}}, ?, ?)
+    VALUES {{rows}}
     ON CONFLICT (campaign, ref) DO UPDATE
     SET state = excluded.state, recorded = excluded.recorded,
         decided_at = excluded.decided_at, last_record = excluded.last_record,
         first_record = COALESCE({REFS}.first_record, excluded.first_record)
-    WHERE {{condition}}
+    WHERE {REFS}.state <> 'issued' AND (
+        excluded.state = 'issued'
+        OR {REFS}.owner = excluded.owner
+        OR (excluded.state = 'intent' AND {REFS}.state = 'failed' AND {REFS}.decided_at <= ?))
     RETURNING ref
 """
+#: New record ids, as many as asked for (the records are inserted with them).
+_NEW_IDS = {
+    "postgresql": f"SELECT nextval(pg_get_serial_sequence('{RECORDS}', 'id'))"
+    " FROM generate_series(1, ?)",
+    # A write transaction holds SQLite's one write lock: nobody else takes ids meanwhile.
+    "sqlite": f"SELECT COALESCE(max(id), 0) FROM {RECORDS}",
+}
+#: Refs whose records go in one statement at most.
+WRITE_CHUNK = 500
 _READ = f"""
     SELECT r.ref, r.recorded, rec.record, r.state, r.owner, r.lease_until > {{now}}
     FROM {REFS} r LEFT JOIN {RECORDS} rec ON rec.id = r.last_record
@@ -243,16 +249,17 @@ class DatabaseJournal:
         if not refs:
             return
         self._check_open()
-        claim = _CLAIM.format(now=self._now)
-        flag = 1 if retry_unknown else 0
+        now = self._now
+        claim = _CLAIM.format(
+            now=now, rows=", ".join(f"(?, ?, 'claimed', ?, {now} + ?)" for _ in refs)
+        )
+        params: list[Any] = []
+        for ref in refs:
+            params += (self._campaign, ref, self.owner, self._lease_ms)
+        params += (self._started_ms, self._started_ms, 1 if retry_unknown else 0)
 
         def work(tx: Transaction) -> tuple[set[str], list[tuple[Any, ...]]]:
-            mine: set[str] = set()
-            for ref in refs:
-                params = (self._campaign, ref, self.owner, self._lease_ms)
-                rows = tx.execute(claim, (*params, self._started_ms, self._started_ms, flag))
-                if rows:
-                    mine.add(ref)
+            mine = {ref for (ref,) in tx.execute(claim, params)}
             return mine, self._read(tx, refs)
 
         mine, rows = self._run(work)
@@ -486,35 +493,36 @@ class DatabaseJournal:
     def _write(
         self, tx: Transaction, batch: list[tuple[str, str, str, str]]
     ) -> tuple[list[str], list[str]]:
-        """The batch's records and their refs' states; (lost intents, records not applied)."""
-        now = self._now
-        insert = (
-            f"INSERT INTO {RECORDS} (campaign, ref, op, record, at)"
-            f" VALUES (?, ?, ?, ?, {now}) RETURNING id"
-        )
+        """The batch's records and their refs' states, in a few statements whatever its
+        size; (lost intents, records not applied). An intent whose claim was lost is not
+        written: it is not sent."""
+        ids = _new_ids(tx, len(batch))
+        applied: list[bool] = []
+        for group in _distinct_refs(batch):
+            rows = ", ".join(f"(?, ?, ?, ?, ?, 0, {self._now}, ?, ?)" for _ in group)
+            params: list[Any] = []
+            for number in group:
+                ref, state, _, _ = batch[number]
+                params += (self._campaign, ref, state, state, self.owner, ids[number], ids[number])
+            params.append(self._started_ms)
+            sql = _RECORD.format(rows=rows)
+            done = {ref for (ref,) in tx.execute(sql, params)}
+            applied += [batch[number][0] in done for number in group]
         lost: list[str] = []
         stray: list[str] = []
-        for ref, state, op, text in batch:
-            ((record_id,),) = tx.execute(insert, (self._campaign, ref, op, text))
-            condition = _CONDITIONS["answer" if op == "answer" else state]
-            sql = _RECORD.format(now=now, condition=condition)
-            params: tuple[Any, ...] = (
-                self._campaign,
-                ref,
-                state,
-                state,
-                self.owner,
-                record_id,
-                record_id,
-            )
-            if op == INTENT:
-                params += (self._started_ms,)
-            if tx.execute(sql, params):
-                continue
-            if op == INTENT:  # the claim was lost: this intent is not written, not sent
-                tx.execute(f"DELETE FROM {RECORDS} WHERE id = ?", (record_id,))
-                lost.append(ref)
-            stray.append(ref)
+        records = []
+        for number, (ref, _, op, text) in enumerate(batch):
+            if not applied[number]:
+                stray.append(ref)
+                if op == INTENT:  # the claim was lost: not written, and never sent
+                    lost.append(ref)
+                    continue
+            records.append((ids[number], self._campaign, ref, op, text))
+        tx.executemany(
+            f"INSERT INTO {RECORDS} (id, campaign, ref, op, record, at)"
+            f" VALUES (?, ?, ?, ?, ?, {self._now})",
+            records,
+        )
         return lost, stray
 
     def _read(self, tx: Transaction, refs: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -559,6 +567,29 @@ class DatabaseJournal:
                 " same journal: nothing it recorded is sent twice."
             )
         return self._failure
+
+
+def _new_ids(tx: Transaction, count: int) -> list[int]:
+    """``count`` new record ids, increasing."""
+    if tx.dialect == "sqlite":
+        ((last,),) = tx.execute(_NEW_IDS["sqlite"])
+        return list(range(int(last) + 1, int(last) + 1 + count))
+    return sorted(int(value) for (value,) in tx.execute(_NEW_IDS["postgresql"], (count,)))
+
+
+def _distinct_refs(batch: list[tuple[str, str, str, str]]) -> Iterator[list[int]]:
+    """The batch's positions in order, cut where a ref comes again (one statement may
+    write a row once) or a group is full."""
+    group: list[int] = []
+    refs: set[str] = set()
+    for number, (ref, _, _, _) in enumerate(batch):
+        if ref in refs or len(group) >= WRITE_CHUNK:
+            yield group
+            group, refs = [], set()
+        group.append(number)
+        refs.add(ref)
+    if group:
+        yield group
 
 
 def _create_tables(tx: Transaction) -> int:
