@@ -358,3 +358,44 @@ def test_two_runs_on_one_campaign_split_the_rows_and_send_each_once(campaign: st
     assert got[0]
     assert got[1]  # both worked
     assert len(got[0]) + elsewhere[0] == len(rows)
+
+
+def test_a_row_whose_claim_was_taken_before_its_intent_is_not_sent(campaign: str) -> None:
+    """A worker whose claims run out while it waits for its turn (rate limit): another
+    worker takes them, and the first one's intents are refused, so it sends none of them."""
+    import threading
+
+    from gatepay_sync import GatePay
+    from tests._async.test_bulk import specs
+    from tests._sync.conftest import mock_client as sync_client
+    from tests._sync.test_bulk import FakeGatePay as SyncFake
+
+    rows = specs(8)
+    refs = [row.ref for row in rows]
+    done = threading.Event()
+
+    def thief() -> None:  # another worker, claiming whatever runs out, for ten minutes
+        with DatabaseJournal.open(campaign, lease=600) as other:
+            while not done.wait(0.01):
+                other.claim(refs)
+
+    fake = SyncFake()
+    slow = DatabaseJournal.open(campaign, lease=0.001)  # a claim outlives nothing
+    thread = threading.Thread(target=thief)
+    thread.start()
+    try:
+        client: GatePay = sync_client(fake.handler)
+        with client as gp, gp.gift_cards.create_many(rows, journal=slow, rate=10) as run:
+            results = list(run)
+            elsewhere = run.elsewhere
+    finally:
+        done.set()
+        thread.join()
+        slow.close()
+    sent = set(fake.seen)
+    assert len(sent) < len(rows)  # the thief took rows before their intents
+    assert {result.ref for result in results} == sent
+    assert elsewhere == len(rows) - len(sent)
+    with DatabaseJournal.open(campaign) as journal:
+        for ref in refs:
+            assert (journal.state(ref) is BulkState.ISSUED) == (ref in sent)
