@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -237,10 +237,8 @@ class _SQLite:
                 connection.execute("COMMIT")
             except BaseException as exc:
                 if connection.in_transaction:
-                    try:
+                    with suppress(sqlite3.Error):
                         connection.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
                 if isinstance(exc, sqlite3.Error):
                     raise DatabaseError(
                         f"cannot write the database {self._path}: {_reason(exc)}"
@@ -300,9 +298,12 @@ class _Postgres:
         retry = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
         for attempt in range(TRANSACTION_ATTEMPTS):
             try:
-                with self._pool.connection() as connection:
-                    with connection.transaction(), connection.cursor() as cursor:
-                        return work(_PostgresTransaction(cursor))
+                with (
+                    self._pool.connection() as connection,
+                    connection.transaction(),
+                    connection.cursor() as cursor,
+                ):
+                    return work(_PostgresTransaction(cursor))
             except retry:
                 if attempt + 1 == TRANSACTION_ATTEMPTS:
                     raise DatabaseError(

@@ -90,7 +90,7 @@ class PostgresServer:
             os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
         log = self.folder / "server.log"
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - the installed initdb
             [
                 str(self.bin / "initdb"),
                 "--pgdata",
@@ -110,7 +110,7 @@ class PostgresServer:
             **self._run_as(),  # type: ignore[arg-type]
         )
         with open(log, "wb") as out:
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # noqa: S603 - the installed postgres
                 [
                     str(self.bin / "postgres"),
                     "-D",

@@ -29,6 +29,11 @@ facade a worker thread cannot be abandoned: :meth:`abandon` records its request 
 unknown at once (durably) and the run still waits for it, so the journal is never closed
 under a running create, and its real outcome replaces the unknown.
 
+A shared journal (a database: several workers, one campaign; see ``_journal_db``) hands
+rows out by claims: the puller claims ``concurrency`` rows at a time (in a thread), a row
+another worker holds gets no result here (``run.elsewhere``), and a row whose claim was
+lost before its intent was written is not sent (``may_send``).
+
 A journal that cannot be written (disk full, I/O error) stops the run before the next
 create is sent; the outcomes of the requests in flight are kept in memory
 (``Journal.unwritten_cards``), handed out, and the iteration then raises the
