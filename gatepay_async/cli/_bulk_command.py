@@ -295,6 +295,13 @@ def bulk_create_command(
     from the journal on every run (columns ref,state,card_number,key,status,amount,
     currency,error; state is issued, failed, unknown or not_attempted).
 
+    A database journal (--journal sqlite:///FILE.db or postgresql://..., or the
+    GATEPAY_JOURNAL variable, which keeps a password out of the process list) is shared:
+    several bulk-create processes, on one host or several, over the same input and the
+    same journal split the rows, and --workers N starts N of them here. A row another
+    worker holds is not sent by this one; a worker that dies leaves the rows it had sent
+    unknown, and the rows it had claimed go to another worker after --lease seconds.
+
     Ctrl-C or SIGTERM: no new rows are sent, the requests in flight finish and are
     recorded, OUT is written, exit 130; a second signal abandons the requests in flight
     (recorded as unknown). Exit status: 0 every row issued, 1 a usage or configuration
