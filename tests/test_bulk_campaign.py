@@ -319,3 +319,63 @@ def test_a_signal_to_the_workers_command_stops_every_worker_cleanly(
         assert {row["state"] for row in _in_input_order(out, count)} == {"issued"}
     finally:
         _stop_sandbox(process)
+
+
+def test_workers_option_releases_a_dead_workers_claims_and_sends_them_at_once(
+    tmp_path: Path, sandbox: tuple[str, Path]
+) -> None:
+    """A worker SIGKILLed mid-run: the command ends its claims without waiting for their
+    lease (60 s here), sends those rows itself, and OUT is complete: issued, or unknown
+    for the dead worker's requests in flight."""
+    url, db = sandbox
+    count = 160
+    source = write_input(tmp_path / "in.csv", _rows(count))
+    out, journal = tmp_path / "out.csv", tmp_path / "campaign.db"
+    command = gatepay_command(
+        *("bulk-create", str(source), "--out", str(out), "--workers", "2"),
+        # A rate keeps rows claimed and waiting for their turn when the worker dies.
+        *("--concurrency", str(CONCURRENCY), "--rate", "60", "--no-progress"),
+    )
+    env = {
+        **gatepay_environ(url, CLIENT_ID, SECRET_KEY),
+        "GATEPAY_JOURNAL": f"sqlite:///{journal}",
+    }
+    parent = subprocess.Popen(  # noqa: S603 - our own module
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _issued_in_sqlite(journal) < 30:
+            assert parent.poll() is None, parent.communicate()
+            assert time.monotonic() < deadline, "the campaign made no progress"
+            time.sleep(0.01)
+        victims = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _parent_of(entry) == parent.pid
+        ]
+        assert len(victims) == 2
+        os.kill(victims[0], signal.SIGKILL)
+        stdout, stderr = parent.communicate(timeout=120)  # well within the 60 s lease
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert "was ended by SIGKILL" in stderr
+    output = _in_input_order(out, count)
+    cards = _cards(db)
+    states = [row["state"] for row in output]
+    assert set(states) <= {"issued", "unknown"}  # nothing left unsent
+    assert states.count("unknown") <= CONCURRENCY
+    assert parent.returncode == (2 if "unknown" in states else 0), stdout + stderr
+    for row in output:
+        title = row["ref"].replace("r", "title-", 1)
+        if row["state"] == "issued":
+            assert (row["card_number"], row["key"]) == cards[title]
+
+
+def _parent_of(entry: Path) -> int | None:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
