@@ -16,6 +16,7 @@ import attrs
 import httpx
 
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
+from gatepay_async._database import is_database_url
 from gatepay_async._errors import (
     APIError,
     AuthenticationError,
@@ -25,12 +26,14 @@ from gatepay_async._errors import (
     ValidationError,
 )
 from gatepay_async._journal import Journal, JournalEntry
+from gatepay_async._journal_store import JournalStore
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import issued_data
 from gatepay_async._refs import RefSet
 from gatepay_async._validation import CreateRequest, build_create_request, canonical_amount
 
 __all__ = [
+    "ELSEWHERE",
     "BulkPlan",
     "CreateJob",
     "JournalArgument",
@@ -41,7 +44,10 @@ __all__ = [
     "open_journal",
 ]
 
-JournalArgument = Journal | str | os.PathLike[str] | None
+JournalArgument = JournalStore | str | os.PathLike[str] | None
+
+#: What :meth:`BulkPlan.decide` returns for a row another worker holds: no result here.
+ELSEWHERE = None
 
 
 @attrs.frozen
@@ -82,14 +88,27 @@ def check_unique_refs(specs: Iterable[object]) -> None:
             )
 
 
-def open_journal(journal: JournalArgument) -> tuple[Journal | None, bool]:
-    """The journal to use and whether this run owns (and so closes) it."""
+def open_journal(journal: JournalArgument) -> tuple[JournalStore | None, bool]:
+    """The journal to use and whether this run owns (and so closes) it.
+
+    A path opens a journal file; a ``sqlite:///`` or ``postgresql://`` URL a database
+    journal (``?campaign=NAME`` picks the campaign); an open journal is used as it is.
+    """
     if journal is None or isinstance(journal, Journal):
         return journal, False
+    if is_database_url(journal):
+        from gatepay_async._journal_db import DatabaseJournal  # only runs that use one
+
+        assert isinstance(journal, str)
+        return DatabaseJournal.open(journal), True
     if isinstance(journal, (str, os.PathLike)):
         return Journal.open(journal), True
+    if isinstance(journal, JournalStore):
+        return journal, False
     raise ValidationError(
-        "journal", f"must be a path, a Journal or None, not {type(journal).__name__}"
+        "journal",
+        "must be a path, a sqlite:/// or postgresql:// URL, a journal or None,"
+        f" not {type(journal).__name__}",
     )
 
 
@@ -98,7 +117,7 @@ class BulkPlan:
     GatePay unreachable)."""
 
     def __init__(
-        self, journal: Journal | None, *, retry_unknown: bool, check_duplicates: bool
+        self, journal: JournalStore | None, *, retry_unknown: bool, check_duplicates: bool
     ) -> None:
         self.journal = journal
         self.retry_unknown = retry_unknown
@@ -108,8 +127,9 @@ class BulkPlan:
 
     # ------------------------------------------------------------------ before sending
 
-    def decide(self, spec: CardSpec) -> BulkResult | CreateJob:
-        """The job to send for ``spec``, or its result when nothing is to be sent."""
+    def decide(self, spec: CardSpec) -> BulkResult | CreateJob | None:
+        """The job to send for ``spec``, or its result when nothing is to be sent; None
+        (:data:`ELSEWHERE`) for a row another worker of a shared journal holds."""
         if not isinstance(spec, CardSpec):
             raise TypeError(f"specs must hold CardSpec objects, not {type(spec).__name__}")
         ref = spec.ref
@@ -123,6 +143,8 @@ class BulkPlan:
             )
         journal = self.journal
         if journal is not None:
+            if journal.held_elsewhere(ref):
+                return ELSEWHERE  # another worker sends it and reports it
             state = journal.state(ref)
             if state is BulkState.ISSUED or state is BulkState.UNKNOWN:
                 entry = journal.entry(ref)

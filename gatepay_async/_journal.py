@@ -43,7 +43,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,23 @@ try:  # advisory locking keeps two runs off one journal; not available on Window
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FILE_MODE", "Journal", "JournalEntry", "JournalError"]
+__all__ = [
+    "BULK_STATES",
+    "FILE_MODE",
+    "STATE_OF_OP",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "answer_record",
+    "encode_record",
+    "entry_of",
+    "failed_record",
+    "intent_record",
+    "issued_cards",
+    "issued_record",
+    "parse_record",
+    "unknown_record",
+]
 
 logger = logging.getLogger("gatepay.journal")
 
@@ -75,14 +91,14 @@ VERSION = 1
 # interrupted create, like an intent: it reads as "intent", and reading it back looks at
 # what the answer says.
 INTENT, ISSUED, FAILED, UNKNOWN = "intent", "issued", "failed", "unknown"
-_STATE_OF_OP = {
+STATE_OF_OP = {
     "intent": INTENT,
     "answer": INTENT,
     "issued": ISSUED,
     "failed": FAILED,
     "unknown": UNKNOWN,
 }
-_BULK_STATES = {
+BULK_STATES = {
     INTENT: BulkState.UNKNOWN,
     ISSUED: BulkState.ISSUED,
     FAILED: BulkState.FAILED,
@@ -118,6 +134,43 @@ class JournalEntry:
     interrupted: bool = False
     intent: Mapping[str, str] | None = None
     recovered: bool = False
+
+
+def entry_of(ref: str, last_state: str, record: Mapping[str, Any] | None) -> JournalEntry:
+    """What a ref's deciding record says: its state (``intent``, ``issued``, ``failed``
+    or ``unknown``, as the record's op gave it) and the record itself (None if it cannot
+    be read). Every journal store decodes its records here.
+    """
+    state = BULK_STATES[last_state]
+    intent = _intent_of(record)
+    if last_state == INTENT:
+        raw = _answer_of(record) if record and record.get("op") == "answer" else None
+        if raw is not None:
+            card = recover_card(*raw)
+            if card is not None:
+                return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
+            return JournalEntry(
+                ref, state, error=INTERRUPTED_AFTER_ANSWER, interrupted=True, intent=intent
+            )
+        return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True, intent=intent)
+    if last_state == ISSUED:
+        try:
+            card = decode_card(record.get("card") if record else None)
+        except GatePayError as exc:
+            return JournalEntry(
+                ref,
+                BulkState.UNKNOWN,
+                error=f"the journal's issued record is unreadable: {exc}",
+                intent=intent,
+            )
+        return JournalEntry(ref, state, card=card, intent=intent)
+    error = record.get("error") if record else None
+    if last_state == UNKNOWN and record and isinstance(record.get("answer"), Mapping):
+        raw = _answer_of(record["answer"])
+        card = recover_card(*raw) if raw is not None else None
+        if card is not None:
+            return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
+    return JournalEntry(ref, state, error=str(error) if error is not None else None, intent=intent)
 
 
 def _request_fields(request: CreateRequest) -> dict[str, str]:
@@ -165,6 +218,70 @@ def _intent_of(record: Mapping[str, Any] | None) -> Mapping[str, str] | None:
     return {name: fields[name] for name in names}
 
 
+def intent_record(ref: str, request: CreateRequest) -> dict[str, Any]:
+    return {
+        "op": "intent",
+        "ref": ref,
+        "title": request.title,
+        "template_id": request.template_id,
+        "currency": request.currency,
+        "amount": format(request.amount, "f"),
+        "at": _now_ms(),
+    }
+
+
+def answer_record(
+    ref: str, request: CreateRequest, status_code: int, body: bytes
+) -> dict[str, Any]:
+    return {
+        "op": "answer",
+        "ref": ref,
+        **_answer_fields(status_code, body),
+        "request": _request_fields(request),
+        "at": _now_ms(),
+    }
+
+
+def issued_record(
+    ref: str, card_data: Mapping[str, Any], request: CreateRequest | None
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"op": "issued", "ref": ref, "card": card_data}
+    if request is not None:
+        record["request"] = _request_fields(request)
+    record["at"] = _now_ms()
+    return record
+
+
+def failed_record(ref: str, error: str) -> dict[str, Any]:
+    return {"op": "failed", "ref": ref, "error": error, "at": _now_ms()}
+
+
+def unknown_record(
+    ref: str,
+    error: str,
+    request: CreateRequest | None = None,
+    answer: tuple[int, bytes] | None = None,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"op": "unknown", "ref": ref, "error": error}
+    if request is not None:
+        record["request"] = _request_fields(request)
+    if answer is not None:
+        record["answer"] = _answer_fields(*answer)
+    record["at"] = _now_ms()
+    return record
+
+
+def issued_cards(
+    records: Iterable[Mapping[str, Any] | None],
+) -> list[tuple[str, dict[str, Any]]]:
+    """(ref, card data) of the issued records among ``records``."""
+    cards = []
+    for record in records:
+        if record and record.get("op") == "issued" and isinstance(record.get("card"), dict):
+            cards.append((str(record.get("ref")), record["card"]))
+    return cards
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -176,6 +293,11 @@ def _json_default(value: object) -> object:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def encode_record(record: Mapping[str, Any]) -> str:
+    """A record as the journal writes it: one line of compact JSON (no newline)."""
+    return _ENCODER.encode(record)
 
 
 def _encode(record: Mapping[str, Any]) -> bytes:
@@ -352,7 +474,7 @@ class Journal:
     def state(self, ref: str) -> BulkState | None:
         """The ref's state, or None if the journal has never heard of it."""
         last = self._last(ref)
-        return None if last is None else _BULK_STATES[last[0]]
+        return None if last is None else BULK_STATES[last[0]]
 
     def interrupted(self, ref: str) -> bool:
         """True if the ref's last record is an intent (an earlier run stopped mid-request)."""
@@ -365,7 +487,7 @@ class Journal:
             counts = self._index.counts()
         result = dict.fromkeys(BulkState, 0)
         for state, number in counts.items():
-            result[_BULK_STATES[state]] += number
+            result[BULK_STATES[state]] += number
         return result
 
     def entry(self, ref: str) -> JournalEntry | None:
@@ -374,41 +496,29 @@ class Journal:
         if last is None:
             return None
         last_state, offset = last
-        state = _BULK_STATES[last_state]
-        record = self._read_record(offset)
-        intent = _intent_of(record)
-        if last_state == INTENT:
-            raw = _answer_of(record) if record and record.get("op") == "answer" else None
-            if raw is not None:
-                card = recover_card(*raw)
-                if card is not None:
-                    return JournalEntry(
-                        ref, BulkState.ISSUED, card=card, intent=intent, recovered=True
-                    )
-                return JournalEntry(
-                    ref, state, error=INTERRUPTED_AFTER_ANSWER, interrupted=True, intent=intent
-                )
-            return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True, intent=intent)
-        if last_state == ISSUED:
-            try:
-                card = decode_card(record.get("card") if record else None)
-            except GatePayError as exc:
-                return JournalEntry(
-                    ref,
-                    BulkState.UNKNOWN,
-                    error=f"the journal's issued record is unreadable: {exc}",
-                    intent=intent,
-                )
-            return JournalEntry(ref, state, card=card, intent=intent)
-        error = record.get("error") if record else None
-        if last_state == UNKNOWN and record and isinstance(record.get("answer"), Mapping):
-            raw = _answer_of(record["answer"])
-            card = recover_card(*raw) if raw is not None else None
-            if card is not None:
-                return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
-        return JournalEntry(
-            ref, state, error=str(error) if error is not None else None, intent=intent
-        )
+        return entry_of(ref, last_state, self._read_record(offset))
+
+    # ------------------------------------------------------------------ sharing
+
+    #: A file journal belongs to one run: there are no claims and no other workers.
+    shared = False
+
+    def claim(self, refs: Sequence[str], *, retry_unknown: bool = False) -> None:
+        """Nothing to claim: a file journal is held by one run (see ``open``'s lock)."""
+
+    def held_elsewhere(self, ref: str) -> bool:
+        return False
+
+    def may_send(self, ref: str) -> bool:
+        """Always: the intent is durable and no other run can hold this ref."""
+        return True
+
+    def prefetch(self, refs: Sequence[str]) -> None:
+        """Nothing to fetch: the index is in memory."""
+
+    @property
+    def description(self) -> str:
+        return str(self._path)
 
     def _last(self, ref: str) -> tuple[str, int] | None:
         """(state, offset of the record deciding it) of ``ref``, or None."""
@@ -452,12 +562,7 @@ class Journal:
         """
         with self._lock:
             lines = b"".join(self._pending).splitlines()
-        cards = []
-        for line in lines:
-            record = _parse(line)
-            if record and record.get("op") == "issued" and isinstance(record.get("card"), dict):
-                cards.append((str(record.get("ref")), record["card"]))
-        return cards
+        return issued_cards(_parse(line) for line in lines)
 
     # ------------------------------------------------------------------ writing
 
@@ -468,49 +573,23 @@ class Journal:
         """
         if self._failure is not None:
             raise self._failure
-        self._write(
-            ref,
-            INTENT,
-            {
-                "op": "intent",
-                "ref": ref,
-                "title": request.title,
-                "template_id": request.template_id,
-                "currency": request.currency,
-                "amount": format(request.amount, "f"),
-                "at": _now_ms(),
-            },
-        )
+        self._write(ref, INTENT, intent_record(ref, request))
 
     def record_answer(
         self, ref: str, request: CreateRequest, status_code: int, body: bytes
     ) -> None:
         """Record GatePay's raw answer to the create for ``ref`` (then :meth:`flush`),
         before anything interprets it."""
-        self._write(
-            ref,
-            INTENT,
-            {
-                "op": "answer",
-                "ref": ref,
-                **_answer_fields(status_code, body),
-                "request": _request_fields(request),
-                "at": _now_ms(),
-            },
-        )
+        self._write(ref, INTENT, answer_record(ref, request, status_code, body))
 
     def record_issued(
         self, ref: str, card_data: Mapping[str, Any], request: CreateRequest | None = None
     ) -> None:
         """Record the create's answer (its ``data`` object, card key included)."""
-        record: dict[str, Any] = {"op": "issued", "ref": ref, "card": card_data}
-        if request is not None:
-            record["request"] = _request_fields(request)
-        record["at"] = _now_ms()
-        self._write(ref, ISSUED, record)
+        self._write(ref, ISSUED, issued_record(ref, card_data, request))
 
     def record_failed(self, ref: str, error: str) -> None:
-        self._write(ref, FAILED, {"op": "failed", "ref": ref, "error": error, "at": _now_ms()})
+        self._write(ref, FAILED, failed_record(ref, error))
 
     def record_unknown(
         self,
@@ -520,13 +599,7 @@ class Journal:
         answer: tuple[int, bytes] | None = None,
     ) -> None:
         """Record an unknown outcome, with GatePay's raw answer when there was one."""
-        record: dict[str, Any] = {"op": "unknown", "ref": ref, "error": error}
-        if request is not None:
-            record["request"] = _request_fields(request)
-        if answer is not None:
-            record["answer"] = _answer_fields(*answer)
-        record["at"] = _now_ms()
-        self._write(ref, UNKNOWN, record)
+        self._write(ref, UNKNOWN, unknown_record(ref, error, request, answer))
 
     def flush(self) -> None:
         """Write the records so far to the file and make them durable (fdatasync).
@@ -639,7 +712,12 @@ def _write_fd(fd: int, data: memoryview) -> int:
     return os.write(fd, data)
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def parse_record(line: bytes | str) -> dict[str, Any] | None:
+    """A record read back (None for a line that is not a JSON object)."""
+    return _parse(line)
+
+
+def _parse(line: bytes | str) -> dict[str, Any] | None:
     try:
         record = json.loads(line)
     except ValueError:
@@ -662,7 +740,7 @@ def _read_index(fd: int) -> tuple[_RefIndex, int, bool]:
             offset += len(line)
             try:
                 record = json.loads(line)
-                state = _STATE_OF_OP.get(record.get("op"))
+                state = STATE_OF_OP.get(record.get("op"))
                 ref = record.get("ref")
             except (ValueError, AttributeError):
                 skipped += 1

@@ -11,13 +11,14 @@ the output and to stderr.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import time
 from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
@@ -39,13 +40,17 @@ from gatepay_async._aiohttp import fastest_http_client
 from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._cli_names import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from gatepay_async._client import AsyncGatePay
+from gatepay_async._database import DatabaseURL, is_database_url, parse_database_url
 from gatepay_async._errors import (
     APIError,
     AuthenticationError,
     GatePayError,
     RequestNotSentError,
+    ValidationError,
 )
 from gatepay_async._journal import Journal, JournalError
+from gatepay_async._journal_store import DEFAULT_LEASE, JournalStore
+from gatepay_async.cli._bulk_workers import ENV_JOURNAL, ENV_OWNER, Workers
 from gatepay_async.cli._csv_io import (
     NOT_ATTEMPTED_STATE,
     InputError,
@@ -59,6 +64,9 @@ from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
 from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_restored
 from gatepay_async.resources.bulk import AsyncBulkRun
+
+if TYPE_CHECKING:
+    from gatepay_async._journal_db import DatabaseJournal
 
 __all__ = ["COMMANDS", "bulk_create_command"]
 
@@ -92,6 +100,8 @@ class RunTally:
         self.sent = 0
         #: A create of this run found GatePay unreachable (the run then stops early).
         self.unreachable = False
+        #: Rows another worker of a shared journal held (no result here).
+        self.elsewhere = 0
         self.started = time.monotonic()
 
     @property
@@ -215,9 +225,12 @@ class Stopper(SignalCounter):
 )
 @click.option(
     "--journal",
-    "journal_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="the run's journal (mode 0600); reuse it to resume [default: OUT.journal]",
+    "journal_arg",
+    metavar="PATH|URL",
+    envvar=ENV_JOURNAL,
+    help="the run's journal: a file (mode 0600), or a database shared by several"
+    " processes and hosts: sqlite:///FILE.db or postgresql://... (?campaign=NAME picks"
+    f" a campaign); reuse it to resume [env {ENV_JOURNAL}; default: OUT.journal]",
 )
 @click.option(
     "--concurrency",
@@ -225,6 +238,22 @@ class Stopper(SignalCounter):
     default=16,
     show_default=True,
     help="requests in flight at once",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="worker processes splitting the rows (needs a database --journal); each writes"
+    " OUT.worker-K, and OUT is written once they are done",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_LEASE,
+    show_default=True,
+    help="database journal: seconds a worker's claim on rows it has not sent yet lasts;"
+    " after it, another worker may send them",
 )
 @click.option("--retry-unknown", is_flag=True, help="send rows whose outcome is unknown again")
 @click.option(
@@ -248,8 +277,10 @@ class Stopper(SignalCounter):
 def bulk_create_command(
     input_csv: Path,
     out_path: Path,
-    journal_path: Path | None,
+    journal_arg: str | None,
     concurrency: int,
+    workers: int,
+    lease: float,
     retry_unknown: bool,
     rate: float | None,
     progress: bool,
@@ -264,6 +295,13 @@ def bulk_create_command(
     from the journal on every run (columns ref,state,card_number,key,status,amount,
     currency,error; state is issued, failed, unknown or not_attempted).
 
+    A database journal (--journal sqlite:///FILE.db or postgresql://..., or the
+    GATEPAY_JOURNAL variable, which keeps a password out of the process list) is shared:
+    several bulk-create processes, on one host or several, over the same input and the
+    same journal split the rows, and --workers N starts N of them here. A row another
+    worker holds is not sent by this one; a worker that dies leaves the rows it had sent
+    unknown, and the rows it had claimed go to another worker after --lease seconds.
+
     Ctrl-C or SIGTERM: no new rows are sent, the requests in flight finish and are
     recorded, OUT is written, exit 130; a second signal abandons the requests in flight
     (recorded as unknown). Exit status: 0 every row issued, 1 a usage or configuration
@@ -274,7 +312,23 @@ def bulk_create_command(
     GatePay refused the credentials (checked with a signed read before any create is
     sent), 130 interrupted. --json prints a summary object.
     """
-    journal_path = journal_path or out_path.with_name(out_path.name + ".journal")
+    shared = is_database_url(journal_arg)
+    if workers > 1 and not shared:
+        raise click.UsageError(
+            "--workers needs a database journal (--journal sqlite:///FILE.db or"
+            " postgresql://...): a journal file is held by one process"
+        )
+    journal_url: DatabaseURL | None = None
+    if journal_arg is not None and shared:
+        try:
+            journal_url = parse_database_url(journal_arg, argument="--journal")
+        except ValidationError as exc:
+            raise click.UsageError(str(exc)) from None
+        journal_path = Path(journal_url.target) if journal_url.dialect == "sqlite" else None
+    else:
+        journal_path = (
+            Path(journal_arg) if journal_arg else out_path.with_name(out_path.name + ".journal")
+        )
     try:
         total = scan_input(input_csv)
         check_paths(input_csv, out_path, journal_path)
@@ -283,10 +337,37 @@ def bulk_create_command(
     # anyio.run below runs asyncio: the fastest safe transport there is aiohttp's.
     http_client, transport = fastest_http_client()
     client = options.client(http_client)
+    journal: JournalStore
     try:
-        journal = Journal.open(journal_path)
+        if journal_url is not None:
+            from gatepay_async._journal_db import DatabaseJournal  # its drivers on demand
+
+            journal = DatabaseJournal.open(
+                journal_url, lease=lease, owner=os.environ.get(ENV_OWNER) or None
+            )
+        else:
+            assert journal_path is not None
+            journal = Journal.open(journal_path)
     except JournalError as exc:
         raise click.UsageError(str(exc)) from None
+    workers_signals = 0
+    started = time.monotonic()
+    campaign: DatabaseJournal | None = None
+    if workers > 1:
+        from gatepay_async._journal_db import DatabaseJournal
+
+        assert isinstance(journal, DatabaseJournal)
+        assert journal_arg is not None
+        campaign = journal
+        workers_signals = _run_workers(
+            workers,
+            input_csv,
+            out_path,
+            journal,
+            journal_arg,
+            options,
+            _worker_arguments(concurrency, lease, retry_unknown, rate, spreadsheet_safe, workers),
+        )
     try:
         recovered = recover_from_output(out_path, journal)
     except JournalError as exc:
@@ -305,6 +386,7 @@ def bulk_create_command(
             )
             tally = RunTally(bar, task, total)
             stopper = Stopper(bar)
+            stopper.signals = workers_signals  # stopped while the workers ran: send nothing
             defer_signals(stopper)
             failure = _issue(
                 client,
@@ -318,6 +400,10 @@ def bulk_create_command(
                 stopper,
             )
             defer_signals(stopper)  # the event loop put the default handlers back
+        if campaign is not None:  # the summary is the campaign's: the workers' cards count
+            tally.started = started
+            with contextlib.suppress(JournalError):
+                tally.issued_now = campaign.issued_since_open()
         unwritten = journal.unwritten_cards()
         if unwritten:  # first, where nothing can fail: these keys exist nowhere else
             _print_unwritten(unwritten)
@@ -350,14 +436,29 @@ def bulk_create_command(
         status = EXIT_OK
     else:
         status = EXIT_INCOMPLETE
+    where = journal.description
     if options.as_json:
-        summary = _summary_data(tally, counts, out_path, journal_path, interrupted, status)
+        summary = _summary_data(tally, counts, out_path, where, interrupted, status)
+        extra: dict[str, object] = {"elsewhere": tally.elsewhere} if journal.shared else {}
+        if workers > 1:
+            extra["workers"] = workers
         print_json(
-            {**summary, "changed": changed, "kept_not_in_input": kept, "transport": transport}
+            {
+                **summary,
+                "changed": changed,
+                "kept_not_in_input": kept,
+                "transport": transport,
+                **extra,
+            }
         )
         return status
     out = stdout_console()
-    _summary(out, tally, counts, out_path, journal_path, interrupted, transport)
+    _summary(out, tally, counts, out_path, where, interrupted, transport)
+    if tally.elsewhere:
+        out.print(
+            f"{tally.elsewhere} row(s) were held by other workers of the campaign (not sent"
+            " by this one; their state in OUT is the journal's when it was written)."
+        )
     if changed:  # a changed row was not sent: this run did not do what the input says
         out.print(
             f"{changed} row(s) changed since their ref was sent (see 'changed:' in the"
@@ -368,7 +469,59 @@ def bulk_create_command(
     return status
 
 
-def _kept_refs(input_csv: Path, journal: Journal, shown: int = 5) -> str:
+def _worker_arguments(
+    concurrency: int,
+    lease: float,
+    retry_unknown: bool,
+    rate: float | None,
+    spreadsheet_safe: bool,
+    workers: int,
+) -> list[str]:
+    """The options every worker is given (never a secret: see _bulk_workers)."""
+    arguments = ["--concurrency", str(concurrency), "--lease", repr(lease), "--no-progress"]
+    arguments.append("--spreadsheet-safe" if spreadsheet_safe else "--raw-cells")
+    if retry_unknown:
+        arguments.append("--retry-unknown")
+    if rate is not None:
+        arguments += ["--rate", repr(rate / workers)]  # the rate is the campaign's
+    return arguments
+
+
+def _run_workers(
+    count: int,
+    input_csv: Path,
+    out_path: Path,
+    journal: DatabaseJournal,
+    journal_arg: str,
+    options: ClientOptions,
+    arguments: list[str],
+) -> int:
+    """Run ``count`` worker processes to their end, then end the claims of any that died.
+
+    Returns how many stop signals came meanwhile (forwarded to the workers)."""
+    owners = [f"{journal.owner}-{number + 1}" for number in range(count)]
+    workers = Workers(count, input_csv, out_path, journal_arg, owners, arguments, options)
+    codes = workers.run()
+    try:
+        released = journal.release(owners)  # they have all ended: no lease to wait for
+    except JournalError as exc:
+        sys.stderr.write(f"gatepay: {exc}\n")
+        released = 0
+    for number, code in enumerate(codes, start=1):
+        if code < 0:
+            name = signal.Signals(-code).name
+            sys.stderr.write(
+                f"gatepay: worker {number} was ended by {name}; rows it had sent and not"
+                " recorded read as unknown (never sent again on their own)\n"
+            )
+    if released:
+        sys.stderr.write(
+            f"gatepay: {released} row(s) the workers had claimed and not sent were released\n"
+        )
+    return workers.signals
+
+
+def _kept_refs(input_csv: Path, journal: JournalStore, shown: int = 5) -> str:
     """The first few journal refs the input no longer has, quoted (a ref may hold anything)."""
     try:
         present = {spec.ref for spec in read_specs(input_csv)}
@@ -383,7 +536,7 @@ def _summary_data(
     tally: RunTally,
     counts: Counter[str],
     out_path: Path,
-    journal_path: Path,
+    journal_path: str,
     interrupted: bool,
     exit_code: int,
 ) -> dict[str, object]:
@@ -407,7 +560,7 @@ def _issue(
     client: AsyncGatePay,
     http_client: httpx.AsyncClient | None,
     input_csv: Path,
-    journal: Journal,
+    journal: JournalStore,
     concurrency: int,
     retry_unknown: bool,
     rate: float | None,
@@ -436,7 +589,7 @@ def _issue(
 async def _run_rows(
     gp: AsyncGatePay,
     input_csv: Path,
-    journal: Journal,
+    journal: JournalStore,
     concurrency: int,
     retry_unknown: bool,
     rate: float | None,
@@ -463,6 +616,7 @@ async def _run_rows(
         except JournalError as exc:
             return exc
         finally:
+            tally.elsewhere = stopper.run.elsewhere
             watchers.cancel_scope.cancel()
     return None
 
@@ -498,7 +652,7 @@ def _summary(
     tally: RunTally,
     counts: Counter[str],
     out_path: Path,
-    journal_path: Path,
+    journal_path: str,
     interrupted: bool,
     transport: str = "httpx",
 ) -> None:

@@ -13,7 +13,8 @@ from typing import IO
 
 from gatepay_async._bulk_models import BulkState, CardSpec
 from gatepay_async._bulk_plan import changed_fields, changed_text
-from gatepay_async._journal import FILE_MODE, Journal, JournalEntry
+from gatepay_async._journal import FILE_MODE, JournalEntry
+from gatepay_async._journal_store import JournalStore
 from gatepay_async._models import GiftCardStatus
 
 __all__ = [
@@ -38,6 +39,8 @@ OUTPUT_COLUMNS = ("ref", "state", "card_number", "key", "status", "amount", "cur
 NOT_ATTEMPTED_STATE = "not_attempted"
 NOT_ATTEMPTED = "not attempted yet (the run stopped before this row): run again"
 EMPTY_REF = "ref: must not be empty"
+#: Output rows whose refs are read from the journal at once (one query for a database).
+PREFETCH_ROWS = 500
 #: The error column of a journal ref the input no longer has: its row is kept, so that an
 #: issued card's key is not dropped from the output by an edit of the input.
 NOT_IN_INPUT = "not in the input any more: kept from the journal"
@@ -132,7 +135,7 @@ def _identity(path: Path) -> tuple[int, int] | str:
     return info.st_dev, info.st_ino
 
 
-def check_paths(input_path: Path, out_path: Path, journal_path: Path) -> None:
+def check_paths(input_path: Path, out_path: Path, journal_path: Path | None) -> None:
     """Refuse files that are one another, or an output that cannot be written.
 
     Runs before anything is sent. The journal must not be the input or the output (the
@@ -144,6 +147,8 @@ def check_paths(input_path: Path, out_path: Path, journal_path: Path) -> None:
     names = {"input": input_path, "output (--out)": out_path, "journal (--journal)": journal_path}
     seen: dict[tuple[int, int] | str, str] = {}
     for role, path in names.items():
+        if path is None:  # a journal in a PostgreSQL database
+            continue
         other = seen.setdefault(_identity(path), role)
         if other != role:
             raise InputError(
@@ -174,7 +179,7 @@ def _temporary(out_path: Path) -> tuple[int, str]:
 
 
 def write_output(
-    input_path: Path, out_path: Path, journal: Journal, *, spreadsheet_safe: bool = False
+    input_path: Path, out_path: Path, journal: JournalStore, *, spreadsheet_safe: bool = False
 ) -> Counter[str]:
     """Write one output row per input row, in input order, from the journal (mode 0600).
 
@@ -197,12 +202,15 @@ def write_output(
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(OUTPUT_COLUMNS)
-            for row in _rows(input_path):
-                refs.add(row["ref"])
-                line, changed = _output_row(row, journal)
-                counts[line[1]] += 1
-                counts["changed"] += changed
-                writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
+            for rows in _chunks(_rows(input_path), PREFETCH_ROWS):
+                journal.prefetch([row["ref"] for row in rows if row["ref"]])
+                for row in rows:
+                    refs.add(row["ref"])
+                    line, changed = _output_row(row, journal)
+                    counts[line[1]] += 1
+                    counts["changed"] += changed
+                    cells = [spreadsheet_cell(c) for c in line] if spreadsheet_safe else line
+                    writer.writerow(cells)
             for line in (_kept_row(ref, journal) for ref in journal if ref not in refs):
                 counts["kept"] += 1
                 writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
@@ -214,6 +222,17 @@ def write_output(
         temporary.unlink(missing_ok=True)
         raise
     return counts
+
+
+def _chunks(rows: Iterator[dict[str, str]], size: int) -> Iterator[list[dict[str, str]]]:
+    chunk: list[dict[str, str]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _unquoted(cell: str) -> str:
@@ -231,7 +250,7 @@ def _unquoted(cell: str) -> str:
     return cell
 
 
-def _recovered_ref(cell: str, journal: Journal) -> str | None:
+def _recovered_ref(cell: str, journal: JournalStore) -> str | None:
     """The ref of an output row whose card the journal could not record, if exactly one
     reading of the cell (as written raw, or spreadsheet-safe) is such a ref."""
     readings = {cell, _unquoted(cell)}
@@ -239,7 +258,7 @@ def _recovered_ref(cell: str, journal: Journal) -> str | None:
     return matches[0] if len(matches) == 1 else None  # two: ambiguous, never guess
 
 
-def recover_from_output(out_path: Path, journal: Journal) -> int:
+def recover_from_output(out_path: Path, journal: JournalStore) -> int:
     """Take back from an earlier output the cards its journal could not record.
 
     When a journal write failed (disk full), the cards issued meanwhile were written to
@@ -283,7 +302,7 @@ def recover_from_output(out_path: Path, journal: Journal) -> int:
     return recovered
 
 
-def _output_row(row: dict[str, str], journal: Journal) -> tuple[list[str], bool]:
+def _output_row(row: dict[str, str], journal: JournalStore) -> tuple[list[str], bool]:
     """The output row, and whether the input row changed since its ref was sent."""
     ref = row["ref"]
     entry = journal.entry(ref) if ref else None
@@ -319,7 +338,7 @@ def _output_row(row: dict[str, str], journal: Journal) -> tuple[list[str], bool]
     ], bool(changed)
 
 
-def _kept_row(ref: str, journal: Journal) -> list[str]:
+def _kept_row(ref: str, journal: JournalStore) -> list[str]:
     """The output row of a journal ref that is not in the input: what the journal has."""
     entry = journal.entry(ref)
     if entry is None:  # pragma: no cover - every ref listed by the journal has an entry

@@ -29,6 +29,11 @@ facade a worker thread cannot be abandoned: :meth:`abandon` records its request 
 unknown at once (durably) and the run still waits for it, so the journal is never closed
 under a running create, and its real outcome replaces the unknown.
 
+A shared journal (a database: several workers, one campaign; see ``_journal_db``) hands
+rows out by claims: the puller claims ``concurrency`` rows at a time (in a thread), a row
+another worker holds gets no result here (``run.elsewhere``), and a row whose claim was
+lost before its intent was written is not sent (``may_send``).
+
 A journal that cannot be written (disk full, I/O error) stops the run before the next
 create is sent; the outcomes of the requests in flight are kept in memory
 (``Journal.unwritten_cards``), handed out, and the iteration then raises the
@@ -67,6 +72,7 @@ from gatepay_async._synchronization import (
     Lock,
     iterate,
     monotonic,
+    run_blocking,
     sleep,
 )
 
@@ -125,6 +131,12 @@ class BulkRun(Iterator[BulkResult]):
         results that had not been taken yet. An issued card among them is here with its
         number and key, journal or not."""
         return list(self._issuer.undelivered)
+
+    @property
+    def elsewhere(self) -> int:
+        """Rows of a shared journal (several workers, one campaign) that another worker
+        holds: this run neither sends them nor hands out a result for them."""
+        return self._issuer.elsewhere
 
     def stop(self) -> None:
         """Take no new rows; let the requests in flight finish, record them, and end.
@@ -229,6 +241,9 @@ class BulkIssuer:
 
         # The feed, shared by the workers: see _next_job.
         self._source: Iterator[CardSpec] = iterate(())
+        self._claimed: deque[CardSpec] = deque()  # a shared journal's claimed rows
+        #: Rows another worker of a shared journal holds: not sent, no result here.
+        self.elsewhere = 0
         self._pull_lock = Lock()
         self._exhausted = False
         self._broken = False
@@ -423,14 +438,40 @@ class BulkIssuer:
                     self._reported >= self._batch_end or monotonic() >= self._batch_until
                 ):
                     return None  # this batch is full
-                spec = next(self._source, None)
+                spec = self._next_spec()
                 if spec is None:
                     self._exhausted = True
                     return None
                 job = plan.decide(spec)
                 if isinstance(job, CreateJob):
                     return job
+                if job is None:  # another worker of the campaign holds it
+                    self.elsewhere += 1
+                    continue
                 self._report(job)
+
+    def _next_spec(self) -> CardSpec | None:
+        """The next row. A shared journal's rows come in claimed chunks: ``concurrency``
+        rows claimed in one transaction (in a thread), so that a claim is about as old as
+        a request when its row is sent, and the claims cost one round trip per chunk."""
+        journal = self._plan.journal
+        if journal is None or not journal.shared:
+            return next(self._source, None)
+        claimed = self._claimed
+        if not claimed:
+            while len(claimed) < self._concurrency:
+                spec = next(self._source, None)
+                if spec is None:
+                    break
+                claimed.append(spec)
+            refs = [
+                spec.ref
+                for spec in claimed
+                if isinstance(spec, CardSpec) and isinstance(spec.ref, str) and spec.ref.strip()
+            ]
+            retry_unknown = self._retry_unknown
+            run_blocking(lambda: journal.claim(refs, retry_unknown=retry_unknown))
+        return claimed.popleft() if claimed else None
 
     def _report(self, result: BulkResult) -> None:
         self._reported += 1
@@ -484,6 +525,11 @@ class BulkIssuer:
                 except JournalError as exc:
                     self._journal_failed(exc)  # the intent is not durable: never send
                     return plan.not_sent(job, JOURNAL_FAILED)
+                if not journal.may_send(job.ref):
+                    # A shared journal: the claim ran out and another worker took the
+                    # row before this intent was written. It sends it; nothing here.
+                    self.elsewhere += 1
+                    return None
         answers: list[httpx.Response] = []
         waiting: list[bool] = [False]
         journal_failures: list[JournalError] = []

@@ -174,6 +174,13 @@ class GiftCards:
         ``changed`` names the fields. The file is created with mode 0600: it holds card
         keys.
 
+        ``journal`` may also be a database: ``"sqlite:///path.db"`` or
+        ``"postgresql://..."`` (``?campaign=NAME`` picks a campaign in it, default
+        ``default``), or an open ``DatabaseJournal``. Several runs (processes, hosts) over
+        the same rows and the same campaign split the rows by atomic claims: each row is
+        sent by one of them; a row another run holds gets no result here (counted in
+        ``results.elsewhere``). See docs/reliability.md, "Shared campaigns".
+
         ``rate`` caps requests per second. A 429 pauses every worker (shared back-off)
         before the refused create is sent again, by the client's one retry loop; a row
         refused with 429 every time is sent at most 8 times. ``on_progress(result)`` is

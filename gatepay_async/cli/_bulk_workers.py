@@ -1,0 +1,128 @@
+"""``gatepay bulk-create --workers N``: N worker processes over one database journal.
+
+The command starts N ``gatepay bulk-create`` children over the same input and the same
+campaign; they split the rows by claims (see ``_journal_db``). Each writes its own output
+beside OUT (``OUT.worker-1`` ...). Nothing secret is put on a child's command line: the
+credentials and the journal's URL (which may hold a password) reach it through its
+environment. The children run in sessions of their own, so a Ctrl-C on the terminal
+reaches them once, forwarded by this process (a second Ctrl-C, forwarded too, makes
+them abandon their requests in flight).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
+from gatepay_async.cli._options import ClientOptions
+from gatepay_async.cli._signals import STOP_SIGNALS
+
+__all__ = ["ENV_JOURNAL", "ENV_OWNER", "Workers", "worker_output"]
+
+#: The journal of a bulk-create run, when --journal is not given (how a child gets a
+#: database URL without it showing in the process list).
+ENV_JOURNAL = "GATEPAY_JOURNAL"
+#: A worker's claim token, set by the command that started it: it releases the claims
+#: of a worker that died at once, without waiting for their lease.
+ENV_OWNER = "GATEPAY_JOURNAL_OWNER"
+
+
+def worker_output(out_path: Path, number: int) -> Path:
+    """Where worker ``number`` (from 1) writes its output."""
+    return out_path.with_name(f"{out_path.name}.worker-{number}")
+
+
+class Workers:
+    """The children of one ``--workers N`` run: start them, forward signals, wait."""
+
+    def __init__(
+        self,
+        count: int,
+        input_csv: Path,
+        out_path: Path,
+        journal_url: str,
+        owners: Sequence[str],
+        arguments: Sequence[str],
+        options: ClientOptions,
+    ) -> None:
+        self.count = count
+        self._input = input_csv
+        self._out = out_path
+        self._journal_url = journal_url
+        self.owners = list(owners)
+        self._arguments = list(arguments)
+        self._options = options
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.signals = 0
+
+    def _environment(self, number: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env[ENV_JOURNAL] = self._journal_url
+        env[ENV_OWNER] = self.owners[number]
+        options = self._options
+        for name, value in (
+            (ENV_CLIENT_ID, options.client_id),
+            (ENV_SECRET_KEY, options.secret_key),
+            (ENV_BASE_URL, options.base_url),
+        ):
+            if value is not None:
+                env[name] = value
+        return env
+
+    def _command(self, number: int) -> list[str]:
+        options = self._options
+        command = [
+            sys.executable,
+            "-m",
+            "gatepay_async.cli",
+            "bulk-create",
+            str(self._input),
+            "--out",
+            str(worker_output(self._out, number + 1)),
+            *self._arguments,
+        ]
+        if options.on_behalf_of is not None:
+            command += ["--on-behalf-of", options.on_behalf_of]
+        if options.timeout is not None:
+            command += ["--timeout", repr(options.timeout)]
+        if options.verbose:
+            command.append("--verbose")
+        return command
+
+    def run(self) -> list[int]:
+        """Start the children, forward SIGINT/SIGTERM to them, wait; their exit codes."""
+        previous = {stop: signal.getsignal(stop) for stop in STOP_SIGNALS}
+
+        def forward(signum: int, frame: FrameType | None) -> None:
+            self.signals += 1
+            for process in self.processes:
+                if process.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):  # it just ended
+                        process.send_signal(signum)
+
+        for stop in STOP_SIGNALS:
+            signal.signal(stop, forward)
+        try:
+            for number in range(self.count):
+                if self.signals:
+                    break  # stopped while starting: start no more
+                self.processes.append(
+                    subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+                        self._command(number),
+                        env=self._environment(number),
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        start_new_session=True,  # a terminal's Ctrl-C reaches them through us
+                    )
+                )
+            return [process.wait() for process in self.processes]
+        finally:
+            for stop, handler in previous.items():
+                signal.signal(stop, handler)

@@ -1,0 +1,381 @@
+"""Shared campaigns with real processes: ``gatepay bulk-create`` workers over one database
+journal, against a sandbox process (uvicorn on 127.0.0.1, SQLite card store), one worker
+SIGKILLed mid-run; ``--workers N``; the usage rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from gatepay_async._bulk_models import BulkState
+from gatepay_async._journal_db import DatabaseJournal
+from gatepay_async.cli._app import cli
+from tests.conftest import gatepay_command, gatepay_environ
+from tests.test_cli import (
+    CLIENT_ID,
+    SECRET_KEY,
+    TEMPLATE_ID,
+    _start_sandbox,
+    _stop_sandbox,
+    read_output,
+    write_input,
+)
+
+CONCURRENCY = 8
+LEASE = 2.0
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A sandbox process whose answers take 50 ms: requests are in flight when it matters."""
+    db = tmp_path / "cards.db"
+    process, url = _start_sandbox(db, latency=0.05)
+    try:
+        yield url, db
+    finally:
+        _stop_sandbox(process)
+
+
+def _cards(db: Path) -> dict[str, tuple[str, str]]:
+    """title -> (number, key) of each card the sandbox issued; fails if a title is twice."""
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT title, card_num, card_key FROM cards").fetchall()
+    finally:
+        connection.close()
+    titles = [str(title) for title, _, _ in rows]
+    doubles = {title for title in titles if titles.count(title) > 1}
+    assert not doubles, f"issued twice: {sorted(doubles)[:5]}"
+    return {str(title): (str(number), str(key)) for title, number, key in rows}
+
+
+def _rows(count: int) -> list[tuple[str, ...]]:
+    return [(f"r{i}", f"title-{i}", TEMPLATE_ID, "USDT", "1.25") for i in range(count)]
+
+
+def _worker(
+    url: str, source: Path, out: Path, journal: str, *more: str
+) -> tuple[list[str], dict[str, str]]:
+    """One ``gatepay bulk-create`` worker: the journal's URL in its environment."""
+    command = gatepay_command(
+        *("bulk-create", str(source), "--out", str(out)),
+        *("--concurrency", str(CONCURRENCY), "--lease", str(LEASE), "--no-progress", *more),
+    )
+    return command, {**gatepay_environ(url, CLIENT_ID, SECRET_KEY), "GATEPAY_JOURNAL": journal}
+
+
+def _issued_in(postgres_url: str) -> int:
+    with psycopg.connect(postgres_url) as connection:
+        try:
+            row = connection.execute(
+                "SELECT count(*) FROM gatepay_journal_refs WHERE recorded = 'issued'"
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+    return int(row[0]) if row else 0
+
+
+def _command_lines_of_children(pid: int) -> list[str]:
+    """What a process list shows of ``pid``'s children (read from /proc)."""
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            lines.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            continue  # it ended meanwhile
+    return lines
+
+
+def _in_input_order(path: Path, count: int) -> list[dict[str, str]]:
+    output = read_output(path)
+    assert [row["ref"] for row in output] == [f"r{i}" for i in range(count)]
+    return output
+
+
+def test_three_workers_one_killed_then_a_resume_issue_each_card_once(
+    tmp_path: Path, sandbox: tuple[str, Path], postgres_url: str
+) -> None:
+    url, db = sandbox
+    count = 1000
+    source = write_input(tmp_path / "in.csv", _rows(count))
+    outs = [tmp_path / f"out-{n}.csv" for n in range(3)]
+    workers = []
+    for out in outs:
+        command, env = _worker(url, source, out, postgres_url)
+        workers.append(
+            subprocess.Popen(  # noqa: S603 - our own module
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while _issued_in(postgres_url) < 150:
+            assert all(worker.poll() is None for worker in workers), "a worker ended early"
+            assert time.monotonic() < deadline, "the campaign made no progress"
+            time.sleep(0.02)
+        os.kill(workers[0].pid, signal.SIGKILL)  # mid-run: requests in flight, claims held
+        workers[0].wait(timeout=30)
+        for worker in workers[1:]:
+            _, stderr = worker.communicate(timeout=240)
+            assert "Traceback" not in stderr, stderr
+            assert worker.returncode in (0, 2), stderr
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert workers[0].returncode == -signal.SIGKILL
+    for out in outs[1:]:
+        _in_input_order(out, count)  # each survivor's output: complete, input order
+
+    time.sleep(LEASE)  # the dead worker's claims on rows it never sent run out
+    command, env = _worker(url, source, tmp_path / "out.csv", postgres_url, "--json")
+    resumed = subprocess.run(  # noqa: S603 - our own module
+        command, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert "Traceback" not in resumed.stderr, resumed.stderr
+    output = _in_input_order(tmp_path / "out.csv", count)
+    cards = _cards(db)  # no title issued twice
+    states = {row["ref"].replace("r", "title-", 1): row for row in output}
+    for title, (number, key) in cards.items():  # every card issued is in the journal
+        row = states[title]
+        assert row["state"] in ("issued", "unknown"), title
+        if row["state"] == "issued":
+            assert (row["card_number"], row["key"]) == (number, key)
+    unknown = [row for row in output if row["state"] == "unknown"]
+    assert len(unknown) <= CONCURRENCY  # at most the dead worker's requests in flight
+    assert all("stopped before its answer" in row["error"] for row in unknown)
+    issued = [row for row in output if row["state"] == "issued"]
+    assert len(issued) + len(unknown) == count  # nothing left unsent
+    assert resumed.returncode == (2 if unknown else 0), resumed.stdout + resumed.stderr
+    with DatabaseJournal.open(postgres_url) as journal:
+        counts = journal.counts()  # an answer that holds a card counts as unknown here
+        assert counts[BulkState.ISSUED] + counts[BulkState.UNKNOWN] == count
+        assert counts[BulkState.ISSUED] <= len(issued)
+
+
+def test_workers_option_runs_the_campaign_and_writes_every_output_in_order(
+    tmp_path: Path, sandbox: tuple[str, Path]
+) -> None:
+    url, db = sandbox
+    count = 90
+    source = write_input(tmp_path / "in.csv", _rows(count))
+    out = tmp_path / "out.csv"
+    command = gatepay_command(
+        *("bulk-create", str(source), "--out", str(out), "--workers", "3"),
+        *("--concurrency", "4", "--no-progress", "--json"),
+    )
+    env = {
+        **gatepay_environ(url, CLIENT_ID, SECRET_KEY),
+        "GATEPAY_JOURNAL": f"sqlite:///{tmp_path}/campaign.db",
+    }
+    parent = subprocess.Popen(  # noqa: S603 - our own module
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(lines) < 3 and parent.poll() is None and time.monotonic() < deadline:
+            lines = _command_lines_of_children(parent.pid)
+            time.sleep(0.01)
+        stdout, stderr = parent.communicate(timeout=240)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert len(lines) == 3, "the workers were not seen running"
+    for line in lines:  # rule 5: no secret in a process list
+        assert SECRET_KEY not in line
+        assert "campaign.db" not in line  # the journal's URL goes by the environment
+    assert parent.returncode == 0, stdout + stderr
+    summary = json.loads(stdout)
+    assert summary["workers"] == 3
+    assert summary["issued_this_run"] == count  # the campaign's, whichever worker issued
+    output = _in_input_order(out, count)
+    cards = _cards(db)
+    assert len(cards) == count
+    for row in output:
+        assert row["state"] == "issued"
+        assert (row["card_number"], row["key"]) == cards[row["ref"].replace("r", "title-", 1)]
+    for number in (1, 2, 3):
+        worker_rows = _in_input_order(tmp_path / f"out.csv.worker-{number}", count)
+        for row in worker_rows:
+            if row["state"] == "issued":
+                assert row["key"] == cards[row["ref"].replace("r", "title-", 1)][1]
+
+
+def test_workers_needs_a_database_journal(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.csv", _rows(2))
+    result = CliRunner().invoke(
+        cli,
+        ["bulk-create", str(source), "--out", str(tmp_path / "o.csv"), "--workers", "2"],
+        env={"GATEPAY_CLIENT_ID": "c", "GATEPAY_SECRET_KEY": "s", "GATEPAY_JOURNAL": None},
+    )
+    assert result.exit_code == 1
+    assert "--workers" in result.output
+
+
+def _issued_in_sqlite(path: Path) -> int:
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return 0
+    try:
+        (number,) = connection.execute(
+            "SELECT count(*) FROM gatepay_journal_refs WHERE recorded = 'issued'"
+        ).fetchone()
+    except sqlite3.Error:
+        return 0
+    finally:
+        connection.close()
+    return int(number)
+
+
+@pytest.mark.parametrize("to_group", [False, True], ids=["SIGTERM to the command", "Ctrl-C"])
+def test_a_signal_to_the_workers_command_stops_every_worker_cleanly(
+    tmp_path: Path, to_group: bool
+) -> None:
+    """SIGTERM to the command alone (docker, systemd), or SIGINT to its whole process group
+    (a terminal's Ctrl-C): each worker stops, finishes its requests in flight and takes no
+    new row; the command sends nothing more and writes OUT."""
+    db = tmp_path / "cards.db"
+    process, url = _start_sandbox(db, latency=0.4)
+    try:
+        count = 120
+        source = write_input(tmp_path / "in.csv", _rows(count))
+        out, journal = tmp_path / "out.csv", tmp_path / "campaign.db"
+        command = gatepay_command(
+            *("bulk-create", str(source), "--out", str(out), "--workers", "2"),
+            *("--concurrency", "4", "--no-progress"),
+        )
+        env = {
+            **gatepay_environ(url, CLIENT_ID, SECRET_KEY),
+            "GATEPAY_JOURNAL": f"sqlite:///{journal}",
+        }
+        parent = subprocess.Popen(  # noqa: S603 - our own module
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a process group of its own, as a terminal gives it
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while _issued_in_sqlite(journal) < 8:
+                assert parent.poll() is None, parent.communicate()
+                assert time.monotonic() < deadline, "the campaign made no progress"
+                time.sleep(0.02)
+            time.sleep(0.1)  # mid-request
+            if to_group:
+                os.killpg(parent.pid, signal.SIGINT)
+            else:
+                os.kill(parent.pid, signal.SIGTERM)
+            stdout, stderr = parent.communicate(timeout=60)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+        assert parent.returncode == 130, stdout + stderr
+        assert "Traceback" not in stderr
+        output = _in_input_order(out, count)
+        states = [row["state"] for row in output]
+        assert "unknown" not in states  # one signal each: the requests in flight finished
+        assert "not_attempted" in states  # and no new row was taken, by anyone
+        time.sleep(0.5)
+        cards = _cards(db)
+        assert states.count("issued") == len(cards)
+        for worker in (1, 2):
+            # A worker's own output is the journal when it ended: its sibling may still have
+            # had requests in flight, which it reports as such (never as its own).
+            worker_rows = _in_input_order(tmp_path / f"out.csv.worker-{worker}", count)
+            for row in worker_rows:
+                if row["state"] == "unknown":
+                    assert row["error"].startswith("sent by another worker"), row
+
+        again = subprocess.run(  # noqa: S603 - our own module
+            command, env=env, capture_output=True, text=True, timeout=240, check=False
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert len(_cards(db)) == count  # each title once
+        assert {row["state"] for row in _in_input_order(out, count)} == {"issued"}
+    finally:
+        _stop_sandbox(process)
+
+
+def test_workers_option_releases_a_dead_workers_claims_and_sends_them_at_once(
+    tmp_path: Path, sandbox: tuple[str, Path]
+) -> None:
+    """A worker SIGKILLed mid-run: the command ends its claims without waiting for their
+    lease (60 s here), sends those rows itself, and OUT is complete: issued, or unknown
+    for the dead worker's requests in flight."""
+    url, db = sandbox
+    count = 160
+    source = write_input(tmp_path / "in.csv", _rows(count))
+    out, journal = tmp_path / "out.csv", tmp_path / "campaign.db"
+    command = gatepay_command(
+        *("bulk-create", str(source), "--out", str(out), "--workers", "2"),
+        # A rate keeps rows claimed and waiting for their turn when the worker dies.
+        *("--concurrency", str(CONCURRENCY), "--rate", "60", "--no-progress"),
+    )
+    env = {
+        **gatepay_environ(url, CLIENT_ID, SECRET_KEY),
+        "GATEPAY_JOURNAL": f"sqlite:///{journal}",
+    }
+    parent = subprocess.Popen(  # noqa: S603 - our own module
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _issued_in_sqlite(journal) < 30:
+            assert parent.poll() is None, parent.communicate()
+            assert time.monotonic() < deadline, "the campaign made no progress"
+            time.sleep(0.01)
+        victims = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _parent_of(entry) == parent.pid
+        ]
+        assert len(victims) == 2
+        os.kill(victims[0], signal.SIGKILL)
+        stdout, stderr = parent.communicate(timeout=120)  # well within the 60 s lease
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    assert "was ended by SIGKILL" in stderr
+    output = _in_input_order(out, count)
+    cards = _cards(db)
+    states = [row["state"] for row in output]
+    assert set(states) <= {"issued", "unknown"}  # nothing left unsent
+    assert states.count("unknown") <= CONCURRENCY
+    assert parent.returncode == (2 if "unknown" in states else 0), stdout + stderr
+    for row in output:
+        title = row["ref"].replace("r", "title-", 1)
+        if row["state"] == "issued":
+            assert (row["card_number"], row["key"]) == cards[title]
+
+
+def _parent_of(entry: Path) -> int | None:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
