@@ -44,3 +44,20 @@ def test_run_all_quick_runs_every_script_and_rewrites_the_readme(tmp_path: Path)
     recorded = "## Before optimisation"
     assert text.split(recorded, 1)[1] == original.split(recorded, 1)[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_the_database_benchmarks_run_quick(tmp_path: Path) -> None:
+    """``bench_ledger.py`` and ``bench_campaign.py`` need a PostgreSQL server (each starts
+    one as the tests do), so ``run_all.py`` leaves them out; they run alone."""
+    for script in ("bench_ledger.py", "bench_campaign.py"):
+        output = tmp_path / f"{script}.json"
+        completed = subprocess.run(  # noqa: S603 - our own interpreter and script
+            [sys.executable, str(BENCHMARKS / script), "--quick", "--json", str(output)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+            cwd=BENCHMARKS,
+        )
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+        assert output.exists()

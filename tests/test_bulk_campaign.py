@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -47,8 +48,6 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def _cards(db: Path) -> dict[str, tuple[str, str]]:
     """title -> (number, key) of each card the sandbox issued; fails if a title is twice."""
-    import sqlite3
-
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = connection.execute("SELECT title, card_num, card_key FROM cards").fetchall()
@@ -75,15 +74,37 @@ def _worker(
     return command, {**gatepay_environ(url, CLIENT_ID, SECRET_KEY), "GATEPAY_JOURNAL": journal}
 
 
-def _issued_in(postgres_url: str) -> int:
-    with psycopg.connect(postgres_url) as connection:
+_COUNT_ISSUED = "SELECT count(*) FROM gatepay_journal_refs WHERE recorded = 'issued'"
+
+
+def _issued_in(journal_url: str) -> int:
+    """How many refs the campaign's journal records issued (read by another connection)."""
+    if journal_url.startswith("sqlite:///"):
+        path = Path(journal_url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return 0
+        connection = sqlite3.connect(path, timeout=30)
         try:
-            row = connection.execute(
-                "SELECT count(*) FROM gatepay_journal_refs WHERE recorded = 'issued'"
-            ).fetchone()
+            row = connection.execute(_COUNT_ISSUED).fetchone()
+        except sqlite3.OperationalError:  # no table yet
+            return 0
+        finally:
+            connection.close()
+        return int(row[0]) if row else 0
+    with psycopg.connect(journal_url) as pg:
+        try:
+            found = pg.execute(_COUNT_ISSUED).fetchone()
         except psycopg.errors.UndefinedTable:
             return 0
-    return int(row[0]) if row else 0
+    return int(found[0]) if found else 0
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def campaign_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new campaign's journal: a PostgreSQL database, or an SQLite file."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'campaign.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def _command_lines_of_children(pid: int) -> list[str]:
@@ -109,7 +130,7 @@ def _in_input_order(path: Path, count: int) -> list[dict[str, str]]:
 
 
 def test_three_workers_one_killed_then_a_resume_issue_each_card_once(
-    tmp_path: Path, sandbox: tuple[str, Path], postgres_url: str
+    tmp_path: Path, sandbox: tuple[str, Path], campaign_url: str
 ) -> None:
     url, db = sandbox
     count = 1000
@@ -117,7 +138,7 @@ def test_three_workers_one_killed_then_a_resume_issue_each_card_once(
     outs = [tmp_path / f"out-{n}.csv" for n in range(3)]
     workers = []
     for out in outs:
-        command, env = _worker(url, source, out, postgres_url)
+        command, env = _worker(url, source, out, campaign_url)
         workers.append(
             subprocess.Popen(  # noqa: S603 - our own module
                 command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -125,7 +146,7 @@ def test_three_workers_one_killed_then_a_resume_issue_each_card_once(
         )
     try:
         deadline = time.monotonic() + 120
-        while _issued_in(postgres_url) < 150:
+        while _issued_in(campaign_url) < 150:
             assert all(worker.poll() is None for worker in workers), "a worker ended early"
             assert time.monotonic() < deadline, "the campaign made no progress"
             time.sleep(0.02)
@@ -145,7 +166,7 @@ def test_three_workers_one_killed_then_a_resume_issue_each_card_once(
         _in_input_order(out, count)  # each survivor's output: complete, input order
 
     time.sleep(LEASE)  # the dead worker's claims on rows it never sent run out
-    command, env = _worker(url, source, tmp_path / "out.csv", postgres_url, "--json")
+    command, env = _worker(url, source, tmp_path / "out.csv", campaign_url, "--json")
     resumed = subprocess.run(  # noqa: S603 - our own module
         command, env=env, capture_output=True, text=True, timeout=240, check=False
     )
@@ -164,7 +185,7 @@ def test_three_workers_one_killed_then_a_resume_issue_each_card_once(
     issued = [row for row in output if row["state"] == "issued"]
     assert len(issued) + len(unknown) == count  # nothing left unsent
     assert resumed.returncode == (2 if unknown else 0), resumed.stdout + resumed.stderr
-    with DatabaseJournal.open(postgres_url) as journal:
+    with DatabaseJournal.open(campaign_url) as journal:
         counts = journal.counts()  # an answer that holds a card counts as unknown here
         assert counts[BulkState.ISSUED] + counts[BulkState.UNKNOWN] == count
         assert counts[BulkState.ISSUED] <= len(issued)
