@@ -11,6 +11,9 @@ nothing, so ``gatepay``'s ``main`` can use it before it knows click is installed
 from __future__ import annotations
 
 __all__ = [
+    "ENV_JOURNAL",
+    "ENV_JOURNAL_OWNER",
+    "ENV_LEDGER",
     "ENV_SANDBOX_ADMIN_TOKEN",
     "ENV_SANDBOX_CLIENT_ID",
     "ENV_SANDBOX_SECRET_KEY",
@@ -43,6 +46,15 @@ EXIT_REFUSED = 4
 EXIT_INTERRUPTED = 130
 
 # The client's own variables (GATEPAY_CLIENT_ID ...) are in gatepay_async._config.
+#: ``gatepay create``'s ledger (``--ledger``): a URL may hold a password, which a variable
+#: keeps out of the process list.
+ENV_LEDGER = "GATEPAY_LEDGER"
+#: ``gatepay bulk-create``'s journal when ``--journal`` is not given (how ``--workers``
+#: hands its children a database URL without it showing in the process list).
+ENV_JOURNAL = "GATEPAY_JOURNAL"
+#: A worker's claim token, set by ``--workers`` for each child: the command releases the
+#: claims of a child that died at once, without waiting for their lease.
+ENV_JOURNAL_OWNER = "GATEPAY_JOURNAL_OWNER"
 ENV_SANDBOX_CLIENT_ID = "GATEPAY_SANDBOX_CLIENT_ID"
 ENV_SANDBOX_SECRET_KEY = "GATEPAY_SANDBOX_SECRET_KEY"  # noqa: S105 - the variable's name
 ENV_SANDBOX_ADMIN_TOKEN = "GATEPAY_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - the variable's name

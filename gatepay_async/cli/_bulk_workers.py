@@ -20,18 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from gatepay_async._cli_names import ENV_JOURNAL
+from gatepay_async._cli_names import ENV_JOURNAL_OWNER as ENV_OWNER
 from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
 from gatepay_async.cli._options import ClientOptions
 from gatepay_async.cli._signals import STOP_SIGNALS
 
 __all__ = ["ENV_JOURNAL", "ENV_OWNER", "Workers", "worker_output"]
-
-#: The journal of a bulk-create run, when --journal is not given (how a child gets a
-#: database URL without it showing in the process list).
-ENV_JOURNAL = "GATEPAY_JOURNAL"
-#: A worker's claim token, set by the command that started it: it releases the claims
-#: of a worker that died at once, without waiting for their lease.
-ENV_OWNER = "GATEPAY_JOURNAL_OWNER"
 
 
 def worker_output(out_path: Path, number: int) -> Path:

@@ -10,7 +10,7 @@ import attrs
 import click
 
 from gatepay_async import GiftCardStatus, ValidationError
-from gatepay_async._cli_names import EXIT_INTERRUPTED, EXIT_OK
+from gatepay_async._cli_names import ENV_LEDGER, EXIT_INTERRUPTED, EXIT_OK
 from gatepay_async.cli._create_guard import CreateGuard
 from gatepay_async.cli._options import ClientOptions, client_options, secret_value, shared_options
 from gatepay_async.cli._output import (
@@ -70,9 +70,28 @@ def templates_command(options: ClientOptions) -> None:
 @click.option("--template-id", required=True, help="a template id (see `gatepay templates`)")
 @click.option("--currency", required=True, help="e.g. USDT")
 @click.option("--amount", required=True, help="e.g. 10 or 0.99 (at most 6 decimals)")
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    help="issue at most one card for KEY (an order id, say), however often the command"
+    " runs: needs --ledger",
+)
+@click.option(
+    "--ledger",
+    metavar="URL",
+    envvar=ENV_LEDGER,
+    help=f"where idempotency keys are kept: sqlite:///FILE or postgresql://... [env"
+    f" {ENV_LEDGER}; prefer the variable for a URL with a password]",
+)
 @client_options
 def create_command(
-    title: str, template_id: str, currency: str, amount: str, options: ClientOptions
+    title: str,
+    template_id: str,
+    currency: str,
+    amount: str,
+    idempotency_key: str | None,
+    ledger: str | None,
+    options: ClientOptions,
 ) -> int:
     """Issue one gift card. The output holds its key: keep it safe.
 
@@ -81,18 +100,29 @@ def create_command(
     mode 0600). Exit 4 when GatePay refused it. Ctrl-C or SIGTERM while the create is
     in flight waits for its answer, prints the card and exits 130; a second signal
     abandons it (exit 3: a card may exist).
+
+    With --idempotency-key and --ledger, running the command again with the same key
+    prints the card the first run issued and sends nothing; exit 3 while that key's
+    earlier create is in flight elsewhere or ended unknown (nothing is sent).
     """
     # The text goes to the SDK as it is, so --amount follows exactly the SDK's rules
     # (the same ones a bulk-create CSV row meets): no spaces, no "1_000", no float.
+    if idempotency_key is not None and not ledger:
+        raise click.UsageError(f"--idempotency-key needs --ledger (or {ENV_LEDGER})")
 
     guard = CreateGuard()
     with signals_restored():
         defer_signals(guard)  # before the event loop: noted, checked before the send
 
         async def call() -> Any:
-            async with options.client() as gp:
+            async with options.client(ledger=ledger) as gp:
                 return await guard.create(
-                    gp, title=title, template_id=template_id, currency=currency, amount=amount
+                    gp,
+                    title=title,
+                    template_id=template_id,
+                    currency=currency,
+                    amount=amount,
+                    idempotency_key=idempotency_key,
                 )
 
         card = run_api_call(call)

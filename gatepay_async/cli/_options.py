@@ -53,9 +53,11 @@ class ClientOptions:
         self.verbose = False
         self.as_json = False
 
-    def client(self, http_client: httpx.AsyncClient | None = None) -> AsyncGatePay:
-        """An AsyncGatePay (on ``http_client`` if given); a configuration problem becomes a
-        usage error (exit 1)."""
+    def client(
+        self, http_client: httpx.AsyncClient | None = None, *, ledger: str | None = None
+    ) -> AsyncGatePay:
+        """An AsyncGatePay (on ``http_client`` if given, with ``ledger`` if given); a
+        configuration problem becomes a usage error (exit 1)."""
         if self.verbose:
             enable_debug_logging()
         try:
@@ -66,6 +68,7 @@ class ClientOptions:
                 on_behalf_of=self.on_behalf_of,
                 timeout=self.timeout if self.timeout is not None else DEFAULT_TIMEOUT,
                 http_client=http_client,
+                ledger=ledger,
             )
         except ValidationError as exc:
             flag = _FLAGS.get(exc.argument)
