@@ -21,6 +21,7 @@ nothing).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import urllib.parse
@@ -49,6 +50,8 @@ T = TypeVar("T")
 FILE_MODE = 0o600
 #: How long SQLite waits for another process's write transaction before giving up.
 SQLITE_BUSY_SECONDS = 60.0
+#: How long opening a PostgreSQL database waits for its server's first answer.
+CONNECT_SECONDS = 10
 #: Connections a PostgreSQL pool keeps at most (creates wait for one beyond this).
 POSTGRES_POOL_SIZE = 8
 #: Transactions that lost a deadlock or a serialization check are run again this often.
@@ -61,6 +64,7 @@ NOW_MS = {
     "postgresql": "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
 }
 
+_BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
 _SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -84,10 +88,29 @@ class DatabaseURL:
         if self.dialect == "sqlite":
             return f"sqlite:///{self.target}"
         parts = urllib.parse.urlsplit(self.target)
-        if parts.password is None:
-            return self.target
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        # libpq also takes the password as a query parameter.
+        query = [
+            (name, "***" if name == "password" else value)
+            for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urllib.parse.urlunsplit(
+            parts._replace(netloc=netloc, query=urllib.parse.urlencode(query, safe="*"))
+        )
+
+    def hide_secrets(self, text: str) -> str:
+        """``text`` with the URL's password, as written or decoded, replaced by ``***``
+        (a driver's message may quote the part of the URL it could not parse)."""
+        parts = urllib.parse.urlsplit(self.target)
+        secrets = [parts.password or ""]
+        secrets += [v for n, v in urllib.parse.parse_qsl(parts.query) if n == "password"]
+        for secret in secrets:
+            for form in {secret, urllib.parse.unquote(secret)}:
+                if form:
+                    text = text.replace(form, "***")
+        return text
 
 
 def is_database_url(value: object) -> bool:
@@ -125,6 +148,13 @@ def parse_database_url(value: str, *, argument: str) -> DatabaseURL:
                 "a SQLite URL is sqlite:///relative/file.db or sqlite:////absolute/file.db",
             )
         return DatabaseURL("sqlite", location[1:], campaign)
+    if _BAD_ESCAPE.search(rest):
+        # libpq would refuse it quoting the text around it: the password, perhaps.
+        raise ValidationError(
+            argument,
+            "has a % not followed by two hex digits: percent-encode a password's"
+            " special characters (% is %25)",
+        )
     target = f"postgresql://{location}"
     if kept:
         target += "?" + urllib.parse.urlencode(kept)
@@ -279,19 +309,30 @@ class _Postgres:
                 "a postgresql:// URL needs the PostgreSQL driver: pip install 'gatepay[postgres]'",
             ) from None
         self._psycopg = psycopg
+        self._url = url
         self._display = url.display
         try:
+            # One connection first: a server that is down or refuses us fails now, with
+            # its reason (the pool would retry in the background, logging each failure).
+            psycopg.connect(url.target, connect_timeout=CONNECT_SECONDS).close()
             self._pool = psycopg_pool.ConnectionPool(
                 url.target,
                 min_size=1,
                 max_size=POSTGRES_POOL_SIZE,
                 kwargs={"autocommit": False},
+                # A pooled connection the server ended (a restart, a failover, an idle
+                # timeout) is replaced when taken, instead of failing a ledger write
+                # while the database is up.
+                check=psycopg_pool.ConnectionPool.check_connection,
                 open=False,
                 name="gatepay",
             )
             self._pool.open(wait=True, timeout=30.0)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise DatabaseError(f"cannot connect to {self._display}: {_reason(exc)}") from None
+            raise DatabaseError(f"cannot connect to {self._display}: {self._reason(exc)}") from None
+
+    def _reason(self, exc: BaseException) -> str:
+        return self._url.hide_secrets(_reason(exc))
 
     def transaction(self, work: Callable[[Transaction], T]) -> T:
         psycopg = self._psycopg
@@ -310,11 +351,11 @@ class _Postgres:
                         f"cannot write {self._display}: too much contention"
                     ) from None
             except psycopg.Error as exc:
-                raise DatabaseError(f"cannot write {self._display}: {_reason(exc)}") from None
+                raise DatabaseError(f"cannot write {self._display}: {self._reason(exc)}") from None
             except Exception as exc:
                 if type(exc).__module__.startswith("psycopg_pool"):
                     raise DatabaseError(
-                        f"cannot connect to {self._display}: {_reason(exc)}"
+                        f"cannot connect to {self._display}: {self._reason(exc)}"
                     ) from None
                 raise
         raise AssertionError("unreachable")  # pragma: no cover

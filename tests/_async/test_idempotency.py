@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 import gatepay_async._outcome as outcome_module
@@ -351,6 +352,57 @@ def test_a_ledger_repr_hides_the_password(postgres_url: str) -> None:
     with Ledger(url) as ledger:
         assert "hunter2-secret" not in repr(ledger)
         assert repr(ledger).startswith("Ledger('postgresql://")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user@127.0.0.1:1/db?password=hunter2-secret",
+        "postgresql://user:hunter2%zz-secret@127.0.0.1:1/db",
+    ],
+    ids=["password-parameter", "bad-percent-encoding"],
+)
+def test_a_password_is_in_no_message_or_log(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # Nothing listens on port 1: the ledger cannot open, and says so without the password.
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises((LedgerError, ValidationError)) as info:
+        Ledger(url)
+    assert "hunter2" not in str(info.value)
+    assert "hunter2" not in repr(info.value)
+    assert "hunter2" not in caplog.text
+
+
+def _drop_connections(postgres_url: str) -> int:
+    """Ends every server session on the ledger's database, as a failover, a restart or
+    an idle-connection timeout does: the database is up, the pooled connections dead."""
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        found = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+            (name,),
+        ).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+@pytest.mark.anyio
+async def test_connections_dropped_by_the_database_server_are_replaced(
+    postgres_url: str,
+) -> None:
+    def answer_after_a_drop(request: httpx.Request) -> httpx.Response:
+        assert _drop_connections(postgres_url) >= 1  # between the claim and the answer
+        return httpx.Response(200, content=ANSWER.content)
+
+    recorder = helpers.Recorder(ANSWER, answer_after_a_drop, ANSWER)
+    with Ledger(postgres_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            await create(gp, key="before")
+            assert _drop_connections(postgres_url) >= 1
+            await create(gp, key="after-a-drop")  # claimed, not a LedgerError
+            card = await create(gp, key="dropped-mid-create")
+            assert row(ledger, "dropped-mid-create")["state"] == "issued"
+            assert (await create(gp, key="dropped-mid-create")) == card
+    assert recorder.count == 3
 
 
 @pytest.mark.anyio
