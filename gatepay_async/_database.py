@@ -235,8 +235,8 @@ class _SQLite:
         try:
             # Created owner-only before SQLite opens it: it will hold card keys (SQLite
             # gives its -wal and -shm files the same mode).
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
-            os.close(fd)
+            for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                _owner_only(file, create=file == path)
             connection = sqlite3.connect(
                 path,
                 timeout=SQLITE_BUSY_SECONDS,
@@ -279,6 +279,25 @@ class _SQLite:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _owner_only(path: Path, *, create: bool) -> None:
+    """Create ``path`` owner-only, or make it so if others can read it (a file made
+    beforehand, or the -wal/-shm files of an earlier run, which SQLite reuses). A file
+    another user owns is left as its owner set it."""
+    flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, FILE_MODE)
+    except FileNotFoundError:
+        if create:
+            raise
+        return
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            with suppress(PermissionError):
+                os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 class _PostgresTransaction:

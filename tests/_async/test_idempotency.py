@@ -372,6 +372,20 @@ def test_a_password_is_in_no_message_or_log(url: str, caplog: pytest.LogCaptureF
     assert "hunter2" not in caplog.text
 
 
+@pytest.mark.anyio
+async def test_a_ledger_file_made_readable_by_others_is_made_owner_only(tmp_path: Path) -> None:
+    # A file made beforehand (touch, a deployment tool), and the -wal/-shm files of an
+    # earlier run: SQLite gives new -wal/-shm files the database file's mode.
+    path = tmp_path / "ledger.db"
+    for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm"):
+        (tmp_path / name).touch()
+        (tmp_path / name).chmod(0o644)
+    async with mock_client(helpers.Recorder(ANSWER), ledger=f"sqlite:///{path}") as gp:
+        await create(gp)
+        for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+
+
 def _drop_connections(postgres_url: str) -> int:
     """Ends every server session on the ledger's database, as a failover, a restart or
     an idle-connection timeout does: the database is up, the pooled connections dead."""
