@@ -197,7 +197,8 @@ class Ledger:
             data: object = issued_data(answer.content) if answer is not None else None
             if data is None and outcome.card is not None:  # pragma: no cover - defensive
                 data = {"card_num": outcome.card.card_number, "card_key": outcome.card.key}
-            card = json.dumps(data, ensure_ascii=False, default=_json_default)
+            # ASCII: a descriptive field may hold what UTF-8 cannot (a lone surrogate).
+            card = json.dumps(data, default=_json_default)
             status = answer.status_code if answer is not None else None
             body = answer.content if answer is not None else None
             return self._update(
@@ -207,7 +208,9 @@ class Ledger:
                 (card, status, body),
             )
         error = outcome.error
-        text = f"{type(error).__name__}: {error}" if error is not None else outcome.outcome.value
+        text = _storable(
+            f"{type(error).__name__}: {error}" if error is not None else outcome.outcome.value
+        )
         if outcome.outcome is Outcome.UNKNOWN:
             raw = error.answer if isinstance(error, OutcomeUnknownError) else None
             if raw is not None:  # a partial answer, or one that could not be read
@@ -341,6 +344,12 @@ def _stored(row: tuple[Any, ...], request: CreateRequest) -> GiftCard:
     )
     error.__cause__ = cause
     raise error
+
+
+def _storable(text: str) -> str:
+    """``text`` as both databases store it: an answer's message may hold a NUL (which
+    PostgreSQL text refuses) or a lone surrogate (which UTF-8 cannot encode)."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _json_default(value: object) -> object:

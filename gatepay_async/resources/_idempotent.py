@@ -121,5 +121,8 @@ async def _record(ledger: Ledger, key: str, owner: str, outcome: CreateOutcome) 
     except LedgerError as exc:
         logger.warning(NOT_RECORDED, "outcome", exc)
         return
+    except Exception as exc:  # a bug must not keep an issued card from its caller
+        logger.warning(NOT_RECORDED, "outcome", type(exc).__name__)
+        return
     if not kept:  # pragma: no cover - only this attempt writes an intent it owns
         logger.warning(NOT_RECORDED, "outcome", "the row was taken over")

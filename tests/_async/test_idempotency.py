@@ -211,6 +211,25 @@ async def test_an_earlier_refused_attempt_is_sent_again(ledger_url: str) -> None
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("odd", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+async def test_a_refusal_with_an_odd_message_is_recorded_as_failed(
+    ledger_url: str, odd: str
+) -> None:
+    # The refusal's text goes to the ledger: PostgreSQL text holds no NUL, and UTF-8
+    # no lone surrogate. Left in doubt, the key would never be sent again.
+    refusal = helpers.fail("400001", status_code=400, message=f"bad {odd} title")
+    recorder = helpers.Recorder(refusal, ANSWER)
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            with pytest.raises(InvalidRequestError):
+                await create(gp)
+            assert row(ledger)["state"] == "failed"
+            card = await create(gp)
+    assert recorder.count == 2
+    assert card.key == helpers.CARD_KEY
+
+
+@pytest.mark.anyio
 async def test_an_earlier_attempt_never_sent_is_sent_again(ledger_url: str) -> None:
     recorder = helpers.Recorder(httpx.ConnectError("connection refused"), ANSWER)
     with Ledger(ledger_url) as ledger:
@@ -265,6 +284,24 @@ async def test_the_raw_answer_is_in_the_ledger_before_it_is_interpreted(
         ("intent", 200, body)
     ]
     assert (kept["state"], kept["answer_status"], kept["answer_body"]) == ("unknown", 200, body)
+
+
+@pytest.mark.anyio
+async def test_a_card_with_an_odd_descriptive_field_is_returned_and_stored(
+    ledger_url: str,
+) -> None:
+    # A lone surrogate (U+D800: valid JSON, not encodable as UTF-8) in a field that is
+    # only description: the card is issued, whatever that field holds.
+    body = helpers.success(helpers.card_data(creator_name="\ud800")).content
+    assert b"\\ud800" in body
+    recorder = helpers.Recorder(helpers.raw(200, body))
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            card = await create(gp)
+            assert row(ledger)["state"] == "issued"
+            assert await create(gp) == card
+    assert card.key == helpers.CARD_KEY
+    assert recorder.count == 1
 
 
 @pytest.mark.anyio

@@ -204,6 +204,24 @@ def test_an_earlier_refused_attempt_is_sent_again(ledger_url: str) -> None:
     assert card.key == helpers.CARD_KEY
 
 
+@pytest.mark.parametrize("odd", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+def test_a_refusal_with_an_odd_message_is_recorded_as_failed(
+    ledger_url: str, odd: str
+) -> None:
+    # The refusal's text goes to the ledger: PostgreSQL text holds no NUL, and UTF-8
+    # no lone surrogate. Left in doubt, the key would never be sent again.
+    refusal = helpers.fail("400001", status_code=400, message=f"bad {odd} title")
+    recorder = helpers.Recorder(refusal, ANSWER)
+    with Ledger(ledger_url) as ledger:
+        with mock_client(recorder, ledger=ledger) as gp:
+            with pytest.raises(InvalidRequestError):
+                create(gp)
+            assert row(ledger)["state"] == "failed"
+            card = create(gp)
+    assert recorder.count == 2
+    assert card.key == helpers.CARD_KEY
+
+
 def test_an_earlier_attempt_never_sent_is_sent_again(ledger_url: str) -> None:
     recorder = helpers.Recorder(httpx.ConnectError("connection refused"), ANSWER)
     with Ledger(ledger_url) as ledger:
@@ -256,6 +274,23 @@ def test_the_raw_answer_is_in_the_ledger_before_it_is_interpreted(
         ("intent", 200, body)
     ]
     assert (kept["state"], kept["answer_status"], kept["answer_body"]) == ("unknown", 200, body)
+
+
+def test_a_card_with_an_odd_descriptive_field_is_returned_and_stored(
+    ledger_url: str,
+) -> None:
+    # A lone surrogate (U+D800: valid JSON, not encodable as UTF-8) in a field that is
+    # only description: the card is issued, whatever that field holds.
+    body = helpers.success(helpers.card_data(creator_name="\ud800")).content
+    assert b"\\ud800" in body
+    recorder = helpers.Recorder(helpers.raw(200, body))
+    with Ledger(ledger_url) as ledger:
+        with mock_client(recorder, ledger=ledger) as gp:
+            card = create(gp)
+            assert row(ledger)["state"] == "issued"
+            assert create(gp) == card
+    assert card.key == helpers.CARD_KEY
+    assert recorder.count == 1
 
 
 def test_an_issued_row_keeps_the_raw_answer_and_the_card(ledger_url: str) -> None:
