@@ -116,9 +116,9 @@ async def test_a_call_cancelled_by_asyncio_while_claiming_never_leaves_a_dead_cl
     with Ledger(ledger_url) as ledger:
         begin = ledger.begin
 
-        def slow_begin(*args: Any) -> Any:
+        def slow_begin(*args: Any, **kwargs: Any) -> Any:
             time.sleep(0.3)  # the claim is being written when the call is cancelled
-            return begin(*args)
+            return begin(*args, **kwargs)
 
         monkeypatch.setattr(ledger, "begin", slow_begin)
         async with mock_client(recorder, ledger=ledger) as gp:

@@ -44,8 +44,10 @@ async def async_create_once(
     ledger: Ledger,
     request: CreateRequest,
     key: str,
+    account: str,
 ) -> GiftCard:
-    """The card for ``key``: the stored one, or the one a single create issues.
+    """The card for ``key`` in ``account`` (``_ledger.ledger_account``): the stored one,
+    or the one a single create issues.
 
     Raises what ``create`` raises, plus LedgerError when the ledger cannot claim the
     key (nothing was sent), ValidationError when the key was used for another request,
@@ -54,7 +56,8 @@ async def async_create_once(
     """
     waiting = [False]  # between attempts: a cancellation may stop the call there
     return await async_run_detached(
-        lambda: _create_once(send_create, ledger, request, key, waiting), lambda: waiting[0]
+        lambda: _create_once(send_create, ledger, request, key, account, waiting),
+        lambda: waiting[0],
     )
 
 
@@ -63,10 +66,11 @@ async def _create_once(
     ledger: Ledger,
     request: CreateRequest,
     key: str,
+    account: str,
     waiting: list[bool],
 ) -> GiftCard:
     with AsyncCancelShield():  # a claimed key is always followed by its send
-        begun = await async_run_blocking(lambda: ledger.begin(key, request))
+        begun = await async_run_blocking(lambda: ledger.begin(key, request, account=account))
     if begun.card is not None:
         return begun.card
     owner = begun.owner

@@ -26,6 +26,7 @@ from gatepay_async import (
     RequestNotSentError,
     ValidationError,
 )
+from gatepay_async._ledger import ledger_account
 from gatepay_async._validation import build_create_request
 from tests import helpers
 from tests.postgres_server import SUPERUSER
@@ -33,6 +34,8 @@ from tests.postgres_server import SUPERUSER
 from .conftest import mock_client
 
 KEY = "order-123"
+#: The account of ``mock_client``'s clients, as the ledger keeps it.
+ACCOUNT = ledger_account(helpers.BASE_URL, helpers.CLIENT_ID, None)
 ANSWER = helpers.success(helpers.card_data())
 
 
@@ -122,6 +125,32 @@ async def test_same_key_another_request_is_refused_naming_the_fields(ledger_url:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"base_url": "https://sandbox.gatepay.invalid"},
+        {"client_id": "another-merchant"},
+        {"on_behalf_of": "sub-merchant-2"},
+    ],
+    ids=["base_url", "client_id", "on_behalf_of"],
+)
+async def test_a_key_used_by_another_gatepay_account_is_refused(
+    ledger_url: str, other: dict[str, str]
+) -> None:
+    # One ledger, two accounts (a sandbox and production, two merchants, two
+    # sub-merchants of an institution) with the same order number: the second must
+    # never be handed the first one's card, and nothing is sent.
+    recorder = helpers.Recorder(ANSWER)
+    async with mock_client(recorder, ledger=ledger_url) as gp:
+        await create(gp)
+    async with mock_client(recorder, ledger=ledger_url, **other) as gp:
+        with pytest.raises(ValidationError, match="another GatePay account") as info:
+            await create(gp)
+    assert recorder.count == 1
+    assert helpers.CARD_KEY not in str(info.value)
+
+
+@pytest.mark.anyio
 async def test_a_failed_key_with_another_request_is_refused(ledger_url: str) -> None:
     recorder = helpers.Recorder(helpers.fail("400001", status_code=400), ANSWER)
     async with mock_client(recorder, ledger=ledger_url) as gp:
@@ -168,7 +197,7 @@ async def test_an_attempt_in_flight_elsewhere_is_not_sent_again(ledger_url: str)
     recorder = helpers.Recorder(ANSWER)
     with Ledger(ledger_url) as ledger:
         # Another process claimed the key and is sending (or died mid-create).
-        assert ledger.begin(KEY, request_of()).owner is not None
+        assert ledger.begin(KEY, request_of(), account=ACCOUNT).owner is not None
         async with mock_client(recorder, ledger=ledger) as gp:
             with pytest.raises(OutcomeUnknownError) as info:
                 await create(gp)
@@ -184,7 +213,7 @@ async def test_an_answer_recorded_by_an_attempt_that_died_gives_its_card(
 ) -> None:
     recorder = helpers.Recorder(ANSWER)
     with Ledger(ledger_url) as ledger:
-        owner = ledger.begin(KEY, request_of()).owner
+        owner = ledger.begin(KEY, request_of(), account=ACCOUNT).owner
         assert owner is not None
         assert ledger.record_answer(KEY, owner, 200, ANSWER.content)
         # ... and its process died before recording the outcome.
