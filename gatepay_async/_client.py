@@ -364,6 +364,9 @@ class AsyncGatePay:
                     await response.aclose()
         except httpx.TransportError as exc:
             failure = exc
+        except ResponseValidationError as exc:  # over the size cap: what was read is kept
+            exc.partial_answer = _received(status_code, reading)
+            raise
         except TimeoutError:
             timed_out = True
         if timed_out:

@@ -365,6 +365,9 @@ class GatePay:
                     response.close()
         except httpx.TransportError as exc:
             failure = exc
+        except ResponseValidationError as exc:  # over the size cap: what was read is kept
+            exc.partial_answer = _received(status_code, reading)
+            raise
         except TimeoutError:
             timed_out = True
         if timed_out:

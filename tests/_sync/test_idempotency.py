@@ -321,6 +321,30 @@ def test_a_card_with_an_odd_descriptive_field_is_returned_and_stored(
     assert recorder.count == 1
 
 
+def test_an_answer_too_large_is_unknown_and_what_was_read_is_kept(
+    ledger_url: str,
+) -> None:
+    # A card answer padded past max_response_bytes: the card's number and key arrived,
+    # in the bytes read before the cap. They reach the caller and the ledger.
+    card_answer = helpers.success(helpers.card_data()).content
+    padded = card_answer[:-1] + b', "padding": "' + b"x" * 5000 + b'"}'
+    recorder = helpers.Recorder(helpers.raw(200, padded))
+    with Ledger(ledger_url) as ledger:
+        with mock_client(recorder, ledger=ledger, max_response_bytes=2000) as gp:
+            with pytest.raises(OutcomeUnknownError) as info:
+                create(gp)
+            assert row(ledger)["state"] == "unknown"
+            stored = row(ledger)["answer_body"]
+            with pytest.raises(OutcomeUnknownError):  # never sent again
+                create(gp)
+    assert info.value.answer is not None
+    assert info.value.answer.body == padded[:2000]
+    assert stored == padded[:2000]
+    assert helpers.CARD_KEY.encode() in stored
+    assert helpers.CARD_KEY not in str(info.value)
+    assert recorder.count == 1
+
+
 def test_an_issued_row_keeps_the_raw_answer_and_the_card(ledger_url: str) -> None:
     with Ledger(ledger_url) as ledger:
         with mock_client(helpers.Recorder(ANSWER), ledger=ledger) as gp:
