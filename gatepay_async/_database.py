@@ -173,17 +173,31 @@ class Transaction(Protocol):
         """Run one statement for each parameter row."""
 
 
+#: What forked children inherited: their parent's connections, which a child must neither
+#: use nor close (its libpq would end the parent's session; SQLite forbids it). Kept
+#: referenced, so that no garbage collection closes them.
+_INHERITED: list[object] = []
+
+
 class Database:
-    """A ledger's or a shared journal's database. Thread-safe; close it when done."""
+    """A ledger's or a shared journal's database. Thread-safe; close it when done.
+
+    Fork-safe: a child process (a web server's worker forked after the app opened its
+    client) opens connections of its own on first use instead of sharing its parent's.
+    """
 
     def __init__(self, url: DatabaseURL) -> None:
         self.url = url
         self.dialect: Dialect = url.dialect
         self._closed = False
-        if url.dialect == "sqlite":
-            self._backend: _Backend = _SQLite(Path(url.target))
-        else:
-            self._backend = _Postgres(url)
+        self._fork_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._backend = self._open()
+
+    def _open(self) -> _Backend:
+        if self.url.dialect == "sqlite":
+            return _SQLite(Path(self.url.target))
+        return _Postgres(self.url)
 
     def transaction(self, work: Callable[[Transaction], T]) -> T:
         """``work(tx)`` in one transaction, committed (durably) when it returns.
@@ -193,12 +207,22 @@ class Database:
         """
         if self._closed:
             raise DatabaseError(f"the database {self.url.display} is closed")
+        if self._pid != os.getpid():
+            self._reopen_in_child()
         return self._backend.transaction(work)
+
+    def _reopen_in_child(self) -> None:
+        with self._fork_lock:
+            if self._pid != os.getpid():
+                _INHERITED.append(self._backend)
+                self._backend = self._open()
+                self._pid = os.getpid()
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._backend.close()
+            if self._pid == os.getpid():  # a child's inherited connections are not its own
+                self._backend.close()
 
     def __enter__(self) -> Database:
         return self
