@@ -3,7 +3,8 @@
 Two processes call ``create`` with one key at the same moment: one create request
 reaches the sandbox. A process killed (SIGKILL) while its create is in flight leaves
 the key in doubt: the next call with it raises OutcomeUnknownError and sends nothing.
-Each on SQLite and on PostgreSQL.
+A client opened before a fork works in the forked children. Each on SQLite and on
+PostgreSQL.
 """
 
 from __future__ import annotations
