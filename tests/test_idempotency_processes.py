@@ -187,8 +187,9 @@ def _create_in_child(gp: GatePay, keys: list[str], out: int) -> None:
         os._exit(0)
 
 
-def test_a_ledger_opened_before_a_fork_works_in_the_children(
-    sandbox: SandboxServer, ledger_url: str
+@pytest.mark.parametrize("used", ["ledger", "ledger-and-http"])
+def test_a_client_opened_before_a_fork_works_in_the_children(
+    sandbox: SandboxServer, ledger_url: str, used: str
 ) -> None:
     # A web server that imports the app (and opens its client, and so its ledger) before
     # forking its workers (gunicorn --preload): each worker must use the ledger as its
@@ -204,8 +205,17 @@ def test_a_ledger_opened_before_a_fork_works_in_the_children(
         ledger = gp._ledger
         assert ledger is not None
         assert ledger.state("order-1") is None  # the parent has used its connection
+        before = None
+        if used == "ledger-and-http":  # and an HTTP connection, kept alive in its pool
+            before = gp.gift_cards.create(
+                title="Order 8812",
+                template_id=TEMPLATE_ID,
+                currency="USDT",
+                amount="5",
+                idempotency_key="before-the-fork",
+            )
         children: list[tuple[int, int]] = []
-        for _ in range(3):
+        for _ in range(5):
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:
@@ -232,7 +242,16 @@ def test_a_ledger_opened_before_a_fork_works_in_the_children(
             ).card_number
             for key in keys
         ]
-    assert sandbox.sandbox.attempts("create") == len(keys)
+        if before is not None:
+            again = gp.gift_cards.create(
+                title="Order 8812",
+                template_id=TEMPLATE_ID,
+                currency="USDT",
+                amount="5",
+                idempotency_key="before-the-fork",
+            )
+            assert again == before
+    assert sandbox.sandbox.attempts("create") == len(keys) + (before is not None)
     for result in results:
         for got, card in zip(result, stored, strict=True):
             assert got in (card, "unknown")
