@@ -52,6 +52,9 @@ FILE_MODE = 0o600
 SQLITE_BUSY_SECONDS = 60.0
 #: How long opening a PostgreSQL database waits for its server's first answer.
 CONNECT_SECONDS = 10
+#: How long a PostgreSQL statement waits for a lock another session holds (SQLite's busy
+#: timeout's counterpart), unless the URL sets ``lock_timeout`` itself (``options``).
+POSTGRES_LOCK_TIMEOUT_MS = 60_000
 #: Connections a PostgreSQL pool keeps at most (creates wait for one beyond this).
 POSTGRES_POOL_SIZE = 8
 #: Transactions that lost a deadlock or a serialization check are run again this often.
@@ -367,6 +370,7 @@ class _Postgres:
                 # timeout) is replaced when taken, instead of failing a ledger write
                 # while the database is up.
                 check=psycopg_pool.ConnectionPool.check_connection,
+                configure=_configure_postgres,
                 open=False,
                 name="gatepay",
             )
@@ -405,6 +409,16 @@ class _Postgres:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _configure_postgres(connection: Any) -> None:
+    """A new pooled connection waits for a lock at most ``POSTGRES_LOCK_TIMEOUT_MS``
+    (PostgreSQL's default is for ever: a row locked by an idle session would hang a create,
+    even one whose card is issued and waits to be recorded)."""
+    row = connection.execute("SHOW lock_timeout").fetchone()
+    if row is not None and row[0] == "0":
+        connection.execute(f"SET lock_timeout = {int(POSTGRES_LOCK_TIMEOUT_MS)}")
+    connection.commit()
 
 
 def _to_format(sql: str) -> str:

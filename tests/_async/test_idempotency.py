@@ -6,7 +6,10 @@ tests over real HTTP are in tests/test_idempotency_processes.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -591,3 +594,35 @@ async def test_no_card_key_in_logs_or_exception_text(
     assert "order-123" not in "".join(texts)
     for text in [*texts, caplog.text]:
         assert helpers.CARD_KEY not in text
+
+
+@pytest.mark.anyio
+async def test_a_ledger_row_locked_too_long_fails_the_create_instead_of_hanging(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone holds a lock on the ledger's table (an open transaction in an admin tool, a
+    # migration): as SQLite's busy timeout, a bounded wait, then a LedgerError and
+    # nothing sent; not a create that hangs for as long as the lock is held.
+    monkeypatch.setattr("gatepay_async._database.POSTGRES_LOCK_TIMEOUT_MS", 300)
+    recorder = helpers.Recorder(ANSWER)
+    with Ledger(postgres_url) as ledger, psycopg.connect(postgres_url) as holder:
+        holder.execute("LOCK TABLE gatepay_ledger IN ACCESS EXCLUSIVE MODE")
+        # Bounds the test without a lock timeout: the holder's session is ended at 8 s.
+        released = threading.Timer(8.0, _end_session, (postgres_url, holder.info.backend_pid))
+        released.start()
+        started = time.monotonic()
+        try:
+            async with mock_client(recorder, ledger=ledger) as gp:
+                with pytest.raises(LedgerError):
+                    await create(gp)
+        finally:
+            released.cancel()
+            with contextlib.suppress(psycopg.Error):
+                holder.rollback()
+        assert time.monotonic() - started < 5
+    assert recorder.count == 0
+
+
+def _end_session(postgres_url: str, pid: int) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
