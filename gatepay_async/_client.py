@@ -33,7 +33,7 @@ from gatepay_async._errors import (
     ResponseValidationError,
     ValidationError,
 )
-from gatepay_async._ledger import Ledger
+from gatepay_async._ledger import Ledger, ledger_account
 from gatepay_async._log_redaction import install_log_redaction
 from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet
@@ -168,6 +168,12 @@ class AsyncGatePay:
     def _idempotency_ledger(self) -> Ledger | None:
         """The ledger of ``create(..., idempotency_key=...)``, if the client has one."""
         return self._ledger
+
+    @property
+    def _ledger_account(self) -> str:
+        """The GatePay account this client creates cards in, as the ledger keeps it."""
+        config = self._config
+        return ledger_account(config.base_url, config.client_id, config.on_behalf_of)
 
     # ------------------------------------------------------------ for the resources
 
@@ -358,6 +364,9 @@ class AsyncGatePay:
                     await response.aclose()
         except httpx.TransportError as exc:
             failure = exc
+        except ResponseValidationError as exc:  # over the size cap: what was read is kept
+            exc.partial_answer = _received(status_code, reading)
+            raise
         except TimeoutError:
             timed_out = True
         if timed_out:

@@ -21,6 +21,7 @@ nothing).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import urllib.parse
@@ -49,6 +50,11 @@ T = TypeVar("T")
 FILE_MODE = 0o600
 #: How long SQLite waits for another process's write transaction before giving up.
 SQLITE_BUSY_SECONDS = 60.0
+#: How long opening a PostgreSQL database waits for its server's first answer.
+CONNECT_SECONDS = 10
+#: How long a PostgreSQL statement waits for a lock another session holds (SQLite's busy
+#: timeout's counterpart), unless the URL sets ``lock_timeout`` itself (``options``).
+POSTGRES_LOCK_TIMEOUT_MS = 60_000
 #: Connections a PostgreSQL pool keeps at most (creates wait for one beyond this).
 POSTGRES_POOL_SIZE = 8
 #: Transactions that lost a deadlock or a serialization check are run again this often.
@@ -61,6 +67,7 @@ NOW_MS = {
     "postgresql": "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
 }
 
+_BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
 _SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -84,10 +91,29 @@ class DatabaseURL:
         if self.dialect == "sqlite":
             return f"sqlite:///{self.target}"
         parts = urllib.parse.urlsplit(self.target)
-        if parts.password is None:
-            return self.target
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        # libpq also takes the password as a query parameter.
+        query = [
+            (name, "***" if name == "password" else value)
+            for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urllib.parse.urlunsplit(
+            parts._replace(netloc=netloc, query=urllib.parse.urlencode(query, safe="*"))
+        )
+
+    def hide_secrets(self, text: str) -> str:
+        """``text`` with the URL's password, as written or decoded, replaced by ``***``
+        (a driver's message may quote the part of the URL it could not parse)."""
+        parts = urllib.parse.urlsplit(self.target)
+        secrets = [parts.password or ""]
+        secrets += [v for n, v in urllib.parse.parse_qsl(parts.query) if n == "password"]
+        for secret in secrets:
+            for form in {secret, urllib.parse.unquote(secret)}:
+                if form:
+                    text = text.replace(form, "***")
+        return text
 
 
 def is_database_url(value: object) -> bool:
@@ -125,6 +151,13 @@ def parse_database_url(value: str, *, argument: str) -> DatabaseURL:
                 "a SQLite URL is sqlite:///relative/file.db or sqlite:////absolute/file.db",
             )
         return DatabaseURL("sqlite", location[1:], campaign)
+    if _BAD_ESCAPE.search(rest):
+        # libpq would refuse it quoting the text around it: the password, perhaps.
+        raise ValidationError(
+            argument,
+            "has a % not followed by two hex digits: percent-encode a password's"
+            " special characters (% is %25)",
+        )
     target = f"postgresql://{location}"
     if kept:
         target += "?" + urllib.parse.urlencode(kept)
@@ -143,17 +176,31 @@ class Transaction(Protocol):
         """Run one statement for each parameter row."""
 
 
+#: What forked children inherited: their parent's connections, which a child must neither
+#: use nor close (its libpq would end the parent's session; SQLite forbids it). Kept
+#: referenced, so that no garbage collection closes them.
+_INHERITED: list[object] = []
+
+
 class Database:
-    """A ledger's or a shared journal's database. Thread-safe; close it when done."""
+    """A ledger's or a shared journal's database. Thread-safe; close it when done.
+
+    Fork-safe: a child process (a web server's worker forked after the app opened its
+    client) opens connections of its own on first use instead of sharing its parent's.
+    """
 
     def __init__(self, url: DatabaseURL) -> None:
         self.url = url
         self.dialect: Dialect = url.dialect
         self._closed = False
-        if url.dialect == "sqlite":
-            self._backend: _Backend = _SQLite(Path(url.target))
-        else:
-            self._backend = _Postgres(url)
+        self._fork_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._backend = self._open()
+
+    def _open(self) -> _Backend:
+        if self.url.dialect == "sqlite":
+            return _SQLite(Path(self.url.target))
+        return _Postgres(self.url)
 
     def transaction(self, work: Callable[[Transaction], T]) -> T:
         """``work(tx)`` in one transaction, committed (durably) when it returns.
@@ -163,12 +210,22 @@ class Database:
         """
         if self._closed:
             raise DatabaseError(f"the database {self.url.display} is closed")
+        if self._pid != os.getpid():
+            self._reopen_in_child()
         return self._backend.transaction(work)
+
+    def _reopen_in_child(self) -> None:
+        with self._fork_lock:
+            if self._pid != os.getpid():
+                _INHERITED.append(self._backend)
+                self._backend = self._open()
+                self._pid = os.getpid()
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._backend.close()
+            if self._pid == os.getpid():  # a child's inherited connections are not its own
+                self._backend.close()
 
     def __enter__(self) -> Database:
         return self
@@ -205,8 +262,8 @@ class _SQLite:
         try:
             # Created owner-only before SQLite opens it: it will hold card keys (SQLite
             # gives its -wal and -shm files the same mode).
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
-            os.close(fd)
+            for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                _owner_only(file, create=file == path)
             connection = sqlite3.connect(
                 path,
                 timeout=SQLITE_BUSY_SECONDS,
@@ -251,6 +308,25 @@ class _SQLite:
             self._connection.close()
 
 
+def _owner_only(path: Path, *, create: bool) -> None:
+    """Create ``path`` owner-only, or make it so if others can read it (a file made
+    beforehand, or the -wal/-shm files of an earlier run, which SQLite reuses). A file
+    another user owns is left as its owner set it."""
+    flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, FILE_MODE)
+    except FileNotFoundError:
+        if create:
+            raise
+        return
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            with suppress(PermissionError):
+                os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+
+
 class _PostgresTransaction:
     dialect: Dialect = "postgresql"
 
@@ -279,19 +355,31 @@ class _Postgres:
                 "a postgresql:// URL needs the PostgreSQL driver: pip install 'gatepay[postgres]'",
             ) from None
         self._psycopg = psycopg
+        self._url = url
         self._display = url.display
         try:
+            # One connection first: a server that is down or refuses us fails now, with
+            # its reason (the pool would retry in the background, logging each failure).
+            psycopg.connect(url.target, connect_timeout=CONNECT_SECONDS).close()
             self._pool = psycopg_pool.ConnectionPool(
                 url.target,
                 min_size=1,
                 max_size=POSTGRES_POOL_SIZE,
                 kwargs={"autocommit": False},
+                # A pooled connection the server ended (a restart, a failover, an idle
+                # timeout) is replaced when taken, instead of failing a ledger write
+                # while the database is up.
+                check=psycopg_pool.ConnectionPool.check_connection,
+                configure=_configure_postgres,
                 open=False,
                 name="gatepay",
             )
             self._pool.open(wait=True, timeout=30.0)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise DatabaseError(f"cannot connect to {self._display}: {_reason(exc)}") from None
+            raise DatabaseError(f"cannot connect to {self._display}: {self._reason(exc)}") from None
+
+    def _reason(self, exc: BaseException) -> str:
+        return self._url.hide_secrets(_reason(exc))
 
     def transaction(self, work: Callable[[Transaction], T]) -> T:
         psycopg = self._psycopg
@@ -310,17 +398,27 @@ class _Postgres:
                         f"cannot write {self._display}: too much contention"
                     ) from None
             except psycopg.Error as exc:
-                raise DatabaseError(f"cannot write {self._display}: {_reason(exc)}") from None
+                raise DatabaseError(f"cannot write {self._display}: {self._reason(exc)}") from None
             except Exception as exc:
                 if type(exc).__module__.startswith("psycopg_pool"):
                     raise DatabaseError(
-                        f"cannot connect to {self._display}: {_reason(exc)}"
+                        f"cannot connect to {self._display}: {self._reason(exc)}"
                     ) from None
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _configure_postgres(connection: Any) -> None:
+    """A new pooled connection waits for a lock at most ``POSTGRES_LOCK_TIMEOUT_MS``
+    (PostgreSQL's default is for ever: a row locked by an idle session would hang a create,
+    even one whose card is issued and waits to be recorded)."""
+    row = connection.execute("SHOW lock_timeout").fetchone()
+    if row is not None and row[0] == "0":
+        connection.execute(f"SET lock_timeout = {int(POSTGRES_LOCK_TIMEOUT_MS)}")
+    connection.commit()
 
 
 def _to_format(sql: str) -> str:

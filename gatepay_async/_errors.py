@@ -147,6 +147,10 @@ class ServerError(APIError):
 class ResponseValidationError(GatePayError):
     """A response arrived that cannot be decoded into the expected shape."""
 
+    #: Of an answer refused unread (over ``max_response_bytes``): its status and the
+    #: bytes read up to the cap, where a create's card may be.
+    partial_answer: RawAnswer | None = None
+
     def __init__(
         self, reason: str, *, status_code: int | None = None, body: bytes | str = b""
     ) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "check_idempotency_key",
+    "ledger_account",
 ]
 
 #: The longest idempotency key accepted (an order id, a UUID, a hash fit easily).
@@ -55,7 +56,10 @@ INTENT, ISSUED, FAILED, UNKNOWN = "intent", "issued", "failed", "unknown"
 #: fail on its catalog's unique index when two processes open a new database at once).
 _SCHEMA_LOCK_ID = 0x6761746570617931  # "gatepay1"
 
-_COLUMNS = "title, template_id, currency, amount, state, attempts, answer_status, answer_body, card"
+_COLUMNS = (
+    "title, template_id, currency, amount, state, attempts, answer_status, answer_body, card,"
+    " account"
+)
 
 
 class LedgerError(GatePayError):
@@ -75,6 +79,14 @@ class Begun:
 
     owner: str | None = None
     card: GiftCard | None = None
+
+
+def ledger_account(base_url: str, client_id: str, on_behalf_of: str | None) -> str:
+    """The GatePay account a client creates cards in, as the ledger keeps it with each
+    key: a key used by one account is never another's card (a sandbox and production, two
+    merchants or two sub-merchants sharing a ledger may well use the same order number)."""
+    account = f"{base_url.rstrip('/')} client_id={client_id}"
+    return f"{account} on_behalf_of={on_behalf_of}" if on_behalf_of else account
 
 
 def check_idempotency_key(value: object) -> str:
@@ -137,8 +149,9 @@ class Ledger:
 
     # ------------------------------------------------------------------ the protocol
 
-    def begin(self, key: str, request: CreateRequest) -> Begun:
-        """Claim ``key`` for ``request``, in one transaction.
+    def begin(self, key: str, request: CreateRequest, *, account: str) -> Begun:
+        """Claim ``key`` for ``request`` in ``account`` (:func:`ledger_account`), in one
+        transaction.
 
         A new key, or one whose earlier attempt failed (refused, or never sent): claimed
         for this attempt (``owner``; send it). Issued: the stored ``card`` (send
@@ -152,15 +165,15 @@ class Ledger:
             now = NOW_MS[tx.dialect]
             inserted = tx.execute(
                 f"INSERT INTO {TABLE} (idempotency_key, title, template_id, currency, amount,"
-                " state, owner, attempts, created_ms, updated_ms)"
-                f" VALUES (?, ?, ?, ?, ?, '{INTENT}', ?, 1, {now}, {now})"
+                " account, state, owner, attempts, created_ms, updated_ms)"
+                f" VALUES (?, ?, ?, ?, ?, ?, '{INTENT}', ?, 1, {now}, {now})"
                 " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
-                (key, *_request_row(request), owner),
+                (key, *_request_row(request), account, owner),
             )
             if inserted:
                 return None
             row = _select(tx, key)
-            if row[4] == FAILED and not _differences(row, request):
+            if row[4] == FAILED and not _differences(row, request, account):
                 taken = tx.execute(
                     f"UPDATE {TABLE} SET state = '{INTENT}', owner = ?,"
                     " attempts = attempts + 1, answer_status = NULL, answer_body = NULL,"
@@ -177,7 +190,7 @@ class Ledger:
         row = self._run(claim)
         if row is None:
             return Begun(owner=owner)
-        return Begun(card=_stored(row, request))
+        return Begun(card=_stored(row, request, account))
 
     def record_answer(self, key: str, owner: str, status_code: int, body: bytes) -> bool:
         """Commit GatePay's raw answer to ``owner``'s attempt; False if the row is no
@@ -197,7 +210,8 @@ class Ledger:
             data: object = issued_data(answer.content) if answer is not None else None
             if data is None and outcome.card is not None:  # pragma: no cover - defensive
                 data = {"card_num": outcome.card.card_number, "card_key": outcome.card.key}
-            card = json.dumps(data, ensure_ascii=False, default=_json_default)
+            # ASCII: a descriptive field may hold what UTF-8 cannot (a lone surrogate).
+            card = json.dumps(data, default=_json_default)
             status = answer.status_code if answer is not None else None
             body = answer.content if answer is not None else None
             return self._update(
@@ -207,7 +221,9 @@ class Ledger:
                 (card, status, body),
             )
         error = outcome.error
-        text = f"{type(error).__name__}: {error}" if error is not None else outcome.outcome.value
+        text = _storable(
+            f"{type(error).__name__}: {error}" if error is not None else outcome.outcome.value
+        )
         if outcome.outcome is Outcome.UNKNOWN:
             raw = error.answer if isinstance(error, OutcomeUnknownError) else None
             if raw is not None:  # a partial answer, or one that could not be read
@@ -261,6 +277,7 @@ class Ledger:
             " template_id TEXT NOT NULL,"
             " currency TEXT NOT NULL,"
             " amount TEXT NOT NULL,"
+            " account TEXT NOT NULL,"
             " state TEXT NOT NULL,"
             " owner TEXT NOT NULL,"
             " attempts INTEGER NOT NULL,"
@@ -284,8 +301,9 @@ def _select(tx: Transaction, key: str) -> tuple[Any, ...]:
 _FIELDS = ("title", "template_id", "currency", "amount")
 
 
-def _differences(row: tuple[Any, ...], request: CreateRequest) -> list[str]:
-    """The request fields that differ from what the key was first used for."""
+def _differences(row: tuple[Any, ...], request: CreateRequest, account: str) -> list[str]:
+    """The request fields that differ from what the key was first used for (and
+    ``account`` when it was another account's)."""
     texts = zip(_FIELDS[:3], row[:3], strict=True)
     differ = [name for name, stored in texts if stored != getattr(request, name)]
     try:
@@ -294,12 +312,20 @@ def _differences(row: tuple[Any, ...], request: CreateRequest) -> list[str]:
         same_amount = False
     if not same_amount:
         differ.append("amount")
+    if row[9] != account:
+        differ.append("account")
     return differ
 
 
-def _stored(row: tuple[Any, ...], request: CreateRequest) -> GiftCard:
+def _stored(row: tuple[Any, ...], request: CreateRequest, account: str) -> GiftCard:
     """The stored card of a row this attempt did not claim, or the error to raise."""
-    differ = _differences(row, request)
+    differ = _differences(row, request, account)
+    if "account" in differ:  # its fields and card are another account's business
+        raise ValidationError(
+            "idempotency_key",
+            "was first used by another GatePay account (another base_url, client_id or"
+            " on_behalf_of) sharing this ledger; nothing was sent",
+        )
     if differ:
         stored = dict(zip(_FIELDS, row[:4], strict=True))
         details = "; ".join(f"{name} was {stored[name]!r}" for name in differ)
@@ -341,6 +367,12 @@ def _stored(row: tuple[Any, ...], request: CreateRequest) -> GiftCard:
     )
     error.__cause__ = cause
     raise error
+
+
+def _storable(text: str) -> str:
+    """``text`` as both databases store it: an answer's message may hold a NUL (which
+    PostgreSQL text refuses) or a lone surrogate (which UTF-8 cannot encode)."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _json_default(value: object) -> object:

@@ -374,8 +374,9 @@ class CreateCall:
         return decide(response.status_code, response.content) is Outcome.REFUSED
 
     def unreadable(self, exc: ResponseValidationError) -> CreateOutcome:
-        """An answer the client refused to read (too large): a card may be in it."""
-        return _unknown(self.request, exc, None)
+        """An answer the client refused to read (too large): a card may be in it, so
+        what was read of it is kept."""
+        return _unknown(self.request, exc, exc.partial_answer)
 
     def abandoned(self) -> CreateOutcome:
         """An attempt whose guard swallowed its own cancellation: it may have reached

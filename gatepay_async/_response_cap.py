@@ -66,7 +66,8 @@ class CappedBody:
         self._add(content)
 
     def received(self) -> bytes:
-        """The decoded bytes collected so far (what arrived before a failure)."""
+        """The decoded bytes collected so far (what arrived before a failure; of an
+        answer over the cap, its first ``limit`` bytes)."""
         return b"".join(self._chunks)
 
     def finish(self) -> bytes:
@@ -94,11 +95,13 @@ class CappedBody:
     def _add(self, data: bytes) -> None:
         self._size += len(data)
         if self._size > self._limit:
+            # What fits is kept: a create's card may be in it (see ``received``).
+            self._chunks.append(data[: len(data) - (self._size - self._limit)])
             raise ResponseValidationError(
                 f"the answer is larger than max_response_bytes ({self._limit} bytes after"
                 " decompression); refused without reading the rest",
                 status_code=self._status_code,
-                body=b"".join([*self._chunks, data])[:400],
+                body=b"".join(self._chunks)[:400],
             )
         if data:
             self._chunks.append(data)

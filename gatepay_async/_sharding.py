@@ -6,6 +6,7 @@ Used by the async and the sync transport alike (``_transport``); it is thread-sa
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 from collections.abc import Callable
@@ -53,16 +54,37 @@ class Shards:
             self.in_flight[index] -= 1
 
 
+#: Pools a forked child inherited: their connections are its parent's (one socket written
+#: by two processes mixes their requests and answers), so the child neither uses nor
+#: closes them (closing a TLS connection writes to the socket). Kept referenced, so that
+#: no garbage collection closes them.
+_INHERITED: list[object] = []
+
+
 class LazyPools(Generic[P]):
-    """``count`` pools made on first use, all sharing one SSL context made on first use."""
+    """``count`` pools made on first use, all sharing one SSL context made on first use.
+
+    Fork-safe: a forked child (a web server's worker forked after the app's client sent
+    a request) makes pools of its own instead of sending on its parent's connections.
+    """
 
     def __init__(self, count: int, make: Callable[[ssl.SSLContext], P]) -> None:
         self._pools: list[P | None] = [None] * count
         self._make = make
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self.ssl_context: ssl.SSLContext | None = None
 
+    def _forget_inherited(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                _INHERITED.extend(pool for pool in self._pools if pool is not None)
+                self._pools = [None] * len(self._pools)
+                self._pid = os.getpid()
+
     def get(self, index: int) -> P:
+        if self._pid != os.getpid():
+            self._forget_inherited()
         pool = self._pools[index]
         if pool is None:
             with self._lock:
@@ -74,5 +96,7 @@ class LazyPools(Generic[P]):
         return pool
 
     def made(self) -> list[P]:
-        """The pools made so far."""
+        """The pools made so far (by this process)."""
+        if self._pid != os.getpid():
+            self._forget_inherited()
         return [pool for pool in self._pools if pool is not None]

@@ -11,6 +11,7 @@ async (anyio, any backend)        sync (threads)            what it is
 ``async_monotonic``               ``monotonic``             a monotonic clock, in seconds
 ``async_iterate``                 ``iterate``               an (async) iterator over items
 ``async_run_blocking``            ``run_blocking``          call a blocking function
+``async_run_detached``            ``run_detached``          run a coroutine to its end
 ``AsyncLock``                     ``Lock``                  mutual exclusion (``with``)
 ``AsyncThreadLock``               ``ThreadLock``            guards a block that awaits nothing
 ``AsyncFlag``                     ``Flag``                  a resettable event
@@ -26,6 +27,7 @@ documented on the pair: a thread cannot be cancelled (``CancelShield``, ``TaskGr
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -64,10 +66,12 @@ __all__ = [
     "async_iterate",
     "async_monotonic",
     "async_run_blocking",
+    "async_run_detached",
     "async_sleep",
     "iterate",
     "monotonic",
     "run_blocking",
+    "run_detached",
     "sleep",
 ]
 
@@ -131,6 +135,53 @@ async def async_run_blocking(fn: Callable[[], T]) -> T:
 def run_blocking(fn: Callable[[], T]) -> T:
     """``fn()`` in the calling thread: blocking it blocks no one else."""
     return fn()
+
+
+#: How often a cancelled ``async_run_detached`` asks whether its work may be stopped.
+_DETACHED_POLL_SECONDS = 0.02
+
+
+async def async_run_detached(
+    work: Callable[[], Coroutine[Any, Any, T]], cancellable: Callable[[], bool]
+) -> T:
+    """``await work()``, run to its end even if asyncio itself cancels this task.
+
+    An anyio shield stops anyio's (and trio's) cancellation, not asyncio's own
+    ``Task.cancel()`` (``asyncio.wait_for``, ``asyncio.timeout``, a task group's), which
+    lands at the next await inside it. On asyncio ``work`` runs in a task of its own that
+    the caller waits for: a cancellation of the caller reaches ``work`` as soon as
+    ``cancellable()`` says it may (at once, or later), and is raised to the caller once
+    ``work`` has ended.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio: its cancellation is the one an anyio shield stops
+        return await work()
+    task = asyncio.ensure_future(work())
+    cancelled: asyncio.CancelledError | None = None
+    stopping = False
+    while not task.done():
+        try:
+            if cancelled is None:
+                await asyncio.shield(task)
+            else:  # cancelled: watch for the moment work may be stopped
+                await asyncio.wait((task,), timeout=_DETACHED_POLL_SECONDS)
+        except asyncio.CancelledError as exc:
+            if not task.cancelled():  # else work ended cancelled: raised below
+                cancelled = cancelled or exc
+        if cancelled is not None and not stopping and not task.done() and cancellable():
+            stopping = True  # once: what work does on its cancellation runs on
+            task.cancel()
+    if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: work's outcome is already where it belongs
+        raise cancelled
+    return task.result()
+
+
+def run_detached(work: Callable[[], T], cancellable: Callable[[], bool]) -> T:
+    """``work()``: a thread is not cancelled (see :func:`async_run_detached`)."""
+    return work()
 
 
 # --------------------------------------------------------------------------- locks

@@ -3,7 +3,8 @@
 Two processes call ``create`` with one key at the same moment: one create request
 reaches the sandbox. A process killed (SIGKILL) while its create is in flight leaves
 the key in doubt: the next call with it raises OutcomeUnknownError and sends nothing.
-Each on SQLite and on PostgreSQL.
+A client opened before a fork works in the forked children. Each on SQLite and on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -162,3 +163,95 @@ def test_a_process_killed_mid_create_leaves_the_key_in_doubt(
         assert ledger.state(KEY) == "intent"
     assert child.returncode == -signal.SIGKILL
     assert sandbox.sandbox.attempts("create") == 1
+
+
+def _create_in_child(gp: GatePay, keys: list[str], out: int) -> None:
+    """In a forked child: create with each key, write the results to ``out``, exit."""
+    results: list[str] = []
+    try:
+        signal.alarm(20)  # a child that hangs dies (and the test fails), never the run
+        for key in keys:
+            try:
+                card = gp.gift_cards.create(
+                    title="Order 8812",
+                    template_id=TEMPLATE_ID,
+                    currency="USDT",
+                    amount="5",
+                    idempotency_key=key,
+                )
+                results.append(card.card_number)
+            except OutcomeUnknownError:
+                results.append("unknown")
+        os.write(out, json.dumps(results).encode())
+    finally:
+        os._exit(0)
+
+
+@pytest.mark.parametrize("used", ["ledger", "ledger-and-http"])
+def test_a_client_opened_before_a_fork_works_in_the_children(
+    sandbox: SandboxServer, ledger_url: str, used: str
+) -> None:
+    # A web server that imports the app (and opens its client, and so its ledger) before
+    # forking its workers (gunicorn --preload): each worker must use the ledger as its
+    # own, not the parent's SQLite connection or PostgreSQL sockets and pool threads.
+    keys = ["order-1", "order-2", "order-3"]
+    with GatePay(
+        client_id=SANDBOX_CLIENT_ID,
+        secret_key=SANDBOX_SECRET_KEY,
+        base_url=sandbox.url,
+        ledger=ledger_url,
+        timeout=30.0,
+    ) as gp:
+        ledger = gp._ledger
+        assert ledger is not None
+        assert ledger.state("order-1") is None  # the parent has used its connection
+        before = None
+        if used == "ledger-and-http":  # and an HTTP connection, kept alive in its pool
+            before = gp.gift_cards.create(
+                title="Order 8812",
+                template_id=TEMPLATE_ID,
+                currency="USDT",
+                amount="5",
+                idempotency_key="before-the-fork",
+            )
+        children: list[tuple[int, int]] = []
+        for _ in range(5):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_end)
+                _create_in_child(gp, keys, write_end)
+            os.close(write_end)
+            children.append((pid, read_end))
+        results: list[list[str]] = []
+        for pid, read_end in children:
+            _, status = os.waitpid(pid, 0)
+            with os.fdopen(read_end, "rb") as pipe:
+                written = pipe.read()
+            assert os.waitstatus_to_exitcode(status) == 0
+            results.append(json.loads(written or b"null"))
+        assert None not in results, results
+        # The parent's own connection still works, and the ledger holds each card once.
+        stored = [
+            gp.gift_cards.create(
+                title="Order 8812",
+                template_id=TEMPLATE_ID,
+                currency="USDT",
+                amount="5",
+                idempotency_key=key,
+            ).card_number
+            for key in keys
+        ]
+        if before is not None:
+            again = gp.gift_cards.create(
+                title="Order 8812",
+                template_id=TEMPLATE_ID,
+                currency="USDT",
+                amount="5",
+                idempotency_key="before-the-fork",
+            )
+            assert again == before
+    assert sandbox.sandbox.attempts("create") == len(keys) + (before is not None)
+    for result in results:
+        for got, card in zip(result, stored, strict=True):
+            assert got in (card, "unknown")

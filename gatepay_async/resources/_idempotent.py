@@ -5,7 +5,10 @@ answer before anything interprets it, and the outcome after. The outcome itself 
 decided by ``_outcome`` alone, exactly as for a create without a key; the ledger only
 records it. Each attempt is shielded from cancellation, as a bulk run's are: a
 cancelled call never leaves a sent create recorded as anything but ``intent`` (or the
-outcome it really had).
+outcome it really had). The call runs detached from the caller's task
+(``async_run_detached``): the event loop's own task cancellation (``wait_for``, a
+``timeout`` block) is not stopped by the shield, so a cancelled caller gets its
+cancellation once the attempt has ended and its card is in the ledger.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ import httpx
 from gatepay_async._ledger import Ledger, LedgerError
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import AsyncSendCreate, CreateCall, CreateOutcome, Outcome, decide
-from gatepay_async._synchronization import AsyncCancelShield, async_run_blocking, async_sleep
+from gatepay_async._synchronization import (
+    AsyncCancelShield,
+    async_run_blocking,
+    async_run_detached,
+    async_sleep,
+)
 from gatepay_async._validation import CreateRequest
 
 __all__ = ["async_create_once"]
@@ -36,22 +44,38 @@ async def async_create_once(
     ledger: Ledger,
     request: CreateRequest,
     key: str,
+    account: str,
 ) -> GiftCard:
-    """The card for ``key``: the stored one, or the one a single create issues.
+    """The card for ``key`` in ``account`` (``_ledger.ledger_account``): the stored one,
+    or the one a single create issues.
 
     Raises what ``create`` raises, plus LedgerError when the ledger cannot claim the
     key (nothing was sent), ValidationError when the key was used for another request,
     and OutcomeUnknownError when an earlier attempt with the key is in flight or ended
     unknown (nothing is sent).
     """
+    waiting = [False]  # between attempts: a cancellation may stop the call there
+    return await async_run_detached(
+        lambda: _create_once(send_create, ledger, request, key, account, waiting),
+        lambda: waiting[0],
+    )
+
+
+async def _create_once(
+    send_create: AsyncSendCreate,
+    ledger: Ledger,
+    request: CreateRequest,
+    key: str,
+    account: str,
+    waiting: list[bool],
+) -> GiftCard:
     with AsyncCancelShield():  # a claimed key is always followed by its send
-        begun = await async_run_blocking(lambda: ledger.begin(key, request))
+        begun = await async_run_blocking(lambda: ledger.begin(key, request, account=account))
     if begun.card is not None:
         return begun.card
     owner = begun.owner
     assert owner is not None
     unrecorded: list[LedgerError] = []
-    waiting = [False]
 
     async def on_answer(response: httpx.Response) -> None:
         status, body = response.status_code, response.content
@@ -100,6 +124,9 @@ async def _record(ledger: Ledger, key: str, owner: str, outcome: CreateOutcome) 
         kept = await async_run_blocking(lambda: ledger.record_outcome(key, owner, outcome))
     except LedgerError as exc:
         logger.warning(NOT_RECORDED, "outcome", exc)
+        return
+    except Exception as exc:  # a bug must not keep an issued card from its caller
+        logger.warning(NOT_RECORDED, "outcome", type(exc).__name__)
         return
     if not kept:  # pragma: no cover - only this attempt writes an intent it owns
         logger.warning(NOT_RECORDED, "outcome", "the row was taken over")

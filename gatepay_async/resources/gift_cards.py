@@ -90,7 +90,8 @@ class AsyncGiftCards:
                     "needs a ledger: create the client with ledger='sqlite:///ledger.db'"
                     " (or a postgresql:// URL, or a Ledger)",
                 )
-            return await async_create_once(self._send_create, ledger, checked, key)
+            account = self._client._ledger_account
+            return await async_create_once(self._send_create, ledger, checked, key, account)
         outcome = await self._send_create(CreateCall(checked))
         return outcome.card_or_raise()
 

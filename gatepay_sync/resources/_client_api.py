@@ -27,6 +27,10 @@ class ClientAPI(Protocol):
     def _idempotency_ledger(self) -> Ledger | None:
         """The ledger of ``create(..., idempotency_key=...)``, or None."""
 
+    @property
+    def _ledger_account(self) -> str:
+        """The GatePay account this client creates cards in, as the ledger keeps it."""
+
     def _send(
         self, method: str, path: str, *, body: bytes = b"", params: dict[str, str] | None = None
     ) -> Any:

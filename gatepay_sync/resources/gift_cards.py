@@ -91,7 +91,8 @@ class GiftCards:
                     "needs a ledger: create the client with ledger='sqlite:///ledger.db'"
                     " (or a postgresql:// URL, or a Ledger)",
                 )
-            return create_once(self._send_create, ledger, checked, key)
+            account = self._client._ledger_account
+            return create_once(self._send_create, ledger, checked, key, account)
         outcome = self._send_create(CreateCall(checked))
         return outcome.card_or_raise()
 

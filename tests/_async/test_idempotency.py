@@ -6,12 +6,16 @@ tests over real HTTP are in tests/test_idempotency_processes.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 import gatepay_async._outcome as outcome_module
@@ -25,6 +29,7 @@ from gatepay_async import (
     RequestNotSentError,
     ValidationError,
 )
+from gatepay_async._ledger import ledger_account
 from gatepay_async._validation import build_create_request
 from tests import helpers
 from tests.postgres_server import SUPERUSER
@@ -32,6 +37,8 @@ from tests.postgres_server import SUPERUSER
 from .conftest import mock_client
 
 KEY = "order-123"
+#: The account of ``mock_client``'s clients, as the ledger keeps it.
+ACCOUNT = ledger_account(helpers.BASE_URL, helpers.CLIENT_ID, None)
 ANSWER = helpers.success(helpers.card_data())
 
 
@@ -121,6 +128,32 @@ async def test_same_key_another_request_is_refused_naming_the_fields(ledger_url:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"base_url": "https://sandbox.gatepay.invalid"},
+        {"client_id": "another-merchant"},
+        {"on_behalf_of": "sub-merchant-2"},
+    ],
+    ids=["base_url", "client_id", "on_behalf_of"],
+)
+async def test_a_key_used_by_another_gatepay_account_is_refused(
+    ledger_url: str, other: dict[str, str]
+) -> None:
+    # One ledger, two accounts (a sandbox and production, two merchants, two
+    # sub-merchants of an institution) with the same order number: the second must
+    # never be handed the first one's card, and nothing is sent.
+    recorder = helpers.Recorder(ANSWER)
+    async with mock_client(recorder, ledger=ledger_url) as gp:
+        await create(gp)
+    async with mock_client(recorder, ledger=ledger_url, **other) as gp:
+        with pytest.raises(ValidationError, match="another GatePay account") as info:
+            await create(gp)
+    assert recorder.count == 1
+    assert helpers.CARD_KEY not in str(info.value)
+
+
+@pytest.mark.anyio
 async def test_a_failed_key_with_another_request_is_refused(ledger_url: str) -> None:
     recorder = helpers.Recorder(helpers.fail("400001", status_code=400), ANSWER)
     async with mock_client(recorder, ledger=ledger_url) as gp:
@@ -167,7 +200,7 @@ async def test_an_attempt_in_flight_elsewhere_is_not_sent_again(ledger_url: str)
     recorder = helpers.Recorder(ANSWER)
     with Ledger(ledger_url) as ledger:
         # Another process claimed the key and is sending (or died mid-create).
-        assert ledger.begin(KEY, request_of()).owner is not None
+        assert ledger.begin(KEY, request_of(), account=ACCOUNT).owner is not None
         async with mock_client(recorder, ledger=ledger) as gp:
             with pytest.raises(OutcomeUnknownError) as info:
                 await create(gp)
@@ -183,7 +216,7 @@ async def test_an_answer_recorded_by_an_attempt_that_died_gives_its_card(
 ) -> None:
     recorder = helpers.Recorder(ANSWER)
     with Ledger(ledger_url) as ledger:
-        owner = ledger.begin(KEY, request_of()).owner
+        owner = ledger.begin(KEY, request_of(), account=ACCOUNT).owner
         assert owner is not None
         assert ledger.record_answer(KEY, owner, 200, ANSWER.content)
         # ... and its process died before recording the outcome.
@@ -205,6 +238,25 @@ async def test_an_earlier_refused_attempt_is_sent_again(ledger_url: str) -> None
             assert row(ledger)["state"] == "issued"
             assert row(ledger)["attempts"] == 2
             assert (await create(gp)).card_number == card.card_number
+    assert recorder.count == 2
+    assert card.key == helpers.CARD_KEY
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("odd", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+async def test_a_refusal_with_an_odd_message_is_recorded_as_failed(
+    ledger_url: str, odd: str
+) -> None:
+    # The refusal's text goes to the ledger: PostgreSQL text holds no NUL, and UTF-8
+    # no lone surrogate. Left in doubt, the key would never be sent again.
+    refusal = helpers.fail("400001", status_code=400, message=f"bad {odd} title")
+    recorder = helpers.Recorder(refusal, ANSWER)
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            with pytest.raises(InvalidRequestError):
+                await create(gp)
+            assert row(ledger)["state"] == "failed"
+            card = await create(gp)
     assert recorder.count == 2
     assert card.key == helpers.CARD_KEY
 
@@ -264,6 +316,49 @@ async def test_the_raw_answer_is_in_the_ledger_before_it_is_interpreted(
         ("intent", 200, body)
     ]
     assert (kept["state"], kept["answer_status"], kept["answer_body"]) == ("unknown", 200, body)
+
+
+@pytest.mark.anyio
+async def test_a_card_with_an_odd_descriptive_field_is_returned_and_stored(
+    ledger_url: str,
+) -> None:
+    # A lone surrogate (U+D800: valid JSON, not encodable as UTF-8) in a field that is
+    # only description: the card is issued, whatever that field holds.
+    body = helpers.success(helpers.card_data(creator_name="\ud800")).content
+    assert b"\\ud800" in body
+    recorder = helpers.Recorder(helpers.raw(200, body))
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            card = await create(gp)
+            assert row(ledger)["state"] == "issued"
+            assert await create(gp) == card
+    assert card.key == helpers.CARD_KEY
+    assert recorder.count == 1
+
+
+@pytest.mark.anyio
+async def test_an_answer_too_large_is_unknown_and_what_was_read_is_kept(
+    ledger_url: str,
+) -> None:
+    # A card answer padded past max_response_bytes: the card's number and key arrived,
+    # in the bytes read before the cap. They reach the caller and the ledger.
+    card_answer = helpers.success(helpers.card_data()).content
+    padded = card_answer[:-1] + b', "padding": "' + b"x" * 5000 + b'"}'
+    recorder = helpers.Recorder(helpers.raw(200, padded))
+    with Ledger(ledger_url) as ledger:
+        async with mock_client(recorder, ledger=ledger, max_response_bytes=2000) as gp:
+            with pytest.raises(OutcomeUnknownError) as info:
+                await create(gp)
+            assert row(ledger)["state"] == "unknown"
+            stored = row(ledger)["answer_body"]
+            with pytest.raises(OutcomeUnknownError):  # never sent again
+                await create(gp)
+    assert info.value.answer is not None
+    assert info.value.answer.body == padded[:2000]
+    assert stored == padded[:2000]
+    assert helpers.CARD_KEY.encode() in stored
+    assert helpers.CARD_KEY not in str(info.value)
+    assert recorder.count == 1
 
 
 @pytest.mark.anyio
@@ -353,6 +448,71 @@ def test_a_ledger_repr_hides_the_password(postgres_url: str) -> None:
         assert repr(ledger).startswith("Ledger('postgresql://")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user@127.0.0.1:1/db?password=hunter2-secret",
+        "postgresql://user:hunter2%zz-secret@127.0.0.1:1/db",
+    ],
+    ids=["password-parameter", "bad-percent-encoding"],
+)
+def test_a_password_is_in_no_message_or_log(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # Nothing listens on port 1: the ledger cannot open, and says so without the password.
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises((LedgerError, ValidationError)) as info:
+        Ledger(url)
+    assert "hunter2" not in str(info.value)
+    assert "hunter2" not in repr(info.value)
+    assert "hunter2" not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_ledger_file_made_readable_by_others_is_made_owner_only(tmp_path: Path) -> None:
+    # A file made beforehand (touch, a deployment tool), and the -wal/-shm files of an
+    # earlier run: SQLite gives new -wal/-shm files the database file's mode.
+    path = tmp_path / "ledger.db"
+    for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm"):
+        (tmp_path / name).touch()
+        (tmp_path / name).chmod(0o644)
+    async with mock_client(helpers.Recorder(ANSWER), ledger=f"sqlite:///{path}") as gp:
+        await create(gp)
+        for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def _drop_connections(postgres_url: str) -> int:
+    """Ends every server session on the ledger's database, as a failover, a restart or
+    an idle-connection timeout does: the database is up, the pooled connections dead."""
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        found = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+            (name,),
+        ).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+@pytest.mark.anyio
+async def test_connections_dropped_by_the_database_server_are_replaced(
+    postgres_url: str,
+) -> None:
+    def answer_after_a_drop(request: httpx.Request) -> httpx.Response:
+        assert _drop_connections(postgres_url) >= 1  # between the claim and the answer
+        return httpx.Response(200, content=ANSWER.content)
+
+    recorder = helpers.Recorder(ANSWER, answer_after_a_drop, ANSWER)
+    with Ledger(postgres_url) as ledger:
+        async with mock_client(recorder, ledger=ledger) as gp:
+            await create(gp, key="before")
+            assert _drop_connections(postgres_url) >= 1
+            await create(gp, key="after-a-drop")  # claimed, not a LedgerError
+            card = await create(gp, key="dropped-mid-create")
+            assert row(ledger, "dropped-mid-create")["state"] == "issued"
+            assert (await create(gp, key="dropped-mid-create")) == card
+    assert recorder.count == 3
+
+
 @pytest.mark.anyio
 async def test_a_ledger_that_cannot_be_reached_sends_nothing(ledger_url: str) -> None:
     recorder = helpers.Recorder(ANSWER)
@@ -434,3 +594,35 @@ async def test_no_card_key_in_logs_or_exception_text(
     assert "order-123" not in "".join(texts)
     for text in [*texts, caplog.text]:
         assert helpers.CARD_KEY not in text
+
+
+@pytest.mark.anyio
+async def test_a_ledger_row_locked_too_long_fails_the_create_instead_of_hanging(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone holds a lock on the ledger's table (an open transaction in an admin tool, a
+    # migration): as SQLite's busy timeout, a bounded wait, then a LedgerError and
+    # nothing sent; not a create that hangs for as long as the lock is held.
+    monkeypatch.setattr("gatepay_async._database.POSTGRES_LOCK_TIMEOUT_MS", 300)
+    recorder = helpers.Recorder(ANSWER)
+    with Ledger(postgres_url) as ledger, psycopg.connect(postgres_url) as holder:
+        holder.execute("LOCK TABLE gatepay_ledger IN ACCESS EXCLUSIVE MODE")
+        # Bounds the test without a lock timeout: the holder's session is ended at 8 s.
+        released = threading.Timer(8.0, _end_session, (postgres_url, holder.info.backend_pid))
+        released.start()
+        started = time.monotonic()
+        try:
+            async with mock_client(recorder, ledger=ledger) as gp:
+                with pytest.raises(LedgerError):
+                    await create(gp)
+        finally:
+            released.cancel()
+            with contextlib.suppress(psycopg.Error):
+                holder.rollback()
+        assert time.monotonic() - started < 5
+    assert recorder.count == 0
+
+
+def _end_session(postgres_url: str, pid: int) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
