@@ -52,6 +52,8 @@ __all__ = [
 MAX_KEY_LENGTH = 200
 TABLE = "gatepay_ledger"
 INTENT, ISSUED, FAILED, UNKNOWN = "intent", "issued", "failed", "unknown"
+#: The error of a key released by :meth:`Ledger.release`.
+RELEASED = "released: no card found in GatePay's records for this attempt; may be sent again"
 #: Serialises concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL (which can otherwise
 #: fail on its catalog's unique index when two processes open a new database at once).
 _SCHEMA_LOCK_ID = 0x6761746570617931  # "gatepay1"
@@ -243,6 +245,30 @@ class Ledger:
             lambda tx: tx.execute(f"SELECT state FROM {TABLE} WHERE idempotency_key = ?", (key,))
         )
         return str(rows[0][0]) if rows else None
+
+    def release(self, key: str) -> bool:
+        """Let the next ``create`` with ``key`` send again, for a key left in doubt.
+
+        A key whose attempt died mid-create (``intent``) or ended ``unknown`` is never
+        sent again on its own: a card may exist. Once you have checked GatePay's records
+        (the merchant console, or ``query`` by what you know) and found no card for it,
+        ``release`` records it ``failed``, so that the next ``create`` with the key sends
+        it. Never release a key whose attempt may still be in flight. Returns False (and
+        changes nothing) when the key is not in doubt: absent, issued or failed.
+        """
+        check_idempotency_key(key)
+
+        def release(tx: Transaction) -> bool:
+            rows = tx.execute(
+                f"UPDATE {TABLE} SET state = '{FAILED}', owner = ?, error = ?,"
+                f" updated_ms = {NOW_MS[tx.dialect]}"
+                f" WHERE idempotency_key = ? AND state IN ('{INTENT}', '{UNKNOWN}')"
+                " RETURNING idempotency_key",
+                (secrets.token_hex(16), RELEASED, key),
+            )
+            return bool(rows)
+
+        return bool(self._run(release))
 
     # ------------------------------------------------------------------ internals
 

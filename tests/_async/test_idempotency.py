@@ -30,6 +30,7 @@ from gatepay_async import (
     ValidationError,
 )
 from gatepay_async._ledger import ledger_account
+from gatepay_async._outcome import CreateOutcome, Outcome
 from gatepay_async._validation import build_create_request
 from tests import helpers
 from tests.postgres_server import SUPERUSER
@@ -208,6 +209,31 @@ async def test_an_attempt_in_flight_elsewhere_is_not_sent_again(ledger_url: str)
     assert recorder.count == 0
     assert "in flight elsewhere" in str(info.value)
     assert "not resent" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_key_in_doubt_is_sent_again_only_once_released(ledger_url: str) -> None:
+    recorder = helpers.Recorder(ANSWER)
+    with Ledger(ledger_url) as ledger:
+        # An attempt claimed the key and its process died before sending anything.
+        dead = ledger.begin(KEY, request_of(), account=ACCOUNT).owner
+        assert dead is not None
+        async with mock_client(recorder, ledger=ledger) as gp:
+            with pytest.raises(OutcomeUnknownError):
+                await create(gp)
+            assert recorder.count == 0
+            # The merchant checked GatePay's records: no card. Released, it is sent again.
+            assert ledger.release(KEY)
+            assert row(ledger)["state"] == "failed"
+            assert not ledger.release(KEY)  # not in doubt any more
+            card = await create(gp)
+        assert recorder.count == 1
+        assert row(ledger)["state"] == "issued"
+        assert not ledger.release(KEY)  # an issued key is never released
+        assert not ledger.release("never-used")
+        # The dead attempt, were it to come back, can record nothing over it.
+        assert not ledger.record_outcome(KEY, dead, CreateOutcome(Outcome.UNKNOWN))
+    assert (card.card_number, card.key) == (helpers.CARD_NUMBER, helpers.CARD_KEY)
 
 
 @pytest.mark.anyio
