@@ -400,3 +400,72 @@ def _parent_of(entry: Path) -> int | None:
         return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def test_workers_option_leaves_a_dead_workers_sends_unknown_and_retry_unknown_sends_them(
+    tmp_path: Path,
+) -> None:
+    """A worker SIGKILLed mid-request: its rows in flight end ``unknown`` (never sent
+    again on their own), and once the user has checked them, ``--retry-unknown`` sends
+    the ones GatePay never issued. Before, they stayed ``intent`` for ever: no run, with
+    --retry-unknown or not, could ever send them again."""
+    db = tmp_path / "cards.db"
+    process, url = _start_sandbox(db, latency=1.0)  # the kill lands while requests wait
+    try:
+        count = 24
+        source = write_input(tmp_path / "in.csv", _rows(count))
+        out, journal = tmp_path / "out.csv", tmp_path / "campaign.db"
+        command = gatepay_command(
+            *("bulk-create", str(source), "--out", str(out), "--workers", "2"),
+            *("--concurrency", "3", "--no-progress"),
+        )
+        env = {
+            **gatepay_environ(url, CLIENT_ID, SECRET_KEY),
+            "GATEPAY_JOURNAL": f"sqlite:///{journal}",
+        }
+        parent = subprocess.Popen(  # noqa: S603 - our own module
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while _issued_in_sqlite(journal) < 3:
+                assert parent.poll() is None, parent.communicate()
+                assert time.monotonic() < deadline, "the campaign made no progress"
+                time.sleep(0.02)
+            time.sleep(0.3)  # mid-request: the next rows are in flight
+            victims = [
+                int(entry.name)
+                for entry in Path("/proc").iterdir()
+                if entry.name.isdigit() and _parent_of(entry) == parent.pid
+            ]
+            assert len(victims) == 2
+            os.kill(victims[0], signal.SIGKILL)
+            stdout, stderr = parent.communicate(timeout=120)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+        assert parent.returncode == 2, stdout + stderr
+        output = _in_input_order(out, count)
+        unknown = [row for row in output if row["state"] == "unknown"]
+        assert unknown, "the killed worker had requests in flight"
+        assert all("stopped before its answer" in row["error"] for row in unknown)
+        cards = _cards(db)
+        # The user checks GatePay: the killed requests never issued a card.
+        titles = {row["ref"].replace("r", "title-", 1) for row in unknown}
+        assert not titles & set(cards), "a killed request issued its card"
+
+        again = subprocess.run(  # noqa: S603 - our own module
+            [*command, "--retry-unknown"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert len(_cards(db)) == count  # each title once
+        assert {row["state"] for row in _in_input_order(out, count)} == {"issued"}
+        assert "--retry-unknown" in stderr  # the first run said what to do
+    finally:
+        _stop_sandbox(process)

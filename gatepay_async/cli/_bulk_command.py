@@ -502,8 +502,12 @@ def _run_workers(
     owners = [f"{journal.owner}-{number + 1}" for number in range(count)]
     workers = Workers(count, input_csv, out_path, journal_arg, owners, arguments, options)
     codes = workers.run()
+    settled = 0
     try:
         released = journal.release(owners)  # they have all ended: no lease to wait for
+        # What they sent and never recorded is no longer in flight: unknown, which
+        # --retry-unknown may send again once checked (an intent alone never is).
+        settled = journal.settle_ended(owners)
     except JournalError as exc:
         sys.stderr.write(f"gatepay: {exc}\n")
         released = 0
@@ -517,6 +521,12 @@ def _run_workers(
     if released:
         sys.stderr.write(
             f"gatepay: {released} row(s) the workers had claimed and not sent were released\n"
+        )
+    if settled:
+        sys.stderr.write(
+            f"gatepay: {settled} row(s) the workers had sent without recording the answer are"
+            " unknown: check them in your GatePay records, then run again with"
+            " --retry-unknown to send the ones not issued\n"
         )
     return workers.signals
 
