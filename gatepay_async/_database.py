@@ -84,10 +84,17 @@ class DatabaseURL:
         if self.dialect == "sqlite":
             return f"sqlite:///{self.target}"
         parts = urllib.parse.urlsplit(self.target)
-        if parts.password is None:
-            return self.target
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        # libpq also takes a password as a parameter (password=, sslpassword=).
+        params = [
+            (name, "***" if "password" in name.lower() else value)
+            for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        query = urllib.parse.urlencode(params, safe="*")
+        # Composed by hand: urlunsplit drops the empty host of postgresql:///db.
+        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def is_database_url(value: object) -> bool:

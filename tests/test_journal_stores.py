@@ -16,6 +16,7 @@ import pytest
 
 from gatepay_async import BulkState, Journal, JournalError
 from gatepay_async._bulk_plan import open_journal
+from gatepay_async._database import parse_database_url
 from gatepay_async._journal_db import DatabaseJournal
 from gatepay_async._journal_store import JournalStore
 from gatepay_async._validation import CreateRequest, build_create_request
@@ -201,6 +202,22 @@ def test_a_password_never_reaches_a_journal_error(tmp_path: Path) -> None:
         DatabaseJournal.open(url)
     assert "hunter2" not in str(failed.value)
     assert "***" in str(failed.value)
+
+
+def test_a_password_in_the_query_never_reaches_a_journal_error() -> None:
+    """libpq takes a password as a query parameter too (``?password=``, ``sslpassword=``)."""
+    url = (
+        "postgresql://user@127.0.0.1:1/nothing?connect_timeout=1&password=hunter2-secret"
+        "&sslpassword=hunter2-secret2&campaign=c"
+    )
+    with pytest.raises(JournalError) as failed:
+        DatabaseJournal.open(url)
+    assert "hunter2" not in str(failed.value)
+    assert "***" in str(failed.value)
+    assert "hunter2" not in parse_database_url(url, argument="journal").display
+    assert "campaign" not in parse_database_url(url, argument="journal").display
+    socketless = parse_database_url("postgresql:///db?host=h&password=x", argument="j")
+    assert socketless.display == "postgresql:///db?host=h&password=***"
 
 
 def test_open_journal_takes_a_path_a_url_or_a_journal(tmp_path: Path) -> None:
