@@ -469,3 +469,46 @@ def test_workers_option_leaves_a_dead_workers_sends_unknown_and_retry_unknown_se
         assert "--retry-unknown" in stderr  # the first run said what to do
     finally:
         _stop_sandbox(process)
+
+
+def test_after_the_workers_a_card_in_a_workers_output_is_taken_back_never_made_unknown(
+    tmp_path: Path, campaign_url: str
+) -> None:
+    """A worker whose journal failed (database locked past its busy timeout, server
+    gone) printed the cards it could not record and wrote them to its own output: the
+    command takes them back into the journal before it makes the dead workers' sends
+    unknown, so that OUT holds their keys and --retry-unknown never sends them again."""
+    from gatepay_async._validation import CreateRequest, build_create_request
+    from gatepay_async.cli._bulk_workers import after_workers, worker_output
+
+    def request(title: str) -> CreateRequest:
+        return build_create_request(
+            title=title, template_id=TEMPLATE_ID, currency="USDT", amount="1.25"
+        )
+
+    out = tmp_path / "out.csv"
+    with DatabaseJournal.open(campaign_url, owner="parent") as parent:
+        child = DatabaseJournal.open(campaign_url, owner="parent-1")
+        child.claim(["r0", "r1", "r2"])
+        for ref in ("r0", "r1", "r2"):
+            child.record_intent(ref, request(f"title-{ref}"))
+        child.flush()  # then its journal failed: r0's card is only in its output
+        worker_output(out, 1).write_text(
+            "ref,state,card_number,key,status,amount,currency,error\n"
+            "r0,issued,4111000011112222,KEY-r0-secret,,1.25,USDT,\n",
+            encoding="utf-8",
+        )
+        # Nothing claimed and unsent to release; r0 taken back; r1 and r2 made unknown.
+        assert after_workers(parent, ["parent-1"], out) == (0, 1, 2)
+        entry = parent.entry("r0")
+        assert entry is not None
+        assert entry.state is BulkState.ISSUED
+        assert entry.card is not None
+        assert entry.card.key == "KEY-r0-secret"
+        assert parent.state("r1") is BulkState.UNKNOWN
+        child.close()
+    time.sleep(0.01)
+    with DatabaseJournal.open(campaign_url) as rerun:
+        rerun.claim(["r0", "r1"], retry_unknown=True)
+        assert rerun.state("r0") is BulkState.ISSUED  # reported, never sent again
+        assert not rerun.held_elsewhere("r1")  # checked by the user: may be sent

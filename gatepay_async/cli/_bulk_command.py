@@ -50,7 +50,7 @@ from gatepay_async._errors import (
 )
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async._journal_store import DEFAULT_LEASE, JournalStore
-from gatepay_async.cli._bulk_workers import ENV_JOURNAL, ENV_OWNER, Workers
+from gatepay_async.cli._bulk_workers import ENV_JOURNAL, ENV_OWNER, Workers, after_workers
 from gatepay_async.cli._csv_io import (
     NOT_ATTEMPTED_STATE,
     InputError,
@@ -502,15 +502,11 @@ def _run_workers(
     owners = [f"{journal.owner}-{number + 1}" for number in range(count)]
     workers = Workers(count, input_csv, out_path, journal_arg, owners, arguments, options)
     codes = workers.run()
-    settled = 0
+    released = recovered = settled = 0
     try:
-        released = journal.release(owners)  # they have all ended: no lease to wait for
-        # What they sent and never recorded is no longer in flight: unknown, which
-        # --retry-unknown may send again once checked (an intent alone never is).
-        settled = journal.settle_ended(owners)
+        released, recovered, settled = after_workers(journal, owners, out_path)
     except JournalError as exc:
         sys.stderr.write(f"gatepay: {exc}\n")
-        released = 0
     for number, code in enumerate(codes, start=1):
         if code < 0:
             name = signal.Signals(-code).name
@@ -521,6 +517,11 @@ def _run_workers(
     if released:
         sys.stderr.write(
             f"gatepay: {released} row(s) the workers had claimed and not sent were released\n"
+        )
+    if recovered:
+        sys.stderr.write(
+            f"gatepay: took {recovered} card(s) that the workers' journal could not record"
+            " back from their outputs into the journal\n"
         )
     if settled:
         sys.stderr.write(

@@ -19,19 +19,43 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from gatepay_async._cli_names import ENV_JOURNAL
 from gatepay_async._cli_names import ENV_JOURNAL_OWNER as ENV_OWNER
 from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
+from gatepay_async.cli._csv_io import recover_from_output
 from gatepay_async.cli._options import ClientOptions
 from gatepay_async.cli._signals import STOP_SIGNALS
 
-__all__ = ["ENV_JOURNAL", "ENV_OWNER", "Workers", "worker_output"]
+if TYPE_CHECKING:
+    from gatepay_async._journal_db import DatabaseJournal
+
+__all__ = ["ENV_JOURNAL", "ENV_OWNER", "Workers", "after_workers", "worker_output"]
 
 
 def worker_output(out_path: Path, number: int) -> Path:
     """Where worker ``number`` (from 1) writes its output."""
     return out_path.with_name(f"{out_path.name}.worker-{number}")
+
+
+def after_workers(
+    journal: DatabaseJournal, owners: Sequence[str], out_path: Path
+) -> tuple[int, int, int]:
+    """Once every worker has ended: end their claims on rows not sent (no lease to wait
+    for); take back the cards a worker whose journal failed wrote to its own output but
+    not to the journal (they read as sent, outcome unknown); then record as unknown what
+    they sent and never recorded (no longer in flight), so that ``--retry-unknown`` may
+    send it once checked. In this order: a card in an output is never made unknown, so
+    never sent again. (released, recovered, made unknown); a JournalError stops here.
+    """
+    released = journal.release(owners)
+    recovered = sum(
+        recover_from_output(worker_output(out_path, number), journal)
+        for number in range(1, len(owners) + 1)
+    )
+    settled = journal.settle_ended(owners)
+    return released, recovered, settled
 
 
 class Workers:
