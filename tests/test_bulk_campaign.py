@@ -492,14 +492,23 @@ def test_after_the_workers_a_card_in_a_workers_output_is_taken_back_never_made_u
         child.claim(["r0", "r1", "r2"])
         for ref in ("r0", "r1", "r2"):
             child.record_intent(ref, request(f"title-{ref}"))
-        child.flush()  # then its journal failed: r0's card is only in its output
+        child.flush()  # then it was killed: r0's card is only in its output
+        # A worker that exited by itself after its journal failed knew its outcomes (it
+        # printed them): its intents are left alone.
+        stopped = DatabaseJournal.open(campaign_url, owner="parent-2")
+        stopped.claim(["r3"])
+        stopped.record_intent("r3", request("title-r3"))
+        stopped.flush()
         worker_output(out, 1).write_text(
             "ref,state,card_number,key,status,amount,currency,error\n"
             "r0,issued,4111000011112222,KEY-r0-secret,,1.25,USDT,\n",
             encoding="utf-8",
         )
         # Nothing claimed and unsent to release; r0 taken back; r1 and r2 made unknown.
-        assert after_workers(parent, ["parent-1"], out) == (0, 1, 2)
+        owners = ["parent-1", "parent-2"]
+        assert after_workers(parent, owners, out, ["parent-1"]) == (0, 1, 2)
+        assert parent.interrupted("r3")
+        stopped.close()
         entry = parent.entry("r0")
         assert entry is not None
         assert entry.state is BulkState.ISSUED

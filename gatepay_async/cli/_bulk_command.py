@@ -504,7 +504,8 @@ def _run_workers(
     codes = workers.run()
     released = recovered = settled = 0
     try:
-        released, recovered, settled = after_workers(journal, owners, out_path)
+        killed = [owner for owner, code in zip(owners, codes, strict=True) if code < 0]
+        released, recovered, settled = after_workers(journal, owners, out_path, killed)
     except JournalError as exc:
         sys.stderr.write(f"gatepay: {exc}\n")
     for number, code in enumerate(codes, start=1):
@@ -525,8 +526,8 @@ def _run_workers(
         )
     if settled:
         sys.stderr.write(
-            f"gatepay: {settled} row(s) the workers had sent without recording the answer are"
-            " unknown: check them in your GatePay records, then run again with"
+            f"gatepay: {settled} row(s) the killed workers had sent without recording the"
+            " answer are unknown: check them in your GatePay records, then run again with"
             " --retry-unknown to send the ones not issued\n"
         )
     return workers.signals

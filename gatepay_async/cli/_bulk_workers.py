@@ -40,21 +40,24 @@ def worker_output(out_path: Path, number: int) -> Path:
 
 
 def after_workers(
-    journal: DatabaseJournal, owners: Sequence[str], out_path: Path
+    journal: DatabaseJournal, owners: Sequence[str], out_path: Path, killed: Sequence[str]
 ) -> tuple[int, int, int]:
     """Once every worker has ended: end their claims on rows not sent (no lease to wait
     for); take back the cards a worker whose journal failed wrote to its own output but
     not to the journal (they read as sent, outcome unknown); then record as unknown what
-    they sent and never recorded (no longer in flight), so that ``--retry-unknown`` may
-    send it once checked. In this order: a card in an output is never made unknown, so
-    never sent again. (released, recovered, made unknown); a JournalError stops here.
+    the ``killed`` ones (ended by a signal: no chance to record anything) sent and never
+    recorded (no longer in flight), so that ``--retry-unknown`` may send it once
+    checked. A worker that exited by itself knew every outcome (a failed journal write
+    leaves the cards on its terminal): its rows are left as they are. In this order: a
+    card in an output is never made unknown, so never sent again. (released, recovered,
+    made unknown); a JournalError stops here.
     """
     released = journal.release(owners)
     recovered = sum(
         recover_from_output(worker_output(out_path, number), journal)
         for number in range(1, len(owners) + 1)
     )
-    settled = journal.settle_ended(owners)
+    settled = journal.settle_ended(killed)
     return released, recovered, settled
 
 
