@@ -202,10 +202,14 @@ class DatabaseJournal:
         *,
         lease: float = DEFAULT_LEASE,
         owner: str | None = None,
+        started_ms: int | None = None,
     ) -> DatabaseJournal:
         """Open the campaign named by ``url`` (``?campaign=NAME``, default "default"),
         creating the tables if they are missing. ``lease``: seconds a claim lasts.
-        ``owner``: this worker's token (a new random one by default)."""
+        ``owner``: this worker's token (a new random one by default). ``started_ms``:
+        when this worker's run started, on the database's clock (default: now); a row
+        failed or left unknown since then is another worker's of this run, never sent
+        here (a run of several workers gives them all its own start)."""
         parsed = parse_database_url(url, argument="journal") if isinstance(url, str) else url
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
             raise ValidationError("lease", f"must be a number of seconds > 0, got {lease!r}")
@@ -226,7 +230,7 @@ class DatabaseJournal:
             parsed.campaign,
             owner=owner or secrets.token_hex(12),
             lease=lease,
-            started_ms=started,
+            started_ms=started if started_ms is None else min(started, started_ms),
             owns_database=True,
         )
 
@@ -237,6 +241,11 @@ class DatabaseJournal:
     @property
     def campaign(self) -> str:
         return self._campaign
+
+    @property
+    def started_ms(self) -> int:
+        """When this worker's run started, on the database's clock (ms)."""
+        return self._started_ms
 
     def __repr__(self) -> str:
         return f"DatabaseJournal({self.description!r})"

@@ -521,3 +521,16 @@ def test_after_the_workers_a_card_in_a_workers_output_is_taken_back_never_made_u
         rerun.claim(["r0", "r1"], retry_unknown=True)
         assert rerun.state("r0") is BulkState.ISSUED  # reported, never sent again
         assert not rerun.held_elsewhere("r1")  # checked by the user: may be sent
+
+
+def test_workers_option_gives_every_worker_the_runs_start(tmp_path: Path) -> None:
+    """Each child of ``--workers`` is told when the run started (see the journal test
+    test_a_worker_given_its_runs_start_never_sends_a_siblings_fresh_unknown)."""
+    from gatepay_async.cli._bulk_workers import ENV_STARTED, Workers
+    from gatepay_async.cli._options import ClientOptions
+
+    out = tmp_path / "out.csv"
+    workers = Workers(
+        2, tmp_path / "in.csv", out, "sqlite:///x.db", ["a", "b"], [], ClientOptions(), 1234
+    )
+    assert workers._environment(1)[ENV_STARTED] == "1234"

@@ -495,3 +495,25 @@ def test_a_row_decided_in_the_millisecond_a_worker_started_is_a_siblings(
         two.claim(["f", "u"], retry_unknown=True)
         assert two.held_elsewhere("f")
         assert two.held_elsewhere("u")
+
+
+def test_a_worker_given_its_runs_start_never_sends_a_siblings_fresh_unknown(
+    campaign: str,
+) -> None:
+    """``--workers`` gives its children its own start: a child that opens its journal
+    after a sibling's row ended unknown (or failed) in this run never sends that row,
+    even with retry_unknown (nobody has checked it: sent again, it may be a second
+    card). Before, each child's own start was the cutoff."""
+    with DatabaseJournal.open(campaign) as first:
+        start = first.started_ms
+        time.sleep(0.01)
+        first.claim(["u", "f"])
+        first.record_unknown("u", "OutcomeUnknownError: answer lost")
+        first.record_failed("f", "refused")
+        first.flush()
+        time.sleep(0.01)
+        with DatabaseJournal.open(campaign, started_ms=start) as late:
+            assert late.started_ms == start
+            late.claim(["u", "f"], retry_unknown=True)
+            assert late.held_elsewhere("u")
+            assert late.held_elsewhere("f")

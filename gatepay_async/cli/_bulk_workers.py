@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from gatepay_async._cli_names import ENV_JOURNAL
 from gatepay_async._cli_names import ENV_JOURNAL_OWNER as ENV_OWNER
+from gatepay_async._cli_names import ENV_JOURNAL_STARTED as ENV_STARTED
 from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
 from gatepay_async.cli._csv_io import recover_from_output
 from gatepay_async.cli._options import ClientOptions
@@ -31,7 +32,7 @@ from gatepay_async.cli._signals import STOP_SIGNALS
 if TYPE_CHECKING:
     from gatepay_async._journal_db import DatabaseJournal
 
-__all__ = ["ENV_JOURNAL", "ENV_OWNER", "Workers", "after_workers", "worker_output"]
+__all__ = ["ENV_JOURNAL", "ENV_OWNER", "ENV_STARTED", "Workers", "after_workers", "worker_output"]
 
 
 def worker_output(out_path: Path, number: int) -> Path:
@@ -73,6 +74,7 @@ class Workers:
         owners: Sequence[str],
         arguments: Sequence[str],
         options: ClientOptions,
+        started_ms: int | None = None,
     ) -> None:
         self.count = count
         self._input = input_csv
@@ -81,6 +83,7 @@ class Workers:
         self.owners = list(owners)
         self._arguments = list(arguments)
         self._options = options
+        self._started_ms = started_ms
         self.processes: list[subprocess.Popen[bytes]] = []
         self.signals = 0
 
@@ -88,6 +91,8 @@ class Workers:
         env = dict(os.environ)
         env[ENV_JOURNAL] = self._journal_url
         env[ENV_OWNER] = self.owners[number]
+        if self._started_ms is not None:
+            env[ENV_STARTED] = str(self._started_ms)
         options = self._options
         for name, value in (
             (ENV_CLIENT_ID, options.client_id),
