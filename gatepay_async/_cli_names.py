@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "ENV_JOURNAL",
     "ENV_JOURNAL_OWNER",
+    "ENV_JOURNAL_STARTED",
     "ENV_LEDGER",
     "ENV_SANDBOX_ADMIN_TOKEN",
     "ENV_SANDBOX_CLIENT_ID",
@@ -55,6 +56,10 @@ ENV_JOURNAL = "GATEPAY_JOURNAL"
 #: A worker's claim token, set by ``--workers`` for each child: the command releases the
 #: claims of a child that died at once, without waiting for their lease.
 ENV_JOURNAL_OWNER = "GATEPAY_JOURNAL_OWNER"
+#: The start of a ``--workers`` run (database clock, ms), set for each child: a row a
+#: sibling failed or left unknown after it is this run's, never sent again by a child
+#: that happened to start later (``--retry-unknown`` included).
+ENV_JOURNAL_STARTED = "GATEPAY_JOURNAL_STARTED"
 ENV_SANDBOX_CLIENT_ID = "GATEPAY_SANDBOX_CLIENT_ID"
 ENV_SANDBOX_SECRET_KEY = "GATEPAY_SANDBOX_SECRET_KEY"  # noqa: S105 - the variable's name
 ENV_SANDBOX_ADMIN_TOKEN = "GATEPAY_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - the variable's name

@@ -94,21 +94,25 @@ class DatabaseURL:
         netloc = parts.netloc
         if parts.password is not None:
             netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-        # libpq also takes the password as a query parameter.
-        query = [
-            (name, "***" if name == "password" else value)
+        # libpq also takes a password as a parameter (password=, sslpassword=).
+        params = [
+            (name, "***" if "password" in name.lower() else value)
             for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
         ]
-        return urllib.parse.urlunsplit(
-            parts._replace(netloc=netloc, query=urllib.parse.urlencode(query, safe="*"))
-        )
+        query = urllib.parse.urlencode(params, safe="*")
+        # Composed by hand: urlunsplit drops the empty host of postgresql:///db.
+        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
     def hide_secrets(self, text: str) -> str:
-        """``text`` with the URL's password, as written or decoded, replaced by ``***``
+        """``text`` with the URL's passwords, as written or decoded, replaced by ``***``
         (a driver's message may quote the part of the URL it could not parse)."""
         parts = urllib.parse.urlsplit(self.target)
         secrets = [parts.password or ""]
-        secrets += [v for n, v in urllib.parse.parse_qsl(parts.query) if n == "password"]
+        secrets += [
+            value
+            for name, value in urllib.parse.parse_qsl(parts.query)
+            if "password" in name.lower()
+        ]
         for secret in secrets:
             for form in {secret, urllib.parse.unquote(secret)}:
                 if form:

@@ -72,6 +72,7 @@ __all__ = [
     "JournalError",
     "answer_record",
     "encode_record",
+    "ended_record",
     "entry_of",
     "failed_record",
     "intent_record",
@@ -267,6 +268,29 @@ def unknown_record(
         record["request"] = _request_fields(request)
     if answer is not None:
         record["answer"] = _answer_fields(*answer)
+    record["at"] = _now_ms()
+    return record
+
+
+def ended_record(ref: str, last: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The unknown record that closes an intent whose writer is known to have ended
+    (``last``: the ref's last record, an intent or a recorded answer). It keeps the
+    request (a changed row is still seen) and the raw answer (a card in it is still
+    recovered): the ref reads as before, but as decided, so that ``retry_unknown`` may
+    send it again once the user has checked it."""
+    answer = last if last and last.get("op") == "answer" else None
+    record: dict[str, Any] = {
+        "op": "unknown",
+        "ref": ref,
+        "error": INTERRUPTED if answer is None else INTERRUPTED_AFTER_ANSWER,
+    }
+    request = _intent_of(last)
+    if request is not None:
+        record["request"] = dict(request)
+    if answer is not None:
+        record["answer"] = {
+            name: answer[name] for name in ("status", "body", "body_base64") if name in answer
+        }
     record["at"] = _now_ms()
     return record
 

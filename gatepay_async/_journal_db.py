@@ -56,6 +56,7 @@ from gatepay_async._journal import (
     JournalError,
     answer_record,
     encode_record,
+    ended_record,
     entry_of,
     failed_record,
     intent_record,
@@ -110,8 +111,8 @@ _CLAIM = f"""
     ON CONFLICT (campaign, ref) DO UPDATE
     SET state = 'claimed', owner = excluded.owner, lease_until = excluded.lease_until
     WHERE ({REFS}.state = 'claimed' AND {REFS}.lease_until < {{now}})
-       OR ({REFS}.state = 'failed' AND {REFS}.decided_at <= ?)
-       OR ({REFS}.state = 'unknown' AND {REFS}.decided_at <= ? AND ? = 1)
+       OR ({REFS}.state = 'failed' AND {REFS}.decided_at < ?)
+       OR ({REFS}.state = 'unknown' AND {REFS}.decided_at < ? AND ? = 1)
     RETURNING ref
 """
 # Records give their refs a state (one statement for refs that differ: {rows} is one
@@ -129,7 +130,7 @@ _RECORD = f"""
     WHERE {REFS}.state <> 'issued' AND (
         excluded.state = 'issued'
         OR {REFS}.owner = excluded.owner
-        OR (excluded.state = 'intent' AND {REFS}.state = 'failed' AND {REFS}.decided_at <= ?))
+        OR (excluded.state = 'intent' AND {REFS}.state = 'failed' AND {REFS}.decided_at < ?))
     RETURNING ref
 """
 #: New record ids, as many as asked for (the records are inserted with them).
@@ -201,10 +202,14 @@ class DatabaseJournal:
         *,
         lease: float = DEFAULT_LEASE,
         owner: str | None = None,
+        started_ms: int | None = None,
     ) -> DatabaseJournal:
         """Open the campaign named by ``url`` (``?campaign=NAME``, default "default"),
         creating the tables if they are missing. ``lease``: seconds a claim lasts.
-        ``owner``: this worker's token (a new random one by default)."""
+        ``owner``: this worker's token (a new random one by default). ``started_ms``:
+        when this worker's run started, on the database's clock (default: now); a row
+        failed or left unknown since then is another worker's of this run, never sent
+        here (a run of several workers gives them all its own start)."""
         parsed = parse_database_url(url, argument="journal") if isinstance(url, str) else url
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
             raise ValidationError("lease", f"must be a number of seconds > 0, got {lease!r}")
@@ -225,7 +230,7 @@ class DatabaseJournal:
             parsed.campaign,
             owner=owner or secrets.token_hex(12),
             lease=lease,
-            started_ms=started,
+            started_ms=started if started_ms is None else min(started, started_ms),
             owns_database=True,
         )
 
@@ -236,6 +241,11 @@ class DatabaseJournal:
     @property
     def campaign(self) -> str:
         return self._campaign
+
+    @property
+    def started_ms(self) -> int:
+        """When this worker's run started, on the database's clock (ms)."""
+        return self._started_ms
 
     def __repr__(self) -> str:
         return f"DatabaseJournal({self.description!r})"
@@ -305,6 +315,53 @@ class DatabaseJournal:
             f" AND owner IN ({marks}) RETURNING ref"
         )
         return len(self._run(lambda tx: tx.execute(sql, (self._campaign, *owners))))
+
+    def settle_ended(self, owners: Sequence[str]) -> int:
+        """Record as unknown the rows ``owners`` had sent without recording an outcome.
+
+        Only for workers known to have ended (``--workers``: its children, once their
+        processes are gone): what they sent can no longer be in flight, so their
+        intents become unknown records, which ``retry_unknown`` may send again once
+        the user has checked them (a row left ``intent`` is never sent again, since
+        its worker may still be running). Never sends anything. Returns how many."""
+        owners = list(owners)
+        if not owners:
+            return 0
+        marks = ", ".join("?" for _ in owners)
+        select = (
+            f"SELECT r.ref, rec.record FROM {REFS} r"
+            f" LEFT JOIN {RECORDS} rec ON rec.id = r.last_record"
+            f" WHERE r.campaign = ? AND r.state = 'intent' AND r.owner IN ({marks})"
+        )
+        update = (
+            f"UPDATE {REFS} SET state = 'unknown', recorded = 'unknown',"
+            f" decided_at = {self._now}, last_record = ?"
+            " WHERE campaign = ? AND ref = ? AND state = 'intent'"
+        )
+
+        def work(tx: Transaction) -> int:
+            rows = tx.execute(select, (self._campaign, *owners))
+            ids = _new_ids(tx, len(rows))
+            records = []
+            for number, (ref, text) in enumerate(rows):
+                record = ended_record(ref, parse_record(text) if text is not None else None)
+                records.append((ids[number], self._campaign, ref, UNKNOWN, encode_record(record)))
+            tx.executemany(
+                f"INSERT INTO {RECORDS} (id, campaign, ref, op, record, at)"
+                f" VALUES (?, ?, ?, ?, ?, {self._now})",
+                records,
+            )
+            for number, (ref, _) in enumerate(rows):
+                tx.execute(update, (ids[number], self._campaign, ref))
+            return len(rows)
+
+        settled = int(self._run(work))
+        with self._lock:
+            # Read these rows again: they changed under the cache.
+            self._known = {
+                ref: known for ref, known in self._known.items() if ref in self._pending_refs
+            }
+        return settled
 
     # ------------------------------------------------------------------ reading
 

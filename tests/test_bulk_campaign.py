@@ -400,3 +400,137 @@ def _parent_of(entry: Path) -> int | None:
         return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def test_workers_option_leaves_a_dead_workers_sends_unknown_and_retry_unknown_sends_them(
+    tmp_path: Path,
+) -> None:
+    """A worker SIGKILLed mid-request: its rows in flight end ``unknown`` (never sent
+    again on their own), and once the user has checked them, ``--retry-unknown`` sends
+    the ones GatePay never issued. Before, they stayed ``intent`` for ever: no run, with
+    --retry-unknown or not, could ever send them again."""
+    db = tmp_path / "cards.db"
+    process, url = _start_sandbox(db, latency=1.0)  # the kill lands while requests wait
+    try:
+        count = 24
+        source = write_input(tmp_path / "in.csv", _rows(count))
+        out, journal = tmp_path / "out.csv", tmp_path / "campaign.db"
+        command = gatepay_command(
+            *("bulk-create", str(source), "--out", str(out), "--workers", "2"),
+            *("--concurrency", "3", "--no-progress"),
+        )
+        env = {
+            **gatepay_environ(url, CLIENT_ID, SECRET_KEY),
+            "GATEPAY_JOURNAL": f"sqlite:///{journal}",
+        }
+        parent = subprocess.Popen(  # noqa: S603 - our own module
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while _issued_in_sqlite(journal) < 3:
+                assert parent.poll() is None, parent.communicate()
+                assert time.monotonic() < deadline, "the campaign made no progress"
+                time.sleep(0.02)
+            time.sleep(0.3)  # mid-request: the next rows are in flight
+            victims = [
+                int(entry.name)
+                for entry in Path("/proc").iterdir()
+                if entry.name.isdigit() and _parent_of(entry) == parent.pid
+            ]
+            assert len(victims) == 2
+            os.kill(victims[0], signal.SIGKILL)
+            stdout, stderr = parent.communicate(timeout=120)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+        assert parent.returncode == 2, stdout + stderr
+        output = _in_input_order(out, count)
+        unknown = [row for row in output if row["state"] == "unknown"]
+        assert unknown, "the killed worker had requests in flight"
+        assert all("stopped before its answer" in row["error"] for row in unknown)
+        cards = _cards(db)
+        # The user checks GatePay: the killed requests never issued a card.
+        titles = {row["ref"].replace("r", "title-", 1) for row in unknown}
+        assert not titles & set(cards), "a killed request issued its card"
+
+        again = subprocess.run(  # noqa: S603 - our own module
+            [*command, "--retry-unknown"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert len(_cards(db)) == count  # each title once
+        assert {row["state"] for row in _in_input_order(out, count)} == {"issued"}
+        assert "--retry-unknown" in stderr  # the first run said what to do
+    finally:
+        _stop_sandbox(process)
+
+
+def test_after_the_workers_a_card_in_a_workers_output_is_taken_back_never_made_unknown(
+    tmp_path: Path, campaign_url: str
+) -> None:
+    """A worker whose journal failed (database locked past its busy timeout, server
+    gone) printed the cards it could not record and wrote them to its own output: the
+    command takes them back into the journal before it makes the dead workers' sends
+    unknown, so that OUT holds their keys and --retry-unknown never sends them again."""
+    from gatepay_async._validation import CreateRequest, build_create_request
+    from gatepay_async.cli._bulk_workers import after_workers, worker_output
+
+    def request(title: str) -> CreateRequest:
+        return build_create_request(
+            title=title, template_id=TEMPLATE_ID, currency="USDT", amount="1.25"
+        )
+
+    out = tmp_path / "out.csv"
+    with DatabaseJournal.open(campaign_url, owner="parent") as parent:
+        child = DatabaseJournal.open(campaign_url, owner="parent-1")
+        child.claim(["r0", "r1", "r2"])
+        for ref in ("r0", "r1", "r2"):
+            child.record_intent(ref, request(f"title-{ref}"))
+        child.flush()  # then it was killed: r0's card is only in its output
+        # A worker that exited by itself after its journal failed knew its outcomes (it
+        # printed them): its intents are left alone.
+        stopped = DatabaseJournal.open(campaign_url, owner="parent-2")
+        stopped.claim(["r3"])
+        stopped.record_intent("r3", request("title-r3"))
+        stopped.flush()
+        worker_output(out, 1).write_text(
+            "ref,state,card_number,key,status,amount,currency,error\n"
+            "r0,issued,4111000011112222,KEY-r0-secret,,1.25,USDT,\n",
+            encoding="utf-8",
+        )
+        # Nothing claimed and unsent to release; r0 taken back; r1 and r2 made unknown.
+        owners = ["parent-1", "parent-2"]
+        assert after_workers(parent, owners, out, ["parent-1"]) == (0, 1, 2)
+        assert parent.interrupted("r3")
+        stopped.close()
+        entry = parent.entry("r0")
+        assert entry is not None
+        assert entry.state is BulkState.ISSUED
+        assert entry.card is not None
+        assert entry.card.key == "KEY-r0-secret"
+        assert parent.state("r1") is BulkState.UNKNOWN
+        child.close()
+    time.sleep(0.01)
+    with DatabaseJournal.open(campaign_url) as rerun:
+        rerun.claim(["r0", "r1"], retry_unknown=True)
+        assert rerun.state("r0") is BulkState.ISSUED  # reported, never sent again
+        assert not rerun.held_elsewhere("r1")  # checked by the user: may be sent
+
+
+def test_workers_option_gives_every_worker_the_runs_start(tmp_path: Path) -> None:
+    """Each child of ``--workers`` is told when the run started (see the journal test
+    test_a_worker_given_its_runs_start_never_sends_a_siblings_fresh_unknown)."""
+    from gatepay_async.cli._bulk_workers import ENV_STARTED, Workers
+    from gatepay_async.cli._options import ClientOptions
+
+    out = tmp_path / "out.csv"
+    workers = Workers(
+        2, tmp_path / "in.csv", out, "sqlite:///x.db", ["a", "b"], [], ClientOptions(), 1234
+    )
+    assert workers._environment(1)[ENV_STARTED] == "1234"

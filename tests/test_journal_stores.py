@@ -16,6 +16,7 @@ import pytest
 
 from gatepay_async import BulkState, Journal, JournalError
 from gatepay_async._bulk_plan import open_journal
+from gatepay_async._database import parse_database_url
 from gatepay_async._journal_db import DatabaseJournal
 from gatepay_async._journal_store import JournalStore
 from gatepay_async._validation import CreateRequest, build_create_request
@@ -201,6 +202,22 @@ def test_a_password_never_reaches_a_journal_error(tmp_path: Path) -> None:
         DatabaseJournal.open(url)
     assert "hunter2" not in str(failed.value)
     assert "***" in str(failed.value)
+
+
+def test_a_password_in_the_query_never_reaches_a_journal_error() -> None:
+    """libpq takes a password as a query parameter too (``?password=``, ``sslpassword=``)."""
+    url = (
+        "postgresql://user@127.0.0.1:1/nothing?connect_timeout=1&password=hunter2-secret"
+        "&sslpassword=hunter2-secret2&campaign=c"
+    )
+    with pytest.raises(JournalError) as failed:
+        DatabaseJournal.open(url)
+    assert "hunter2" not in str(failed.value)
+    assert "***" in str(failed.value)
+    assert "hunter2" not in parse_database_url(url, argument="journal").display
+    assert "campaign" not in parse_database_url(url, argument="journal").display
+    socketless = parse_database_url("postgresql:///db?host=h&password=x", argument="j")
+    assert socketless.display == "postgresql:///db?host=h&password=***"
 
 
 def test_open_journal_takes_a_path_a_url_or_a_journal(tmp_path: Path) -> None:
@@ -399,3 +416,104 @@ def test_a_row_whose_claim_was_taken_before_its_intent_is_not_sent(campaign: str
     with DatabaseJournal.open(campaign) as journal:
         for ref in refs:
             assert (journal.state(ref) is BulkState.ISSUED) == (ref in sent)
+
+
+def test_settling_ended_workers_makes_their_intents_unknown_and_keeps_their_answers(
+    campaign: str,
+) -> None:
+    """Workers known to have ended (``--workers``' children): their intents become
+    unknown records, which a later run with retry_unknown may take; a recorded answer
+    that holds a card stays a card; a live worker's intent and decided rows are left."""
+    with (
+        DatabaseJournal.open(campaign, owner="parent") as parent,
+        DatabaseJournal.open(campaign, owner="parent-1") as child,
+        DatabaseJournal.open(campaign, owner="alive") as alive,
+    ):
+        child.claim(["a", "b", "c"])
+        alive.claim(["d"])
+        for ref in ("a", "b", "c"):
+            child.record_intent(ref, request(ref))
+        child.record_answer("b", request("b"), 200, ANSWER)
+        child.record_issued("c", CARD, request("c"))
+        alive.record_intent("d", request("d"))
+        child.flush()
+        alive.flush()
+        assert parent.settle_ended(["parent-1"]) == 2  # a and b; c is issued
+        assert parent.settle_ended(["parent-1"]) == 0
+        assert parent.state("a") is BulkState.UNKNOWN
+        entry = parent.entry("a")
+        assert entry is not None
+        assert entry.error is not None
+        assert "stopped before its answer" in entry.error
+        assert entry.intent == {
+            "title": "a",
+            "template_id": "255267012439183360",
+            "currency": "USDT",
+            "amount": "1.5",
+        }
+        recovered = parent.entry("b")
+        assert recovered is not None
+        assert recovered.state is BulkState.ISSUED  # the card in the answer is kept
+        assert recovered.card is not None
+        assert recovered.card.key == "KEY-9"
+        assert parent.entry("c") is not None
+        assert parent.state("c") is BulkState.ISSUED
+        assert parent.interrupted("d")  # a live worker's intent: never settled here
+    time.sleep(0.01)
+    with DatabaseJournal.open(campaign) as later:
+        later.claim(["a", "d"], retry_unknown=True)
+        assert not later.held_elsewhere("a")  # checked by the user: may be sent again
+        assert later.held_elsewhere("d")
+    with DatabaseJournal.open(campaign) as plain:
+        plain.claim(["a"])
+        assert not plain.held_elsewhere("a")
+        assert plain.state("a") is BulkState.UNKNOWN  # reported, not sent
+
+
+def test_a_row_decided_in_the_millisecond_a_worker_started_is_a_siblings(
+    campaign: str,
+) -> None:
+    """A row a sibling failed, or left unknown, in the very millisecond this worker
+    started belongs to the sibling's run: not sent again here, retry_unknown or not (an
+    unknown nobody has checked yet, sent twice, may be a second card)."""
+    with DatabaseJournal.open(campaign) as one, DatabaseJournal.open(campaign) as two:
+        one.claim(["f", "u"])
+        one.record_failed("f", "refused")
+        one.record_unknown("u", "OutcomeUnknownError: lost")
+        one.flush()
+        url = campaign.split("?", 1)[0]
+        # The same millisecond on the database's clock, made certain.
+        started = two._started_ms
+        sql = "UPDATE gatepay_journal_refs SET decided_at = %s WHERE ref IN ('f', 'u')"
+        if url.startswith("sqlite:///"):
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+                connection.execute(sql.replace("%s", "?"), (started,))
+            connection.close()
+        else:
+            with psycopg.connect(url) as pg:
+                pg.execute(sql, (started,))
+        two.claim(["f", "u"], retry_unknown=True)
+        assert two.held_elsewhere("f")
+        assert two.held_elsewhere("u")
+
+
+def test_a_worker_given_its_runs_start_never_sends_a_siblings_fresh_unknown(
+    campaign: str,
+) -> None:
+    """``--workers`` gives its children its own start: a child that opens its journal
+    after a sibling's row ended unknown (or failed) in this run never sends that row,
+    even with retry_unknown (nobody has checked it: sent again, it may be a second
+    card). Before, each child's own start was the cutoff."""
+    with DatabaseJournal.open(campaign) as first:
+        start = first.started_ms
+        time.sleep(0.01)
+        first.claim(["u", "f"])
+        first.record_unknown("u", "OutcomeUnknownError: answer lost")
+        first.record_failed("f", "refused")
+        first.flush()
+        time.sleep(0.01)
+        with DatabaseJournal.open(campaign, started_ms=start) as late:
+            assert late.started_ms == start
+            late.claim(["u", "f"], retry_unknown=True)
+            assert late.held_elsewhere("u")
+            assert late.held_elsewhere("f")

@@ -50,7 +50,13 @@ from gatepay_async._errors import (
 )
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async._journal_store import DEFAULT_LEASE, JournalStore
-from gatepay_async.cli._bulk_workers import ENV_JOURNAL, ENV_OWNER, Workers
+from gatepay_async.cli._bulk_workers import (
+    ENV_JOURNAL,
+    ENV_OWNER,
+    ENV_STARTED,
+    Workers,
+    after_workers,
+)
 from gatepay_async.cli._csv_io import (
     NOT_ATTEMPTED_STATE,
     InputError,
@@ -343,7 +349,10 @@ def bulk_create_command(
             from gatepay_async._journal_db import DatabaseJournal  # its drivers on demand
 
             journal = DatabaseJournal.open(
-                journal_url, lease=lease, owner=os.environ.get(ENV_OWNER) or None
+                journal_url,
+                lease=lease,
+                owner=os.environ.get(ENV_OWNER) or None,
+                started_ms=_run_started(),
             )
         else:
             assert journal_path is not None
@@ -487,6 +496,12 @@ def _worker_arguments(
     return arguments
 
 
+def _run_started() -> int | None:
+    """The start of the ``--workers`` run this process is a worker of (None: its own)."""
+    value = os.environ.get(ENV_STARTED, "")
+    return int(value) if value.isdigit() else None
+
+
 def _run_workers(
     count: int,
     input_csv: Path,
@@ -500,13 +515,23 @@ def _run_workers(
 
     Returns how many stop signals came meanwhile (forwarded to the workers)."""
     owners = [f"{journal.owner}-{number + 1}" for number in range(count)]
-    workers = Workers(count, input_csv, out_path, journal_arg, owners, arguments, options)
+    workers = Workers(
+        count,
+        input_csv,
+        out_path,
+        journal_arg,
+        owners,
+        arguments,
+        options,
+        started_ms=journal.started_ms,  # the siblings' unknowns are this run's
+    )
     codes = workers.run()
+    released = recovered = settled = 0
     try:
-        released = journal.release(owners)  # they have all ended: no lease to wait for
+        killed = [owner for owner, code in zip(owners, codes, strict=True) if code < 0]
+        released, recovered, settled = after_workers(journal, owners, out_path, killed)
     except JournalError as exc:
         sys.stderr.write(f"gatepay: {exc}\n")
-        released = 0
     for number, code in enumerate(codes, start=1):
         if code < 0:
             name = signal.Signals(-code).name
@@ -517,6 +542,17 @@ def _run_workers(
     if released:
         sys.stderr.write(
             f"gatepay: {released} row(s) the workers had claimed and not sent were released\n"
+        )
+    if recovered:
+        sys.stderr.write(
+            f"gatepay: took {recovered} card(s) that the workers' journal could not record"
+            " back from their outputs into the journal\n"
+        )
+    if settled:
+        sys.stderr.write(
+            f"gatepay: {settled} row(s) the killed workers had sent without recording the"
+            " answer are unknown: check them in your GatePay records, then run again with"
+            " --retry-unknown to send the ones not issued\n"
         )
     return workers.signals
 

@@ -19,19 +19,47 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from gatepay_async._cli_names import ENV_JOURNAL
 from gatepay_async._cli_names import ENV_JOURNAL_OWNER as ENV_OWNER
+from gatepay_async._cli_names import ENV_JOURNAL_STARTED as ENV_STARTED
 from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
+from gatepay_async.cli._csv_io import recover_from_output
 from gatepay_async.cli._options import ClientOptions
 from gatepay_async.cli._signals import STOP_SIGNALS
 
-__all__ = ["ENV_JOURNAL", "ENV_OWNER", "Workers", "worker_output"]
+if TYPE_CHECKING:
+    from gatepay_async._journal_db import DatabaseJournal
+
+__all__ = ["ENV_JOURNAL", "ENV_OWNER", "ENV_STARTED", "Workers", "after_workers", "worker_output"]
 
 
 def worker_output(out_path: Path, number: int) -> Path:
     """Where worker ``number`` (from 1) writes its output."""
     return out_path.with_name(f"{out_path.name}.worker-{number}")
+
+
+def after_workers(
+    journal: DatabaseJournal, owners: Sequence[str], out_path: Path, killed: Sequence[str]
+) -> tuple[int, int, int]:
+    """Once every worker has ended: end their claims on rows not sent (no lease to wait
+    for); take back the cards a worker whose journal failed wrote to its own output but
+    not to the journal (they read as sent, outcome unknown); then record as unknown what
+    the ``killed`` ones (ended by a signal: no chance to record anything) sent and never
+    recorded (no longer in flight), so that ``--retry-unknown`` may send it once
+    checked. A worker that exited by itself knew every outcome (a failed journal write
+    leaves the cards on its terminal): its rows are left as they are. In this order: a
+    card in an output is never made unknown, so never sent again. (released, recovered,
+    made unknown); a JournalError stops here.
+    """
+    released = journal.release(owners)
+    recovered = sum(
+        recover_from_output(worker_output(out_path, number), journal)
+        for number in range(1, len(owners) + 1)
+    )
+    settled = journal.settle_ended(killed)
+    return released, recovered, settled
 
 
 class Workers:
@@ -46,6 +74,7 @@ class Workers:
         owners: Sequence[str],
         arguments: Sequence[str],
         options: ClientOptions,
+        started_ms: int | None = None,
     ) -> None:
         self.count = count
         self._input = input_csv
@@ -54,6 +83,7 @@ class Workers:
         self.owners = list(owners)
         self._arguments = list(arguments)
         self._options = options
+        self._started_ms = started_ms
         self.processes: list[subprocess.Popen[bytes]] = []
         self.signals = 0
 
@@ -61,6 +91,8 @@ class Workers:
         env = dict(os.environ)
         env[ENV_JOURNAL] = self._journal_url
         env[ENV_OWNER] = self.owners[number]
+        if self._started_ms is not None:
+            env[ENV_STARTED] = str(self._started_ms)
         options = self._options
         for name, value in (
             (ENV_CLIENT_ID, options.client_id),
