@@ -76,6 +76,7 @@ READ_CHUNK = 500
 CACHE_REFS = 8192
 
 RECORDS, REFS = "gatepay_journal_records", "gatepay_journal_refs"
+WORKERS = "gatepay_journal_workers"
 
 _SCHEMA = {
     "sqlite": [
@@ -100,6 +101,12 @@ _REFS_SCHEMA = [
         first_record BIGINT, last_record BIGINT,
         PRIMARY KEY (campaign, ref))""",
     f"CREATE INDEX IF NOT EXISTS {REFS}_order ON {REFS} (campaign, first_record)",
+    # The workers of a campaign that are running: when each started, and when it last
+    # wrote or claimed (a worker not seen for a lease has stopped).
+    f"""CREATE TABLE IF NOT EXISTS {WORKERS} (
+        campaign TEXT NOT NULL, owner TEXT NOT NULL,
+        started_ms BIGINT NOT NULL, seen_ms BIGINT NOT NULL,
+        PRIMARY KEY (campaign, owner))""",
 ]
 
 # A claim: a ref nobody has; a claim whose lease ran out; a row that failed (or, when
@@ -209,7 +216,10 @@ class DatabaseJournal:
         ``owner``: this worker's token (a new random one by default). ``started_ms``:
         when this worker's run started, on the database's clock (default: now); a row
         failed or left unknown since then is another worker's of this run, never sent
-        here (a run of several workers gives them all its own start)."""
+        here (a run of several workers gives them all its own start). Workers started
+        by hand share a start too: the earliest start among the campaign's workers still
+        running (seen within a lease) when this one opens, so that a worker started
+        later never sends a sibling's fresh unknown again, even with retry_unknown."""
         parsed = parse_database_url(url, argument="journal") if isinstance(url, str) else url
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
             raise ValidationError("lease", f"must be a number of seconds > 0, got {lease!r}")
@@ -217,8 +227,15 @@ class DatabaseJournal:
             database = Database(parsed)
         except DatabaseError as exc:
             raise JournalError(f"cannot open the journal: {exc}") from None
+        owner = owner or secrets.token_hex(12)
+        lease_ms = int(lease * 1000)
+
+        def join(tx: Transaction) -> int:
+            _create_tables(tx)
+            return _join(tx, parsed.campaign, owner, lease_ms)
+
         try:
-            started = database.transaction(_create_tables)
+            started = database.transaction(join)
         except DatabaseError as exc:
             database.close()
             raise JournalError(f"cannot open the journal: {exc}") from None
@@ -228,7 +245,7 @@ class DatabaseJournal:
         return cls(
             database,
             parsed.campaign,
-            owner=owner or secrets.token_hex(12),
+            owner=owner,
             lease=lease,
             started_ms=started if started_ms is None else min(started, started_ms),
             owns_database=True,
@@ -269,6 +286,7 @@ class DatabaseJournal:
         params += (self._started_ms, self._started_ms, 1 if retry_unknown else 0)
 
         def work(tx: Transaction) -> tuple[set[str], list[tuple[Any, ...]]]:
+            self._seen(tx)
             mine = {ref for (ref,) in tx.execute(claim, params)}
             return mine, self._read(tx, refs)
 
@@ -513,13 +531,7 @@ class DatabaseJournal:
                 self.flush()
         finally:
             with contextlib.suppress(DatabaseError, JournalError):
-                self._database.transaction(
-                    lambda tx: tx.execute(
-                        f"UPDATE {REFS} SET lease_until = 0 WHERE campaign = ?"
-                        " AND owner = ? AND state = 'claimed'",
-                        (self._campaign, self.owner),
-                    )
-                )
+                self._database.transaction(self._leave)
             with self._lock:
                 self._closed = True
             if self._owns_database:
@@ -532,6 +544,25 @@ class DatabaseJournal:
         self.close()
 
     # ------------------------------------------------------------------ inside
+
+    def _seen(self, tx: Transaction) -> None:
+        """Note that this worker is running (in a transaction it makes anyway)."""
+        tx.execute(
+            f"UPDATE {WORKERS} SET seen_ms = {self._now} WHERE campaign = ? AND owner = ?",
+            (self._campaign, self.owner),
+        )
+
+    def _leave(self, tx: Transaction) -> None:
+        """End this worker's claims on rows it did not send; it is no longer running."""
+        tx.execute(
+            f"UPDATE {REFS} SET lease_until = 0 WHERE campaign = ?"
+            " AND owner = ? AND state = 'claimed'",
+            (self._campaign, self.owner),
+        )
+        tx.execute(
+            f"DELETE FROM {WORKERS} WHERE campaign = ? AND owner = ?",
+            (self._campaign, self.owner),
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -553,6 +584,7 @@ class DatabaseJournal:
         """The batch's records and their refs' states, in a few statements whatever its
         size; (lost intents, records not applied). An intent whose claim was lost is not
         written: it is not sent."""
+        self._seen(tx)
         ids = _new_ids(tx, len(batch))
         applied: list[bool] = []
         for group in _distinct_refs(batch):
@@ -647,6 +679,24 @@ def _distinct_refs(batch: list[tuple[str, str, str, str]]) -> Iterator[list[int]
         refs.add(ref)
     if group:
         yield group
+
+
+def _join(tx: Transaction, campaign: str, owner: str, lease_ms: int) -> int:
+    """Note ``owner`` as running in ``campaign``; the earliest start among its running
+    workers (this one's, now, if it is the only one), on the database's clock."""
+    now = NOW_MS[tx.dialect]
+    tx.execute(
+        f"INSERT INTO {WORKERS} (campaign, owner, started_ms, seen_ms)"
+        f" VALUES (?, ?, {now}, {now})"
+        " ON CONFLICT (campaign, owner) DO UPDATE SET seen_ms = excluded.seen_ms",
+        (campaign, owner),
+    )
+    ((earliest,),) = tx.execute(
+        f"SELECT min(started_ms) FROM {WORKERS}"
+        f" WHERE campaign = ? AND (owner = ? OR seen_ms > {now} - ?)",
+        (campaign, owner, lease_ms),
+    )
+    return int(earliest)
 
 
 def _create_tables(tx: Transaction) -> int:

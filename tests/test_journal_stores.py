@@ -517,3 +517,31 @@ def test_a_worker_given_its_runs_start_never_sends_a_siblings_fresh_unknown(
             late.claim(["u", "f"], retry_unknown=True)
             assert late.held_elsewhere("u")
             assert late.held_elsewhere("f")
+
+
+def test_a_worker_started_by_hand_later_never_sends_a_running_siblings_fresh_unknown(
+    campaign: str,
+) -> None:
+    """Workers started by hand (several hosts, no ``--workers`` parent) share a start: the
+    earliest of the campaign's running workers. A worker started after a sibling's row
+    ended unknown never sends it, even with retry_unknown, while that sibling runs (an
+    answer lost a moment ago has been checked by nobody); once the sibling has ended, a
+    later run with retry_unknown may send it, as a rerun of one process may."""
+    with DatabaseJournal.open(campaign) as first:
+        time.sleep(0.01)
+        first.claim(["u"])
+        first.record_intent("u", request("u"))
+        first.flush()
+        first.record_unknown("u", "OutcomeUnknownError: answer lost")
+        first.flush()
+        time.sleep(0.01)
+        with DatabaseJournal.open(campaign) as late:  # no start given: started by hand
+            assert late.started_ms <= first.started_ms
+            late.claim(["u"], retry_unknown=True)
+            assert late.held_elsewhere("u")
+            assert "u" not in _mine(late, ["u"])
+    time.sleep(0.01)
+    with DatabaseJournal.open(campaign) as rerun:  # the campaign's workers have ended
+        rerun.claim(["u"], retry_unknown=True)
+        assert not rerun.held_elsewhere("u")
+        assert rerun.state("u") is BulkState.UNKNOWN
