@@ -1,31 +1,11 @@
-"""The bulk issuance journal: what was sent, and what came of it, one JSON line each.
+"""The bulk issuance journal as a file: one JSON line per record.
 
 A journal is an append-only file of JSON lines, created with mode 0600 because issued
-records hold card keys. Every line is one record with an ``op``:
-
-``{"op": "journal", "version": 1, "at": MS}``
-    the first line of a journal this module created.
-``{"op": "intent", "ref": R, "title": T, "template_id": I, "currency": C, "amount": "0.99", ...}``
-    written and fsynced *before* the create for ``R`` is sent.
-``{"op": "answer", "ref": R, "status": 200, "body": TEXT, "request": {...}, "at": MS}``
-    GatePay's raw answer to a create, written and fsynced *before* anything interprets
-    it (``body_base64`` instead of ``body`` when the bytes are not UTF-8); ``request``
-    repeats the intent's title, template_id, currency and amount.
-``{"op": "issued", "ref": R, "card": {...the create answer's data...}, "request": {...}, "at": MS}``
-    the create succeeded; ``card`` is GatePay's answer as received (it holds the key).
-``{"op": "failed", "ref": R, "error": TEXT, "at": MS}``
-    definitely not issued (bad row, refused by GatePay, never sent); may be sent again.
-``{"op": "unknown", "ref": R, "error": TEXT, "request": {...}, "answer": {...}, "at": MS}``
-    sent, outcome unknown: a card may exist. ``answer`` (status and body, as in an
-    ``answer`` record) is there when GatePay answered something the SDK could not rely on.
-
-The last record of a ref decides its state; an ``intent`` or ``answer`` with no record
-after it (the process stopped mid-request) counts as ``unknown``. Reading an ``answer``
-(last, or inside an ``unknown``) decides it again with today's rules: a card whose
-answer an earlier run could not interpret is recovered, number and key, when it can
-be now. Unreadable lines (a line torn by a
-crash) are skipped: a torn intent was never followed by a send, and a torn outcome
-leaves its intent last, which reads as ``unknown`` -- the safe side.
+records hold card keys; the records (``intent``, ``answer``, ``issued``, ``failed``,
+``unknown``) and what each means are ``_journal_records``'s. The file's first line is
+``{"op": "journal", "version": 1, "at": MS}``. Unreadable lines (a line torn by a crash)
+are skipped: a torn intent was never followed by a send, and a torn outcome leaves its
+intent last, which reads as ``unknown`` -- the safe side.
 
 In memory the journal keeps an index: every ref it holds, read from the file or written
 since it was opened, with its state and where in the file its records are (see
@@ -35,28 +15,32 @@ thread-safe.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
 import os
 import stat
 import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from gatepay_async._bulk_models import BulkState
-from gatepay_async._decoding import decode_card
-from gatepay_async._errors import GatePayError
-from gatepay_async._models import GiftCard
-from gatepay_async._outcome import recover_card
+from gatepay_async._journal_records import (
+    BULK_STATES,
+    INTENT,
+    STATE_OF_OP,
+    VERSION,
+    JournalEntry,
+    JournalError,
+    RecordMethods,
+    encode_record,
+    entry_of,
+    issued_cards,
+    now_ms,
+    parse_record,
+)
 from gatepay_async._refs import memory_database, ref_key, ref_of
-from gatepay_async._validation import CreateRequest
 
 try:  # advisory locking keeps two runs off one journal; not available on Windows
     import fcntl
@@ -64,268 +48,20 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "BULK_STATES",
     "FILE_MODE",
-    "STATE_OF_OP",
     "Journal",
     "JournalEntry",
     "JournalError",
-    "answer_record",
-    "encode_record",
-    "ended_record",
-    "entry_of",
-    "failed_record",
-    "intent_record",
-    "issued_cards",
-    "issued_record",
-    "parse_record",
-    "unknown_record",
 ]
 
 logger = logging.getLogger("gatepay.journal")
 
 #: Journal files (and the CLI's output files) are readable by their owner only.
 FILE_MODE = 0o600
-VERSION = 1
-
-# The state a ref's last record gives it. An answer with no outcome after it is an
-# interrupted create, like an intent: it reads as "intent", and reading it back looks at
-# what the answer says.
-INTENT, ISSUED, FAILED, UNKNOWN = "intent", "issued", "failed", "unknown"
-STATE_OF_OP = {
-    "intent": INTENT,
-    "answer": INTENT,
-    "issued": ISSUED,
-    "failed": FAILED,
-    "unknown": UNKNOWN,
-}
-BULK_STATES = {
-    INTENT: BulkState.UNKNOWN,
-    ISSUED: BulkState.ISSUED,
-    FAILED: BulkState.FAILED,
-    UNKNOWN: BulkState.UNKNOWN,
-}
-INTERRUPTED = (
-    "an earlier run sent this create and stopped before its answer was recorded: a card "
-    "may have been issued"
-)
-INTERRUPTED_AFTER_ANSWER = (
-    "an earlier run recorded GatePay's answer to this create and stopped before deciding"
-    " it; the answer holds no usable card number and key: a card may have been issued"
-)
-
-
-class JournalError(GatePayError):
-    """A journal cannot be opened or written (in use by another run, unreadable, I/O)."""
-
-
-@attrs.frozen
-class JournalEntry:
-    """What the journal knows of one ref. ``interrupted``: an intent with no outcome.
-
-    ``intent`` is what was sent (title, template_id, currency, amount as text) when the
-    journal recorded it; ``recovered`` is True for a card read again from a raw answer
-    that the run which received it did not record as issued.
-    """
-
-    ref: str
-    state: BulkState
-    card: GiftCard | None = None
-    error: str | None = None
-    interrupted: bool = False
-    intent: Mapping[str, str] | None = None
-    recovered: bool = False
-
-
-def entry_of(ref: str, last_state: str, record: Mapping[str, Any] | None) -> JournalEntry:
-    """What a ref's deciding record says: its state (``intent``, ``issued``, ``failed``
-    or ``unknown``, as the record's op gave it) and the record itself (None if it cannot
-    be read). Every journal store decodes its records here.
-    """
-    state = BULK_STATES[last_state]
-    intent = _intent_of(record)
-    if last_state == INTENT:
-        raw = _answer_of(record) if record and record.get("op") == "answer" else None
-        if raw is not None:
-            card = recover_card(*raw)
-            if card is not None:
-                return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
-            return JournalEntry(
-                ref, state, error=INTERRUPTED_AFTER_ANSWER, interrupted=True, intent=intent
-            )
-        return JournalEntry(ref, state, error=INTERRUPTED, interrupted=True, intent=intent)
-    if last_state == ISSUED:
-        try:
-            card = decode_card(record.get("card") if record else None)
-        except GatePayError as exc:
-            return JournalEntry(
-                ref,
-                BulkState.UNKNOWN,
-                error=f"the journal's issued record is unreadable: {exc}",
-                intent=intent,
-            )
-        return JournalEntry(ref, state, card=card, intent=intent)
-    error = record.get("error") if record else None
-    if last_state == UNKNOWN and record and isinstance(record.get("answer"), Mapping):
-        raw = _answer_of(record["answer"])
-        card = recover_card(*raw) if raw is not None else None
-        if card is not None:
-            return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
-    return JournalEntry(ref, state, error=str(error) if error is not None else None, intent=intent)
-
-
-def _request_fields(request: CreateRequest) -> dict[str, str]:
-    return {
-        "title": request.title,
-        "template_id": request.template_id,
-        "currency": request.currency,
-        "amount": format(request.amount, "f"),
-    }
-
-
-def _answer_fields(status_code: int, body: bytes) -> dict[str, Any]:
-    """A raw answer as JSON fields: text when the bytes are UTF-8, else base64."""
-    try:
-        return {"status": status_code, "body": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"status": status_code, "body_base64": base64.b64encode(body).decode("ascii")}
-
-
-def _answer_of(record: Mapping[str, Any]) -> tuple[int, bytes] | None:
-    status = record.get("status")
-    if not isinstance(status, int) or isinstance(status, bool):
-        return None
-    body = record.get("body")
-    if isinstance(body, str):
-        return status, body.encode("utf-8")
-    encoded = record.get("body_base64")
-    if isinstance(encoded, str):
-        try:
-            return status, base64.b64decode(encoded, validate=True)
-        except ValueError:
-            return None
-    return None
-
-
-def _intent_of(record: Mapping[str, Any] | None) -> Mapping[str, str] | None:
-    if not record:
-        return None
-    fields = record.get("request") if record.get("op") != "intent" else record
-    if not isinstance(fields, Mapping):
-        return None
-    names = ("title", "template_id", "currency", "amount")
-    if not all(isinstance(fields.get(name), str) for name in names):
-        return None
-    return {name: fields[name] for name in names}
-
-
-def intent_record(ref: str, request: CreateRequest) -> dict[str, Any]:
-    return {
-        "op": "intent",
-        "ref": ref,
-        "title": request.title,
-        "template_id": request.template_id,
-        "currency": request.currency,
-        "amount": format(request.amount, "f"),
-        "at": _now_ms(),
-    }
-
-
-def answer_record(
-    ref: str, request: CreateRequest, status_code: int, body: bytes
-) -> dict[str, Any]:
-    return {
-        "op": "answer",
-        "ref": ref,
-        **_answer_fields(status_code, body),
-        "request": _request_fields(request),
-        "at": _now_ms(),
-    }
-
-
-def issued_record(
-    ref: str, card_data: Mapping[str, Any], request: CreateRequest | None
-) -> dict[str, Any]:
-    record: dict[str, Any] = {"op": "issued", "ref": ref, "card": card_data}
-    if request is not None:
-        record["request"] = _request_fields(request)
-    record["at"] = _now_ms()
-    return record
-
-
-def failed_record(ref: str, error: str) -> dict[str, Any]:
-    return {"op": "failed", "ref": ref, "error": error, "at": _now_ms()}
-
-
-def unknown_record(
-    ref: str,
-    error: str,
-    request: CreateRequest | None = None,
-    answer: tuple[int, bytes] | None = None,
-) -> dict[str, Any]:
-    record: dict[str, Any] = {"op": "unknown", "ref": ref, "error": error}
-    if request is not None:
-        record["request"] = _request_fields(request)
-    if answer is not None:
-        record["answer"] = _answer_fields(*answer)
-    record["at"] = _now_ms()
-    return record
-
-
-def ended_record(ref: str, last: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The unknown record that closes an intent whose writer is known to have ended
-    (``last``: the ref's last record, an intent or a recorded answer). It keeps the
-    request (a changed row is still seen) and the raw answer (a card in it is still
-    recovered): the ref reads as before, but as decided, so that ``retry_unknown`` may
-    send it again once the user has checked it."""
-    answer = last if last and last.get("op") == "answer" else None
-    record: dict[str, Any] = {
-        "op": "unknown",
-        "ref": ref,
-        "error": INTERRUPTED if answer is None else INTERRUPTED_AFTER_ANSWER,
-    }
-    request = _intent_of(last)
-    if request is not None:
-        record["request"] = dict(request)
-    if answer is not None:
-        record["answer"] = {
-            name: answer[name] for name in ("status", "body", "body_base64") if name in answer
-        }
-    record["at"] = _now_ms()
-    return record
-
-
-def issued_cards(
-    records: Iterable[Mapping[str, Any] | None],
-) -> list[tuple[str, dict[str, Any]]]:
-    """(ref, card data) of the issued records among ``records``."""
-    cards = []
-    for record in records:
-        if record and record.get("op") == "issued" and isinstance(record.get("card"), dict):
-            cards.append((str(record.get("ref")), record["card"]))
-    return cards
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to the journal")
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
-def encode_record(record: Mapping[str, Any]) -> str:
-    """A record as the journal writes it: one line of compact JSON (no newline)."""
-    return _ENCODER.encode(record)
 
 
 def _encode(record: Mapping[str, Any]) -> bytes:
-    return (_ENCODER.encode(record) + "\n").encode("utf-8")
+    return (encode_record(record) + "\n").encode("utf-8")
 
 
 def _flush_fd(fd: int) -> None:
@@ -401,7 +137,7 @@ class _RefIndex:
         return {state: number for state, number in rows}
 
 
-class Journal:
+class Journal(RecordMethods):
     """An open journal. Use :meth:`open`; close it (or use ``with``) when done."""
 
     def __init__(self, path: Path, fd: int, index: _RefIndex, size: int) -> None:
@@ -466,7 +202,7 @@ class Journal:
             if torn:
                 journal._append(b"\n")  # isolate a torn last line from what follows
             if size == 0:
-                journal._append(_encode({"op": "journal", "version": VERSION, "at": _now_ms()}))
+                journal._append(_encode({"op": "journal", "version": VERSION, "at": now_ms()}))
             journal.flush()
             if not existed:
                 _sync_directory(file_path.parent)
@@ -556,7 +292,7 @@ class Journal:
                     pending = b"".join(self._pending)
                     start = offset - self._written
                     end = pending.find(b"\n", start)
-                    return _parse(pending[start : end if end >= 0 else None])
+                    return parse_record(pending[start : end if end >= 0 else None])
         chunks: list[bytes] = []
         position = offset
         while True:
@@ -569,7 +305,7 @@ class Journal:
                 break
             chunks.append(chunk)
             position += len(chunk)
-        return _parse(b"".join(chunks))
+        return parse_record(b"".join(chunks))
 
     # ------------------------------------------------------------------ failure
 
@@ -586,44 +322,9 @@ class Journal:
         """
         with self._lock:
             lines = b"".join(self._pending).splitlines()
-        return issued_cards(_parse(line) for line in lines)
+        return issued_cards(parse_record(line) for line in lines)
 
     # ------------------------------------------------------------------ writing
-
-    def record_intent(self, ref: str, request: CreateRequest) -> None:
-        """Note that the create for ``ref`` is about to be sent (then :meth:`flush`).
-
-        Raises :class:`JournalError` once a write has failed: nothing more may be sent.
-        """
-        if self._failure is not None:
-            raise self._failure
-        self._write(ref, INTENT, intent_record(ref, request))
-
-    def record_answer(
-        self, ref: str, request: CreateRequest, status_code: int, body: bytes
-    ) -> None:
-        """Record GatePay's raw answer to the create for ``ref`` (then :meth:`flush`),
-        before anything interprets it."""
-        self._write(ref, INTENT, answer_record(ref, request, status_code, body))
-
-    def record_issued(
-        self, ref: str, card_data: Mapping[str, Any], request: CreateRequest | None = None
-    ) -> None:
-        """Record the create's answer (its ``data`` object, card key included)."""
-        self._write(ref, ISSUED, issued_record(ref, card_data, request))
-
-    def record_failed(self, ref: str, error: str) -> None:
-        self._write(ref, FAILED, failed_record(ref, error))
-
-    def record_unknown(
-        self,
-        ref: str,
-        error: str,
-        request: CreateRequest | None = None,
-        answer: tuple[int, bytes] | None = None,
-    ) -> None:
-        """Record an unknown outcome, with GatePay's raw answer when there was one."""
-        self._write(ref, UNKNOWN, unknown_record(ref, error, request, answer))
 
     def flush(self) -> None:
         """Write the records so far to the file and make them durable (fdatasync).
@@ -668,7 +369,7 @@ class Journal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _write(self, ref: str, state: str, record: Mapping[str, Any]) -> None:
+    def _put(self, ref: str, state: str, record: Mapping[str, Any]) -> None:
         line = _encode(record)
         with self._lock:
             self._index.record(ref, state, self._append(line))
@@ -734,19 +435,6 @@ class Journal:
 def _write_fd(fd: int, data: memoryview) -> int:
     """``os.write``, one place for tests to make fail."""
     return os.write(fd, data)
-
-
-def parse_record(line: bytes | str) -> dict[str, Any] | None:
-    """A record read back (None for a line that is not a JSON object)."""
-    return _parse(line)
-
-
-def _parse(line: bytes | str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def _read_index(fd: int) -> tuple[_RefIndex, int, bool]:

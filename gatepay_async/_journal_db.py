@@ -45,28 +45,22 @@ from gatepay_async._database import (
     parse_database_url,
 )
 from gatepay_async._errors import ValidationError
-from gatepay_async._journal import (
+from gatepay_async._journal_records import (
     BULK_STATES,
-    FAILED,
     INTENT,
     INTERRUPTED,
     ISSUED,
     UNKNOWN,
     JournalEntry,
     JournalError,
-    answer_record,
+    RecordMethods,
     encode_record,
     ended_record,
     entry_of,
-    failed_record,
-    intent_record,
     issued_cards,
-    issued_record,
     parse_record,
-    unknown_record,
 )
 from gatepay_async._journal_store import DEFAULT_LEASE
-from gatepay_async._validation import CreateRequest
 
 __all__ = ["DEFAULT_LEASE", "DatabaseJournal"]
 
@@ -168,7 +162,7 @@ IN_FLIGHT_ELSEWHERE = (
 )
 
 
-class DatabaseJournal:
+class DatabaseJournal(RecordMethods):
     """A campaign's journal in a database. Use :meth:`open`; close it when done."""
 
     shared = True
@@ -460,34 +454,6 @@ class DatabaseJournal:
 
     # ------------------------------------------------------------------ writing
 
-    def record_intent(self, ref: str, request: CreateRequest) -> None:
-        """Queue the intent (then :meth:`flush`, then ask :meth:`may_send`)."""
-        if self._failure is not None:
-            raise self._failure
-        self._queue(ref, INTENT, intent_record(ref, request))
-
-    def record_answer(
-        self, ref: str, request: CreateRequest, status_code: int, body: bytes
-    ) -> None:
-        self._queue(ref, INTENT, answer_record(ref, request, status_code, body))
-
-    def record_issued(
-        self, ref: str, card_data: Mapping[str, Any], request: CreateRequest | None = None
-    ) -> None:
-        self._queue(ref, ISSUED, issued_record(ref, card_data, request))
-
-    def record_failed(self, ref: str, error: str) -> None:
-        self._queue(ref, FAILED, failed_record(ref, error))
-
-    def record_unknown(
-        self,
-        ref: str,
-        error: str,
-        request: CreateRequest | None = None,
-        answer: tuple[int, bytes] | None = None,
-    ) -> None:
-        self._queue(ref, UNKNOWN, unknown_record(ref, error, request, answer))
-
     def flush(self) -> None:
         """Write every queued record in one transaction.
 
@@ -568,7 +534,7 @@ class DatabaseJournal:
         if self._closed:
             raise JournalError(f"the journal {self.description} is closed")
 
-    def _queue(self, ref: str, state: str, record: Mapping[str, Any]) -> None:
+    def _put(self, ref: str, state: str, record: Mapping[str, Any]) -> None:
         text = encode_record(record)
         with self._lock:
             self._check_open()
