@@ -23,14 +23,8 @@ The last record of a ref decides its state; an ``intent`` or ``answer`` with no 
 after it (the process stopped mid-request) counts as ``unknown``. Reading an ``answer``
 (last, or inside an ``unknown``) decides it again with today's rules: a card whose
 answer an earlier run could not interpret is recovered, number and key, when it can
-be now. Unreadable lines (a line torn by a
-crash) are skipped: a torn intent was never followed by a send, and a torn outcome
-leaves its intent last, which reads as ``unknown`` -- the safe side.
+be now.
 
-In memory the journal keeps an index: every ref it holds, read from the file or written
-since it was opened, with its state and where in the file its records are (see
-:class:`_RefIndex`); cards are read back from the file on demand. The journal is
-thread-safe.
 This module builds the records, writes and reads their JSON text, and decides what a
 ref's deciding record says (:func:`entry_of`); :class:`RecordMethods` gives a store the
 ``record_*`` methods from one ``_put``.
