@@ -317,7 +317,11 @@ class DatabaseJournal(RecordMethods):
 
     def release(self, owners: Sequence[str] | None = None) -> int:
         """End the claims of ``owners`` (default: this worker) on rows not sent: another
-        worker may take them at once. Never touches an intent. Returns how many."""
+        worker may take them at once. Never touches an intent. Returns how many.
+
+        Other owners are workers known to have ended (``--workers``: its children):
+        they no longer count among the campaign's running workers either, so their
+        start no longer holds back a later run's ``retry_unknown``."""
         owners = list(owners) if owners is not None else [self.owner]
         if not owners:
             return 0
@@ -326,7 +330,19 @@ class DatabaseJournal(RecordMethods):
             f"UPDATE {REFS} SET lease_until = 0 WHERE campaign = ? AND state = 'claimed'"
             f" AND owner IN ({marks}) RETURNING ref"
         )
-        return len(self._run(lambda tx: tx.execute(sql, (self._campaign, *owners))))
+        ended = [owner for owner in owners if owner != self.owner]
+        gone = (
+            f"DELETE FROM {WORKERS} WHERE campaign = ?"
+            f" AND owner IN ({', '.join('?' for _ in ended)})"
+        )
+
+        def work(tx: Transaction) -> int:
+            released = len(tx.execute(sql, (self._campaign, *owners)))
+            if ended:
+                tx.execute(gone, (self._campaign, *ended))
+            return released
+
+        return int(self._run(work))
 
     def settle_ended(self, owners: Sequence[str]) -> int:
         """Record as unknown the rows ``owners`` had sent without recording an outcome.
