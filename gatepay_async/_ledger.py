@@ -35,7 +35,13 @@ from gatepay_async._database import parse_database_url as _parse_url
 from gatepay_async._decoding import decode_card
 from gatepay_async._errors import GatePayError, OutcomeUnknownError, RawAnswer, ValidationError
 from gatepay_async._models import GiftCard
-from gatepay_async._outcome import CreateOutcome, Outcome, issued_data, recover_card
+from gatepay_async._outcome import (
+    CreateOutcome,
+    Outcome,
+    issued_data,
+    recover_card,
+    unknown_error,
+)
 from gatepay_async._validation import CreateRequest
 
 __all__ = [
@@ -382,17 +388,7 @@ def _stored(row: tuple[Any, ...], request: CreateRequest, account: str) -> GiftC
         why = "an earlier attempt with this idempotency key issued a card the ledger cannot read"
     else:
         why = "an earlier attempt with this idempotency key ended unknown"
-    cause = EarlierAttemptInDoubt(f"{why}; it is not resent")
-    error = OutcomeUnknownError(
-        title=request.title,
-        template_id=request.template_id,
-        currency=request.currency,
-        amount=request.amount,
-        cause=cause,
-        answer=answer,
-    )
-    error.__cause__ = cause
-    raise error
+    raise unknown_error(request, EarlierAttemptInDoubt(f"{why}; it is not resent"), answer)
 
 
 def _storable(text: str) -> str:

@@ -56,6 +56,7 @@ __all__ = [
     "lost_answer_kind",
     "recover_card",
     "status_class",
+    "unknown_error",
 ]
 
 
@@ -265,12 +266,11 @@ class CreateOutcome:
         raise self.error
 
 
-def _unknown(
-    request: CreateRequest,
-    cause: BaseException,
-    answer: RawAnswer | None,
-    response: httpx.Response | None = None,
-) -> CreateOutcome:
+def unknown_error(
+    request: CreateRequest, cause: BaseException, answer: RawAnswer | None
+) -> OutcomeUnknownError:
+    """The OutcomeUnknownError of a create of ``request``: ``cause`` says why, ``answer``
+    is GatePay's raw answer when one arrived (it may hold the card)."""
     error = OutcomeUnknownError(
         title=request.title,
         template_id=request.template_id,
@@ -280,6 +280,16 @@ def _unknown(
         answer=answer,
     )
     error.__cause__ = cause  # as ``raise error from cause`` would chain it
+    return error
+
+
+def _unknown(
+    request: CreateRequest,
+    cause: BaseException,
+    answer: RawAnswer | None,
+    response: httpx.Response | None = None,
+) -> CreateOutcome:
+    error = unknown_error(request, cause, answer)
     return CreateOutcome(Outcome.UNKNOWN, response, error=error)
 
 
