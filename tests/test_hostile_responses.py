@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import httpx
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gatepay_async import APIError, GiftCard, GiftCardBalance, GiftCardTemplate
@@ -108,8 +108,23 @@ def _bodies(key: str, field: str) -> list[bytes]:
     ]
 
 
-def _leaks(key: str, text: str) -> list[str]:
-    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+def _leaks(key: str, text: str, background: str = "") -> list[str]:
+    """The 8-character pieces of ``key`` in ``text`` that ``background`` does not explain.
+
+    ``background`` is what the same answer raises with the key blanked out: a piece found
+    there comes from the SDK's own words (a key may contain ``ationErr``, part of the
+    class name ``ValidationError``), not from the key.
+    """
+    pieces = (key[i : i + 8] for i in range(len(key) - 7))
+    return [piece for piece in pieces if piece in text and piece not in background]
+
+
+def _blanked(body: bytes, key: str) -> bytes:
+    """``body`` with ``key`` (plain or JSON-escaped) replaced by filler of the same length."""
+    for form in (key.replace("/", "\\/").encode(), key.encode()):
+        body = body.replace(form, b"-" * len(form))
+    assert key.encode() not in body  # the background must hold no trace of the key
+    return body
 
 
 def _raised_texts(content: bytes, status_code: int) -> str:
@@ -138,17 +153,23 @@ def _raised_texts(content: bytes, status_code: int) -> str:
     cut=st.floats(min_value=0, max_value=1),
     status_code=st.sampled_from([200, 400, 404, 500, 502]),
 )
+# A key holding a piece of the SDK's own words ("ResponseValidationError"): once a flaky
+# failure, now the case that shows the background comparison.
+@example(key="00000000ationErr", field="card_key", which=0, cut=0.5, status_code=200)
 def test_a_key_in_an_answer_cut_anywhere_never_reaches_exception_text(
     key: str, field: str, which: int, cut: float, status_code: int
 ) -> None:
     body = _bodies(key, field)[which]
-    content = body[: int(len(body) * cut)]  # an answer cut off anywhere
-    assert not _leaks(key, _raised_texts(content, status_code))
+    end = int(len(body) * cut)  # an answer cut off anywhere
+    background = _raised_texts(_blanked(body, key)[:end], status_code)
+    assert not _leaks(key, _raised_texts(body[:end], status_code), background)
 
 
 @settings(max_examples=100, deadline=None)
 @given(key=keys, field=st.sampled_from(KEY_FIELDS), which=st.integers(min_value=0, max_value=6))
 def test_every_cut_of_one_answer_is_masked(key: str, field: str, which: int) -> None:
     body = _bodies(key, field)[which]
+    blanked = _blanked(body, key)
     for end in range(len(body) + 1):
-        assert not _leaks(key, _raised_texts(body[:end], 502)), body[:end]
+        background = _raised_texts(blanked[:end], 502)
+        assert not _leaks(key, _raised_texts(body[:end], 502), background), body[:end]
