@@ -109,13 +109,23 @@ def test_any_string_is_either_a_clean_amount_or_a_validation_error(text: str) ->
         assert Decimal(result) == Decimal(text)
 
 
-def test_long_amounts_are_never_silently_rounded() -> None:
-    amount = Decimal("12345678901234567890123.123456")  # 29 digits, 6 decimals
-    try:
-        text = canonical_amount(amount)
-    except ValidationError:
-        return  # refusing is fine; changing the amount is not
-    assert Decimal(text) == amount
+@pytest.mark.parametrize(
+    "amount",
+    [
+        Decimal("999999999999999.999999"),  # the longest accepted: 15 + 6 digits, past a float
+        Decimal("123456789012345.000001"),
+        "100000000000000.000001",
+    ],
+)
+def test_long_amounts_are_never_silently_rounded(amount: Decimal | str) -> None:
+    assert canonical_amount(amount) == str(amount)
+
+
+def test_amounts_past_the_limit_are_refused_not_rounded() -> None:
+    with pytest.raises(ValidationError, match="too large"):
+        canonical_amount(Decimal("12345678901234567890123.123456"))  # 23 integer digits
+    with pytest.raises(ValidationError, match="decimal"):
+        canonical_amount(Decimal("1.0000001"))  # 7 decimals
 
 
 # ------------------------------------------------------------------------ create body
