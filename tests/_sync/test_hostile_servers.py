@@ -107,7 +107,7 @@ def test_signed_requests_never_follow_redirects(status: str) -> None:
             # The caller's own client follows redirects; the SDK must not, per send.
             follow = httpx.Client(follow_redirects=True)
             with client(server.url, http_client=follow, max_retries=2) as gp:
-                with pytest.raises(GatePayError) as created:
+                with pytest.raises(OutcomeUnknownError) as created:  # 3xx: unknown
                     create(gp)
                 with pytest.raises(APIError) as queried:
                     gp.gift_cards.query(card_number="GC1")
