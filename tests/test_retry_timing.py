@@ -19,7 +19,7 @@ from gatepay_async._errors import RequestNotSentError, RequestNotSentTimeoutErro
 @pytest.fixture
 def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every jittered draw at its upper bound: the ceiling is what is returned."""
-    monkeypatch.setattr(retry.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
 
 
 @pytest.mark.usefixtures("no_jitter")
@@ -41,7 +41,7 @@ def test_back_off_is_full_jitter_between_zero_and_the_ceiling(
         draws.append((low, high))
         return (low + high) / 2
 
-    monkeypatch.setattr(retry.random, "uniform", uniform)
+    monkeypatch.setattr(random, "uniform", uniform)
     assert retry.backoff(3) == 0.5
     assert draws == [(0, 1.0)]
 
