@@ -192,6 +192,25 @@ def test_an_ambiguous_old_row_is_served_to_neither_account_until_adopted(
     assert recorder.sent == []
 
 
+def test_an_old_failed_row_is_taken_over_by_its_owner_and_rewritten(
+    old_ledger: tuple[str, Any],
+) -> None:
+    url, write = old_ledger
+    account = old_joined(helpers.BASE_URL, helpers.CLIENT_ID, None)
+    refused = (KEY, "Holiday", helpers.TEMPLATE_ID, "USDT", "0.99", account, "failed")
+    write([(*refused, "f" * 32, 1, None, None, None, "InvalidRequestError: refused", 1, 1)])
+    recorder = helpers.Recorder(ANSWER)
+    with client(recorder, url, client_id=helpers.CLIENT_ID) as gp:
+        assert create(gp).card_number == helpers.CARD_NUMBER  # sent again: it was refused
+        assert create(gp).card_number == helpers.CARD_NUMBER  # now stored in today's form
+    assert len(recorder.sent) == 1
+    with Ledger(url) as ledger:
+        stored = ledger._database.transaction(
+            lambda tx: tx.execute("SELECT account, account_encoding FROM gatepay_ledger")
+        )
+    assert stored == [(ledger_account(helpers.BASE_URL, helpers.CLIENT_ID, None), 2)]
+
+
 def test_an_old_ledger_still_written_by_old_code_after_the_upgrade(
     old_ledger: tuple[str, Any],
 ) -> None:
