@@ -34,6 +34,14 @@ from gatepay_async._database import NOW_MS, Database, DatabaseError, Transaction
 from gatepay_async._database import parse_database_url as _parse_url
 from gatepay_async._decoding import decode_card
 from gatepay_async._errors import GatePayError, OutcomeUnknownError, RawAnswer, ValidationError
+from gatepay_async._ledger_account import (
+    ACCOUNT_JOINED,
+    ACCOUNT_JSON,
+    AccountMatch,
+    joined_account,
+    ledger_account,
+    match_account,
+)
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import (
     CreateOutcome,
@@ -66,8 +74,12 @@ _SCHEMA_LOCK_ID = 0x6761746570617931  # "gatepay1"
 
 _COLUMNS = (
     "title, template_id, currency, amount, state, attempts, answer_status, answer_body, card,"
-    " account"
+    " account, account_encoding"
 )
+#: The column that says how a row's account is written (``_ledger_account``). Its default
+#: is the old joined text: a ledger made before it gets the column with every row marked
+#: so, and a row an older gatepay still inserts is marked so too.
+_ENCODING_COLUMN = f"account_encoding INTEGER NOT NULL DEFAULT {ACCOUNT_JOINED}"
 
 
 class LedgerError(GatePayError):
@@ -87,14 +99,6 @@ class Begun:
 
     owner: str | None = None
     card: GiftCard | None = None
-
-
-def ledger_account(base_url: str, client_id: str, on_behalf_of: str | None) -> str:
-    """The GatePay account a client creates cards in, as the ledger keeps it with each
-    key: a key used by one account is never another's card (a sandbox and production, two
-    merchants or two sub-merchants sharing a ledger may well use the same order number)."""
-    account = f"{base_url.rstrip('/')} client_id={client_id}"
-    return f"{account} on_behalf_of={on_behalf_of}" if on_behalf_of else account
 
 
 def check_idempotency_key(value: object) -> str:
@@ -173,8 +177,8 @@ class Ledger:
             now = NOW_MS[tx.dialect]
             inserted = tx.execute(
                 f"INSERT INTO {TABLE} (idempotency_key, title, template_id, currency, amount,"
-                " account, state, owner, attempts, created_ms, updated_ms)"
-                f" VALUES (?, ?, ?, ?, ?, ?, '{INTENT}', ?, 1, {now}, {now})"
+                " account, account_encoding, state, owner, attempts, created_ms, updated_ms)"
+                f" VALUES (?, ?, ?, ?, ?, ?, {ACCOUNT_JSON}, '{INTENT}', ?, 1, {now}, {now})"
                 " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
                 (key, *_request_row(request), account, owner),
             )
@@ -182,13 +186,15 @@ class Ledger:
                 return None
             row = _select(tx, key)
             if row[4] == FAILED and not _differences(row, request, account):
+                # An old row's account is rewritten as today's encoding on the way.
                 taken = tx.execute(
                     f"UPDATE {TABLE} SET state = '{INTENT}', owner = ?,"
+                    f" account = ?, account_encoding = {ACCOUNT_JSON},"
                     " attempts = attempts + 1, answer_status = NULL, answer_body = NULL,"
                     f" card = NULL, error = NULL, updated_ms = {now}"
                     f" WHERE idempotency_key = ? AND state = '{FAILED}'"
                     " RETURNING idempotency_key",
-                    (owner, key),
+                    (owner, account, key),
                 )
                 if taken:
                     return None
@@ -276,6 +282,46 @@ class Ledger:
 
         return bool(self._run(release))
 
+    def adopt(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        on_behalf_of: str | None = None,
+        key: str | None = None,
+    ) -> int:
+        """Make rows an older gatepay wrote for this account (the client's ``base_url``,
+        ``client_id`` and ``on_behalf_of``) its own: ``key``'s row, or with no ``key``
+        every such row. Returns how many rows it changed.
+
+        Older versions kept a row's account as a joined text that two accounts can share
+        (``client_id="m on_behalf_of=s"`` and ``client_id="m", on_behalf_of="s"`` join
+        alike; every row with an on-behalf-of is such a text). A row that more than one
+        account joins to is served to none of them (ValidationError, nothing sent, the
+        row kept): its writer cannot be told. Once you know the rows are this account's
+        (no other account that joins alike uses the ledger, or your merchant records show
+        the key's card), ``adopt`` marks them so: the next ``create`` with a key gets its
+        stored card. Rows of today's format are never changed.
+        """
+        if key is not None:
+            check_idempotency_key(key)
+        base_url = base_url.strip().rstrip("/")  # as the client keeps it
+        account = ledger_account(base_url, client_id, on_behalf_of)
+        joined = joined_account(base_url, client_id, on_behalf_of)
+        which = "" if key is None else " AND idempotency_key = ?"
+
+        def adopt(tx: Transaction) -> int:
+            rows = tx.execute(
+                f"UPDATE {TABLE} SET account = ?, account_encoding = {ACCOUNT_JSON},"
+                f" updated_ms = {NOW_MS[tx.dialect]}"
+                f" WHERE account = ? AND account_encoding = {ACCOUNT_JOINED}{which}"
+                " RETURNING idempotency_key",
+                (account, joined) if key is None else (account, joined, key),
+            )
+            return len(rows)
+
+        return int(self._run(adopt))
+
     # ------------------------------------------------------------------ internals
 
     def _update(self, key: str, owner: str, assignments: str, params: tuple[Any, ...]) -> bool:
@@ -310,6 +356,7 @@ class Ledger:
             " currency TEXT NOT NULL,"
             " amount TEXT NOT NULL,"
             " account TEXT NOT NULL,"
+            f" {_ENCODING_COLUMN},"
             " state TEXT NOT NULL,"
             " owner TEXT NOT NULL,"
             " attempts INTEGER NOT NULL,"
@@ -320,6 +367,19 @@ class Ledger:
             " created_ms BIGINT NOT NULL,"
             " updated_ms BIGINT NOT NULL)"
         )
+        if not _has_column(tx, "account_encoding"):  # a ledger made before the column
+            tx.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_ENCODING_COLUMN}")
+
+
+def _has_column(tx: Transaction, name: str) -> bool:
+    if tx.dialect == "postgresql":
+        found = tx.execute(
+            "SELECT 1 FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?",
+            (TABLE, name),
+        )
+        return bool(found)
+    return any(column[1] == name for column in tx.execute(f"PRAGMA table_info({TABLE})"))
 
 
 def _request_row(request: CreateRequest) -> tuple[str, str, str, str]:
@@ -344,7 +404,7 @@ def _differences(row: tuple[Any, ...], request: CreateRequest, account: str) -> 
         same_amount = False
     if not same_amount:
         differ.append("amount")
-    if row[9] != account:
+    if match_account(row[9], row[10], account) is not AccountMatch.SAME:
         differ.append("account")
     return differ
 
@@ -352,6 +412,14 @@ def _differences(row: tuple[Any, ...], request: CreateRequest, account: str) -> 
 def _stored(row: tuple[Any, ...], request: CreateRequest, account: str) -> GiftCard:
     """The stored card of a row this attempt did not claim, or the error to raise."""
     differ = _differences(row, request, account)
+    if match_account(row[9], row[10], account) is AccountMatch.AMBIGUOUS:
+        raise ValidationError(
+            "idempotency_key",
+            "was first used, by an older gatepay, by an account it cannot tell from another"
+            " one (their base_url, client_id and on_behalf_of join alike); it is served to"
+            " neither: once your merchant records show its card is this account's,"
+            " Ledger.adopt makes it this account's; nothing was sent",
+        )
     if "account" in differ:  # its fields and card are another account's business
         raise ValidationError(
             "idempotency_key",

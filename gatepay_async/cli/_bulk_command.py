@@ -43,8 +43,6 @@ from gatepay_async._client import AsyncGatePay
 from gatepay_async._database import DatabaseURL, is_database_url, parse_database_url
 from gatepay_async._errors import (
     APIError,
-    AuthenticationError,
-    GatePayError,
     RequestNotSentError,
     ValidationError,
 )
@@ -57,6 +55,7 @@ from gatepay_async.cli._bulk_workers import (
     Workers,
     after_workers,
 )
+from gatepay_async.cli._credential_check import check_credentials
 from gatepay_async.cli._csv_io import (
     NOT_ATTEMPTED_STATE,
     InputError,
@@ -146,20 +145,6 @@ class RunTally:
                 resumed=self.resumed,
                 speed=self.cards_per_second,
             )
-
-
-class _NotCredentials(Exception):
-    """The credential check failed for another reason than the credentials."""
-
-
-async def _check_credentials(gp: AsyncGatePay) -> None:
-    """A signed read: AuthenticationError if GatePay refuses the credentials."""
-    try:
-        await gp.gift_cards.list_templates()
-    except AuthenticationError:
-        raise
-    except GatePayError:
-        raise _NotCredentials from None
 
 
 def _progress(show: bool) -> Progress:
@@ -316,7 +301,8 @@ def bulk_create_command(
     changed since its ref was sent (never resent), or a journal ref is no longer in the
     input (its row is kept at the end of OUT), or the journal could not be written, 4
     GatePay refused the credentials (checked with a signed read before any create is
-    sent), 130 interrupted. --json prints a summary object.
+    sent; that check stops the run too when it gets no readable answer: exit 4 for an
+    answer that cannot be read, 1 for none), 130 interrupted. --json prints a summary object.
     """
     shared = is_database_url(journal_arg)
     if workers > 1 and not shared:
@@ -607,11 +593,10 @@ def _issue(
 
     async def run() -> JournalError | None:
         async with client as gp, http_client or nullcontext():
-            # Wrong credentials: refused here (exit 4), before any create is sent and
-            # outside the task group, so the error reaches the exit-code mapping whole.
-            # Any other failure of this read is left to the run to meet row by row.
-            with contextlib.suppress(_NotCredentials):
-                await _check_credentials(gp)
+            # Wrong credentials, or no readable answer: stopped here, before any create
+            # is sent and outside the task group, so the error reaches the exit-code
+            # mapping whole. A GatePay error it could read is left to the run.
+            await check_credentials(gp)
             return await _run_rows(
                 gp, input_csv, journal, concurrency, retry_unknown, rate, tally, stopper
             )

@@ -103,7 +103,10 @@ def create_command(
 
     With --idempotency-key and --ledger, running the command again with the same key
     prints the card the first run issued and sends nothing; exit 3 while that key's
-    earlier create is in flight elsewhere or ended unknown (nothing is sent).
+    earlier create is in flight elsewhere or ended unknown (nothing is sent). A keyed
+    create in flight is never abandoned: after a second signal it still runs to its end
+    and the ledger keeps its card (exit 3, saying so), which running again with the same
+    key prints.
     """
     # The text goes to the SDK as it is, so --amount follows exactly the SDK's rules
     # (the same ones a bulk-create CSV row meets): no spaces, no "1_000", no float.
