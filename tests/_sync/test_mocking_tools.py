@@ -139,3 +139,20 @@ def test_every_operation_is_answered_by_the_mock_and_nothing_reaches_gatepay(
     # templates, 2 creates, query, balance, funds, one poll, 3 bulk creates
     assert gatepay.requests == 10
     assert_nothing_reached(gatepay_sandbox)
+
+
+@pytest.mark.parametrize("tool", ["respx", "respx-httpx", "pytest-httpx"])
+def test_a_mock_applies_from_the_moment_it_starts_to_a_client_already_sending(
+    tool: str, gatepay_sandbox: GatePaySandbox, request: pytest.FixtureRequest
+) -> None:
+    gatepay = MockedGatePay()
+    with gatepay_at(gatepay_sandbox) as gp:
+        before = gp.gift_cards.list_templates()  # real: the pools are made and warm
+        with mocking(tool, gatepay, request):
+            mocked = gp.gift_cards.list_templates()
+        after = gp.gift_cards.list_templates()  # pytest-httpx stays on to the end
+    assert MOCK_TEMPLATE_ID not in [template.template_id for template in before]
+    assert [template.template_id for template in mocked] == [MOCK_TEMPLATE_ID]
+    mocked_after = [template.template_id for template in after] == [MOCK_TEMPLATE_ID]
+    assert mocked_after == (tool == "pytest-httpx")
+    assert gatepay_sandbox.attempts("templates") == (1 if mocked_after else 2)
