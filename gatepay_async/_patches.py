@@ -18,16 +18,20 @@ time; each costs a few attribute reads.
 
 from __future__ import annotations
 
+import sys
 import types
 from typing import Any
 
-import httpcore._async.connection
-import httpcore._async.connection_pool
 import httpx
 import httpx._client
 import httpx._transports.default
 
-__all__ = ["aiohttp_session_own", "httpx_async_transport_own", "httpx_client_own"]
+__all__ = [
+    "CLIENT_SEND_PATH",
+    "aiohttp_session_own",
+    "httpx_async_transport_own",
+    "httpx_client_own",
+]
 
 #: Every method of ``httpx.Client``/``AsyncClient`` that a request passes through on its
 #: way from ``send`` to the transport. vcrpy replaces ``_send_single_request``, respx
@@ -43,7 +47,7 @@ CLIENT_SEND_PATH = (
 _HTTPX_CLIENT_SOURCE = httpx._client.__file__
 
 
-def _own(function: Any, source: str) -> bool:
+def _own(function: Any, source: str | None) -> bool:
     return type(function) is types.FunctionType and function.__code__.co_filename == source
 
 
@@ -58,23 +62,32 @@ def httpx_client_own(client: Any, *methods: str) -> bool:
     return True
 
 
-#: The functions an ``httpx.AsyncHTTPTransport`` sends through, with the file each is
-#: defined in. respx (``using="httpcore"``, its default) replaces the httpcore ones.
-_ASYNC_TRANSPORT_PATH = (
-    (httpx.AsyncHTTPTransport, "handle_async_request", httpx._transports.default.__file__),
-    (
-        httpcore.AsyncConnectionPool,
-        "handle_async_request",
-        httpcore._async.connection_pool.__file__,
-    ),
-    (httpcore.AsyncHTTPConnection, "handle_async_request", httpcore._async.connection.__file__),
+_HTTPX_TRANSPORT_SOURCE = httpx._transports.default.__file__
+#: The httpcore classes under ``httpx.AsyncHTTPTransport``, by module: respx (with
+#: ``using="httpcore"``, its default) replaces their ``handle_async_request``.
+_HTTPCORE_ASYNC_PATH = (
+    ("httpcore._async.connection_pool", "AsyncConnectionPool"),
+    ("httpcore._async.connection", "AsyncHTTPConnection"),
 )
 
 
 def httpx_async_transport_own() -> bool:
     """``httpx.AsyncHTTPTransport`` and the httpcore classes under it send as they were
     written: nothing replaced their ``handle_async_request``."""
-    return all(_own(getattr(cls, name), source) for cls, name, source in _ASYNC_TRANSPORT_PATH)
+    if not _own(httpx.AsyncHTTPTransport.handle_async_request, _HTTPX_TRANSPORT_SOURCE):
+        return False
+    # httpx imports httpcore only once a transport is made, and importing it costs more
+    # than a client: never imported means never replaced (a tool imports it to patch it).
+    modules = sys.modules
+    if "httpcore" not in modules:
+        return True
+    for module_name, class_name in _HTTPCORE_ASYNC_PATH:
+        module = modules.get(module_name)
+        if module is None:  # httpcore is being imported: nothing patched it yet
+            return True
+        if not _own(getattr(module, class_name).handle_async_request, module.__file__):
+            return False
+    return True
 
 
 def aiohttp_session_own(aiohttp: Any) -> bool:
