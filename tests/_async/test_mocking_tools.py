@@ -22,6 +22,7 @@ import pytest
 import respx
 
 from gatepay_async import AsyncGatePay, CardSpec, GiftCardStatus
+from gatepay_async._patches import CLIENT_SEND_PATH
 from gatepay_async.sandbox._fixture import GatePaySandbox
 from tests import helpers
 
@@ -157,3 +158,24 @@ async def test_a_mock_applies_from_the_moment_it_starts_to_a_client_already_send
     mocked_after = [template.template_id for template in after] == [MOCK_TEMPLATE_ID]
     assert mocked_after == (tool == "pytest-httpx")
     assert gatepay_sandbox.attempts("templates") == (1 if mocked_after else 2)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", CLIENT_SEND_PATH)
+async def test_any_client_method_a_tool_replaced_on_the_way_to_the_transport_runs(
+    method: str, gatepay_sandbox: GatePaySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever one a tool replaces (respx ``_transport_for_url``, vcrpy
+    ``_send_single_request``, tracing tools ``send``), the direct send steps aside."""
+    original = getattr(httpx.AsyncClient, method)
+    calls: list[str] = []
+
+    def replacement(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> Any:
+        calls.append(method)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, method, replacement)
+    async with gatepay_at(gatepay_sandbox) as gp:
+        templates = await gp.gift_cards.list_templates()
+    assert templates
+    assert calls == [method]

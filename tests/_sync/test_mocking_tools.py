@@ -23,6 +23,7 @@ import pytest
 import respx
 
 from gatepay_sync import GatePay, CardSpec, GiftCardStatus
+from gatepay_async._patches import CLIENT_SEND_PATH
 from gatepay_async.sandbox._fixture import GatePaySandbox
 from tests import helpers
 
@@ -156,3 +157,23 @@ def test_a_mock_applies_from_the_moment_it_starts_to_a_client_already_sending(
     mocked_after = [template.template_id for template in after] == [MOCK_TEMPLATE_ID]
     assert mocked_after == (tool == "pytest-httpx")
     assert gatepay_sandbox.attempts("templates") == (1 if mocked_after else 2)
+
+
+@pytest.mark.parametrize("method", CLIENT_SEND_PATH)
+def test_any_client_method_a_tool_replaced_on_the_way_to_the_transport_runs(
+    method: str, gatepay_sandbox: GatePaySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever one a tool replaces (respx ``_transport_for_url``, vcrpy
+    ``_send_single_request``, tracing tools ``send``), the direct send steps aside."""
+    original = getattr(httpx.Client, method)
+    calls: list[str] = []
+
+    def replacement(self: httpx.Client, *args: Any, **kwargs: Any) -> Any:
+        calls.append(method)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, method, replacement)
+    with gatepay_at(gatepay_sandbox) as gp:
+        templates = gp.gift_cards.list_templates()
+    assert templates
+    assert calls == [method]
