@@ -20,9 +20,10 @@ attempt is the SDK's, so the server never sees a request the SDK did not count.
 Mocks apply to it as they do to the default client: while a tool has replaced
 httpx's transport or httpcore's pool (pytest-httpx; respx, whose default mode patches
 httpcore) and left aiohttp alone, each request goes through an ``httpx.AsyncHTTPTransport``
-instead, so the replacement answers it (``_patches``). A mocked test never reaches the
-network because the client under test sends through aiohttp. aioresponses, which replaces
-aiohttp's own sending, applies as it is.
+instead, so the replacement answers it (``_patches``): no mocked test reaches the network
+just because its client sends through aiohttp. (A tracing tool that wraps httpx's
+transport moves the requests so too.) While aiohttp's own sending is replaced (as
+aioresponses does), requests stay on aiohttp, for that replacement to answer.
 
 aiohttp texts can hold the request URL (a balance query carries the card key in it), so
 the httpx errors raised here say what failed in words of their own, and drop the cause.
