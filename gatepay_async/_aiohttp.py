@@ -17,6 +17,14 @@ once the request may have been written maps to ``ReadError``/``RemoteProtocolErr
 aiohttp's own retry of a stale keep-alive connection is turned off as well: every
 attempt is the SDK's, so the server never sees a request the SDK did not count.
 
+Mocks apply to it as they do to the default client: while a tool has replaced
+httpx's transport or httpcore's pool (pytest-httpx; respx, whose default mode patches
+httpcore) and left aiohttp alone, each request goes through an ``httpx.AsyncHTTPTransport``
+instead, so the replacement answers it (``_patches``): no mocked test reaches the network
+just because its client sends through aiohttp. (A tracing tool that wraps httpx's
+transport moves the requests so too.) While aiohttp's own sending is replaced (as
+aioresponses does), requests stay on aiohttp, for that replacement to answer.
+
 aiohttp texts can hold the request URL (a balance query carries the card key in it), so
 the httpx errors raised here say what failed in words of their own, and drop the cause.
 """
@@ -34,6 +42,7 @@ import httpx
 from gatepay_async._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, USER_AGENT
 from gatepay_async._cookies import NoCookies
 from gatepay_async._errors import ValidationError
+from gatepay_async._patches import aiohttp_session_own, httpx_async_transport_own
 
 if TYPE_CHECKING:
     import aiohttp
@@ -158,6 +167,8 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
         # Parsed URLs without a query, by text: GatePay's paths are few, and parsing one
         # costs more than the rest of the adapter. (A query may hold a card key: never kept.)
         self._urls: dict[str, Any] = {}
+        #: Sends while httpx's transport is mocked (``_patched_httpx``); made on first use.
+        self._httpx_transport: httpx.AsyncHTTPTransport | None = None
 
     def _make_session(self) -> aiohttp.ClientSession:
         lib = self._aiohttp
@@ -202,8 +213,21 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
                 self._urls[text] = parsed
         return parsed
 
+    def _patched_httpx(self) -> bool:
+        """A tool replaced httpx's transport (or httpcore under it) but not aiohttp's
+        sending: a mock of httpx is on, and must answer this client's requests too."""
+        return not httpx_async_transport_own() and aiohttp_session_own(self._aiohttp)
+
+    async def _send_through_httpx(self, request: httpx.Request) -> httpx.Response:
+        transport = self._httpx_transport
+        if transport is None:
+            transport = self._httpx_transport = httpx.AsyncHTTPTransport(limits=self._limits)
+        return await transport.handle_async_request(request)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         _require_asyncio()
+        if self._patched_httpx():
+            return await self._send_through_httpx(request)
         session = self._session
         if session is None:
             session = self._session = self._make_session()
@@ -241,8 +265,13 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        transport, self._httpx_transport = self._httpx_transport, None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            if transport is not None:
+                await transport.aclose()
 
 
 class DefaultAioHttpClient(httpx.AsyncClient):

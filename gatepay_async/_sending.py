@@ -10,30 +10,27 @@ same ``httpx.Request`` (same URL, headers in the same order, body and timeouts) 
 signed here, and its ``httpx.Response`` comes back unchanged. A client with event hooks,
 default query parameters, a cookie jar (even an empty one: ``send`` fills it) or mounted
 transports is always used through ``send``, so whatever the caller configured still happens.
+So is a client any of whose methods on the way from ``send`` to the transport a tool
+replaced (``_patches``): respx's ``using="httpx"`` mode, for one, answers from its
+replacement of ``_transport_for_url``, and a direct send would reach the network instead.
 """
 
 from __future__ import annotations
 
 import logging
-import types
 from typing import Any
 
 import httpx
-import httpx._client
 
 from gatepay_async._auth import GatePayAuth
 from gatepay_async._cookies import NoCookies
+from gatepay_async._patches import CLIENT_SEND_PATH, httpx_client_own
 
 __all__ = ["AsyncSender"]
 
 #: httpx logs every request it sends at INFO under this name; a direct send says the same.
 _httpx_logger = logging.getLogger("httpx")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-#: The file httpx's clients are defined in. A ``send`` or ``build_request`` whose code is
-#: not from there was wrapped (tracing tools such as Sentry's httpx integration patch
-#: ``send`` to add trace headers and record spans, keeping its name via
-#: ``functools.wraps``) or overridden in a subclass: it must still run.
-_HTTPX_CLIENT_SOURCE = httpx._client.__file__
 
 
 class AsyncSender:
@@ -117,33 +114,22 @@ def _plain_client(client: Any) -> bool:
     return (
         not client._params
         and (isinstance(cookies, NoCookies) or not cookies.jar)
-        and _httpx_own(client, "build_request")
-    )
-
-
-def _httpx_own(client: Any, method: str) -> bool:
-    """The client's ``method`` is httpx's own: not wrapped by instrumentation, not
-    overridden in a subclass. ``type(...) is FunctionType``, not ``isinstance``: wrapt's
-    proxies (ddtrace wraps ``send`` so) pass ``isinstance`` and forward ``__code__``."""
-    if method in vars(client):  # patched on this one client
-        return False
-    function = getattr(type(client), method)
-    return (
-        type(function) is types.FunctionType
-        and function.__code__.co_filename == _HTTPX_CLIENT_SOURCE
+        and httpx_client_own(client, "build_request")
     )
 
 
 def _direct_send_safe(client: Any, transport: Any) -> bool:
     """The SDK's own transport, reached by every URL, with no hooks to run, no cookies
-    to keep and httpx's own ``send`` to skip. (The client's own ``auth`` never runs: the
-    SDK's, passed to ``send``, takes its place.)"""
+    to keep, and httpx's own ``send`` path to skip: a ``send`` wrapped by a tracing tool
+    (Sentry's httpx integration adds trace headers so), or a method under it replaced by
+    a mock, must still run. (The client's own ``auth`` never runs: the SDK's, passed to
+    ``send``, takes its place.)"""
     hooks = client._event_hooks
     return (
         getattr(transport, "DIRECT_SEND_SAFE", False)
         # A cookie jar the caller gave, even empty, is filled by ``send`` from each answer.
         and isinstance(client._cookies, NoCookies)
-        and _httpx_own(client, "send")
+        and httpx_client_own(client, *CLIENT_SEND_PATH)
         and not client._mounts
         and not hooks["request"]
         and not hooks["response"]

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import httpx._client
 import pytest
 
 from gatepay_async import AsyncGatePay, GiftCard
@@ -56,12 +57,17 @@ def client_at(
 
 def forbid_the_client_layer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make a send through httpx's client layer (``send``) fail the test: the direct
-    send must not need it."""
+    send must not need it.
 
-    async def no_client_layer(*args: object, **kwargs: object) -> httpx.Response:
+    What fails is ``request_context``, which the client layer's ``_send_single_request``
+    enters around the transport call: replacing a method on the way from ``send`` to the
+    transport would itself turn the direct send off (``_patches``: a mock may be there).
+    """
+
+    def no_client_layer(*args: object, **kwargs: object) -> Any:
         raise AssertionError("sent through httpx.AsyncClient.send")
 
-    monkeypatch.setattr(httpx.AsyncClient, "_send_single_request", no_client_layer)
+    monkeypatch.setattr(httpx._client, "request_context", no_client_layer)
 
 
 async def create(gp: AsyncGatePay) -> GiftCard:
