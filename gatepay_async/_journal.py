@@ -3,9 +3,11 @@
 A journal is an append-only file of JSON lines, created with mode 0600 because issued
 records hold card keys; the records (``intent``, ``answer``, ``issued``, ``failed``,
 ``unknown``) and what each means are ``_journal_records``'s. The file's first line is
-``{"op": "journal", "version": 1, "at": MS}``. Unreadable lines (a line torn by a crash)
-are skipped: a torn intent was never followed by a send, and a torn outcome leaves its
-intent last, which reads as ``unknown`` -- the safe side.
+``{"op": "journal", "version": 1, "at": MS, "campaign": ID}``: ``ID`` is the journal's
+campaign id, which the outputs of its runs carry (a journal an older version made, with
+no id, is given one by a ``campaign`` record on its first open). Unreadable lines (a
+line torn by a crash) are skipped: a torn intent was never followed by a send, and a
+torn outcome leaves its intent last, which reads as ``unknown`` -- the safe side.
 
 In memory the journal keeps an index: every ref it holds, read from the file or written
 since it was opened, with its state and where in the file its records are (see
@@ -28,6 +30,7 @@ from typing import Any
 from gatepay_async._bulk_models import BulkState
 from gatepay_async._journal_records import (
     BULK_STATES,
+    CAMPAIGN,
     INTENT,
     STATE_OF_OP,
     VERSION,
@@ -37,6 +40,7 @@ from gatepay_async._journal_records import (
     encode_record,
     entry_of,
     issued_cards,
+    new_campaign_id,
     now_ms,
     parse_record,
 )
@@ -140,8 +144,9 @@ class _RefIndex:
 class Journal(RecordMethods):
     """An open journal. Use :meth:`open`; close it (or use ``with``) when done."""
 
-    def __init__(self, path: Path, fd: int, index: _RefIndex, size: int) -> None:
+    def __init__(self, path: Path, fd: int, index: _RefIndex, size: int, campaign_id: str) -> None:
         self._path = path
+        self._campaign_id = campaign_id
         self._fd = fd
         self._index = index
         self._size = size  # bytes in the file plus bytes pending
@@ -197,12 +202,16 @@ class Journal(RecordMethods):
                     ) from None
             if os.fstat(fd).st_mode & 0o077:
                 os.fchmod(fd, FILE_MODE)  # it holds card keys: owner only
-            index, size, torn = _read_index(fd)
-            journal = cls(file_path, fd, index, size)
+            index, size, torn, campaign_id = _read_index(fd)
+            journal = cls(file_path, fd, index, size, campaign_id or new_campaign_id())
             if torn:
                 journal._append(b"\n")  # isolate a torn last line from what follows
             if size == 0:
-                journal._append(_encode({"op": "journal", "version": VERSION, "at": now_ms()}))
+                header = {"op": "journal", "version": VERSION, "at": now_ms()}
+                journal._append(_encode({**header, "campaign": journal.campaign_id}))
+            elif campaign_id is None:  # an older version's journal: its id from now on
+                record = {"op": CAMPAIGN, "campaign": journal.campaign_id, "at": now_ms()}
+                journal._append(_encode(record))
             journal.flush()
             if not existed:
                 _sync_directory(file_path.parent)
@@ -216,6 +225,11 @@ class Journal(RecordMethods):
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def campaign_id(self) -> str:
+        """This journal's campaign id (see the module's docstring)."""
+        return self._campaign_id
 
     def __len__(self) -> int:
         with self._lock:
@@ -437,9 +451,11 @@ def _write_fd(fd: int, data: memoryview) -> int:
     return os.write(fd, data)
 
 
-def _read_index(fd: int) -> tuple[_RefIndex, int, bool]:
-    """Scan a journal: the index of its refs, its size, whether its last line is torn."""
+def _read_index(fd: int) -> tuple[_RefIndex, int, bool, str | None]:
+    """Scan a journal: the index of its refs, its size, whether its last line is torn,
+    its campaign id (the first one recorded: the header's, or a ``campaign`` record's)."""
     index = _RefIndex()
+    campaign_id: str | None = None
     batch: list[tuple[str, str, int]] = []  # recorded in batches: one call per batch
     offset = 0
     skipped = 0
@@ -458,6 +474,9 @@ def _read_index(fd: int) -> tuple[_RefIndex, int, bool]:
                 skipped += 1
                 continue
             if state is None or not isinstance(ref, str):
+                if campaign_id is None and record.get("op") in ("journal", CAMPAIGN):
+                    found = record.get("campaign")
+                    campaign_id = found if isinstance(found, str) and found else None
                 continue
             batch.append((ref, state, start))
             if len(batch) >= 1024:
@@ -467,7 +486,7 @@ def _read_index(fd: int) -> tuple[_RefIndex, int, bool]:
     torn = bool(last) and not last.endswith(b"\n")
     if skipped:
         logger.warning("journal: skipped %d unreadable line(s)", skipped)
-    return index, offset, torn
+    return index, offset, torn, campaign_id
 
 
 def _sync_directory(directory: Path) -> None:

@@ -58,6 +58,7 @@ from gatepay_async._journal_records import (
     ended_record,
     entry_of,
     issued_cards,
+    new_campaign_id,
     parse_record,
 )
 from gatepay_async._journal_store import DEFAULT_LEASE
@@ -71,6 +72,7 @@ CACHE_REFS = 8192
 
 RECORDS, REFS = "gatepay_journal_records", "gatepay_journal_refs"
 WORKERS = "gatepay_journal_workers"
+CAMPAIGNS = "gatepay_journal_campaigns"
 
 _SCHEMA = {
     "sqlite": [
@@ -101,6 +103,11 @@ _REFS_SCHEMA = [
         campaign TEXT NOT NULL, owner TEXT NOT NULL,
         started_ms BIGINT NOT NULL, seen_ms BIGINT NOT NULL,
         PRIMARY KEY (campaign, owner))""",
+    # Each campaign's id: made by the first open of the campaign (a campaign an older
+    # version wrote gets one then). The outputs of its runs carry it, and only an output
+    # that carries it is ever read back into the campaign's journal.
+    f"""CREATE TABLE IF NOT EXISTS {CAMPAIGNS} (
+        campaign TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, created_ms BIGINT NOT NULL)""",
 ]
 
 # A claim: a ref nobody has; a claim whose lease ran out; a row that failed (or, when
@@ -176,9 +183,11 @@ class DatabaseJournal(RecordMethods):
         lease: float,
         started_ms: int,
         owns_database: bool,
+        campaign_id: str,
     ) -> None:
         self._database = database
         self._campaign = campaign
+        self._campaign_id = campaign_id
         self.owner = owner
         self._lease_ms = int(lease * 1000)
         self._started_ms = started_ms
@@ -224,12 +233,13 @@ class DatabaseJournal(RecordMethods):
         owner = owner or secrets.token_hex(12)
         lease_ms = int(lease * 1000)
 
-        def join(tx: Transaction) -> int:
+        def join(tx: Transaction) -> tuple[int, str]:
             _create_tables(tx)
-            return _join(tx, parsed.campaign, owner, lease_ms)
+            campaign_id = _campaign_id(tx, parsed.campaign)
+            return _join(tx, parsed.campaign, owner, lease_ms), campaign_id
 
         try:
-            started = database.transaction(join)
+            started, campaign_id = database.transaction(join)
         except DatabaseError as exc:
             database.close()
             raise JournalError(f"cannot open the journal: {exc}") from None
@@ -243,6 +253,7 @@ class DatabaseJournal(RecordMethods):
             lease=lease,
             started_ms=started if started_ms is None else min(started, started_ms),
             owns_database=True,
+            campaign_id=campaign_id,
         )
 
     @property
@@ -252,6 +263,12 @@ class DatabaseJournal(RecordMethods):
     @property
     def campaign(self) -> str:
         return self._campaign
+
+    @property
+    def campaign_id(self) -> str:
+        """The campaign's id (random, made by its first open): the name may be reused by
+        another campaign, in another database, the id is this one's only."""
+        return self._campaign_id
 
     @property
     def started_ms(self) -> int:
@@ -679,6 +696,21 @@ def _join(tx: Transaction, campaign: str, owner: str, lease_ms: int) -> int:
         (campaign, owner, lease_ms),
     )
     return int(earliest)
+
+
+def _campaign_id(tx: Transaction, campaign: str) -> str:
+    """The id of ``campaign``, made now if it has none yet (the first open of the
+    campaign, or of one an older version wrote). Two first opens at once: the primary
+    key lets one insert, and both read its id."""
+    tx.execute(
+        f"INSERT INTO {CAMPAIGNS} (campaign, campaign_id, created_ms)"
+        f" VALUES (?, ?, {NOW_MS[tx.dialect]}) ON CONFLICT (campaign) DO NOTHING",
+        (campaign, new_campaign_id()),
+    )
+    ((campaign_id,),) = tx.execute(
+        f"SELECT campaign_id FROM {CAMPAIGNS} WHERE campaign = ?", (campaign,)
+    )
+    return str(campaign_id)
 
 
 def _create_tables(tx: Transaction) -> int:

@@ -3,8 +3,12 @@
 A journal store (the JSON-lines file of ``_journal``, the database of ``_journal_db``)
 keeps a run's records in order, each a JSON object with an ``op``:
 
-``{"op": "journal", "version": 1, "at": MS}``
-    the first record of a journal file.
+``{"op": "journal", "version": 1, "at": MS, "campaign": ID}``
+    the first record of a journal file; ``campaign`` is the journal's campaign id, made
+    when the journal is created (:func:`new_campaign_id`).
+``{"op": "campaign", "campaign": ID, "at": MS}``
+    the campaign id of a journal file made by a version that wrote none in its first
+    record, given on its first open by this one (the first such record counts).
 ``{"op": "intent", "ref": R, "title": T, "template_id": I, "currency": C, "amount": "0.99", ...}``
     written and fsynced *before* the create for ``R`` is sent.
 ``{"op": "answer", "ref": R, "status": 200, "body": TEXT, "request": {...}, "at": MS}``
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -50,6 +55,7 @@ from gatepay_async._validation import CreateRequest
 
 __all__ = [
     "BULK_STATES",
+    "CAMPAIGN",
     "FAILED",
     "INTENT",
     "INTERRUPTED",
@@ -69,12 +75,15 @@ __all__ = [
     "intent_record",
     "issued_cards",
     "issued_record",
+    "new_campaign_id",
     "now_ms",
     "parse_record",
     "unknown_record",
 ]
 
 VERSION = 1
+#: The op of the record that gives an older journal file its campaign id.
+CAMPAIGN = "campaign"
 
 # The state a ref's last record gives it. An answer with no outcome after it is an
 # interrupted create, like an intent: it reads as "intent", and reading it back looks at
@@ -296,6 +305,13 @@ def issued_cards(
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def new_campaign_id() -> str:
+    """A new campaign's identity: random, so two journals never share one. The outputs a
+    journal's runs write carry it, and only an output that carries its journal's id is
+    ever read back into that journal (see ``cli._output_origin``)."""
+    return secrets.token_hex(16)
 
 
 def _json_default(value: object) -> object:

@@ -50,6 +50,14 @@ class JournalStore(Protocol):
         ...
 
     @property
+    def campaign_id(self) -> str:
+        """The journal's campaign id: random, made when the journal (or the database
+        campaign) was created, or on its first open by a version that keeps one. An
+        output carries the id of the journal it was written from, and only an output
+        with this id is ever read back into this journal."""
+        ...
+
+    @property
     def failure(self) -> JournalError | None: ...
 
     def record_intent(self, ref: str, request: CreateRequest) -> None: ...

@@ -30,6 +30,7 @@ from tests.test_cli import (
     read_output,
     write_input,
 )
+from tests.test_cli_recover_output import sealed
 
 CONCURRENCY = 8
 LEASE = 2.0
@@ -504,6 +505,7 @@ def test_after_the_workers_a_card_in_a_workers_output_is_taken_back_never_made_u
             "r0,issued,4111000011112222,KEY-r0-secret,,1.25,USDT,\n",
             encoding="utf-8",
         )
+        sealed(worker_output(out, 1), parent.campaign_id)  # written from this campaign
         # Nothing claimed and unsent to release; r0 taken back; r1 and r2 made unknown.
         owners = ["parent-1", "parent-2"]
         assert after_workers(parent, owners, out, ["parent-1"]) == (0, 1, 2)

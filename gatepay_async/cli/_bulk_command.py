@@ -212,7 +212,8 @@ class Stopper(SignalCounter):
     "out_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="output CSV: one row per input row (mode 0600: it holds card keys)",
+    help="output CSV: one row per input row (mode 0600: it holds card keys); OUT.campaign"
+    " beside it names the journal it was written from",
 )
 @click.option(
     "--journal",
@@ -284,7 +285,10 @@ def bulk_create_command(
     can be killed and run again with the same --journal: issued rows are never sent
     twice, unknown ones are not sent again unless --retry-unknown. OUT is rewritten
     from the journal on every run (columns ref,state,card_number,key,status,amount,
-    currency,error; state is issued, failed, unknown or not_attempted).
+    currency,error; state is issued, failed, unknown or not_attempted). Cards an earlier
+    OUT holds for rows the journal left in doubt are taken back into the journal only
+    if OUT.campaign shows that OUT was written from this journal; otherwise the rows
+    stay unknown.
 
     A database journal (--journal sqlite:///FILE.db or postgresql://..., or the
     GATEPAY_JOURNAL variable, which keeps a password out of the process list) is shared:

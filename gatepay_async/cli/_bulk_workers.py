@@ -45,10 +45,11 @@ def after_workers(
 ) -> tuple[int, int, int]:
     """Once every worker has ended: end their claims on rows not sent (no lease to wait
     for); take back the cards a worker whose journal failed wrote to its own output but
-    not to the journal (they read as sent, outcome unknown); then record as unknown what
-    the ``killed`` ones (ended by a signal: no chance to record anything) sent and never
-    recorded (no longer in flight), so that ``--retry-unknown`` may send it once
-    checked. A worker that exited by itself knew every outcome (a failed journal write
+    not to the journal (they read as sent, outcome unknown), from an output of this
+    campaign only (an ``OUT.worker-K`` another campaign left is refused); then record as
+    unknown what the ``killed`` ones (ended by a signal: no chance to record anything)
+    sent and never recorded (no longer in flight), so that ``--retry-unknown`` may send
+    it once checked. A worker that exited by itself knew every outcome (a failed journal write
     leaves the cards on its terminal): its rows are left as they are. In this order: a
     card in an output is never made unknown, so never sent again. (released, recovered,
     made unknown); a JournalError stops here.

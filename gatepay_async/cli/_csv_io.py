@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import stat
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from gatepay_async._bulk_plan import changed_fields, changed_text
 from gatepay_async._journal import FILE_MODE, JournalEntry
 from gatepay_async._journal_store import JournalStore
 from gatepay_async._models import GiftCardStatus
+from gatepay_async.cli._output_origin import origin_path, seal, sha256_of, untrusted_reason
 
 __all__ = [
     "INPUT_COLUMNS",
@@ -144,7 +148,12 @@ def check_paths(input_path: Path, out_path: Path, journal_path: Path | None) -> 
     and hard links to one file are caught. The output must not be a symbolic link, and
     its directory must take a new file (written, then renamed over the output).
     """
-    names = {"input": input_path, "output (--out)": out_path, "journal (--journal)": journal_path}
+    names = {
+        "input": input_path,
+        "output (--out)": out_path,
+        "output's campaign file": origin_path(out_path),  # written beside the output
+        "journal (--journal)": journal_path,
+    }
     seen: dict[tuple[int, int] | str, str] = {}
     for role, path in names.items():
         if path is None:  # a journal in a PostgreSQL database
@@ -190,9 +199,13 @@ def write_output(
     error :data:`NOT_IN_INPUT`; they are counted under ``"kept"`` only.
 
     The file is created exclusively beside ``out_path`` and renamed over it, so a reader
-    never sees half of it and no link planted at the temporary name is followed. Returns
-    how many rows are in each state, and under ``"changed"`` how many rows differ from
-    what the journal recorded as sent for their ref.
+    never sees half of it and no link planted at the temporary name is followed. Then
+    ``OUT.campaign`` is written beside it: the journal's campaign id and the output's
+    digest (``_output_origin``), so that only a run of this journal ever reads its cards
+    back. The output comes first: it may hold keys the journal could not record. A
+    ``OUT.campaign`` that cannot be written leaves the output untrusted, never wrong.
+    Returns how many rows are in each state, and under ``"changed"`` how many rows
+    differ from what the journal recorded as sent for their ref.
     """
     counts: Counter[str] = Counter()
     refs: set[str] = set()
@@ -216,11 +229,15 @@ def write_output(
                 writer.writerow([spreadsheet_cell(c) for c in line] if spreadsheet_safe else line)
             handle.flush()
             os.fsync(handle.fileno())
+        with temporary.open("rb") as written:
+            digest = sha256_of(written)
         os.chmod(temporary, FILE_MODE)
         os.replace(temporary, out_path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    with contextlib.suppress(OSError):  # then the output is not trusted (see above)
+        seal(out_path, journal.campaign_id, digest)
     return counts
 
 
@@ -265,41 +282,66 @@ def recover_from_output(out_path: Path, journal: JournalStore) -> int:
     the output (and the terminal) but not to the journal, which reads them as unknown:
     without this, the next run would rewrite the output and lose their keys. Only refs
     whose last journal record is their intent (sent, outcome never recorded) are taken,
-    so nothing can be issued twice. The output may have been written spreadsheet-safe or
+    so nothing can be issued twice, and only from an output written from this journal
+    (``_output_origin``): another campaign's output at the same path (or an older
+    version's, or one edited since) is refused with a message on stderr, and its rows
+    stay unknown, to be looked up. The output may have been written spreadsheet-safe or
     with raw cells, whatever this run's flag: quote marks are taken off by what the cell
     holds (:func:`_unquoted`). Returns how many were recorded.
     """
     if not out_path.is_file() or out_path.is_symlink():
         return 0
-    recovered = 0
+    recovered = refused = 0
+    reason: str | None = None
     try:
-        with out_path.open(newline="", encoding="utf-8") as handle:
-            for cells in csv.DictReader(handle):
-                row = {name: _unquoted(cell or "") for name, cell in cells.items()}
-                number, key = row.get("card_number") or "", row.get("key") or ""
-                if row.get("state") != BulkState.ISSUED.value or not (number and key):
-                    continue
-                ref = _recovered_ref(cells.get("ref") or "", journal)
-                if ref is None:
-                    continue
-                card: dict[str, object] = {
-                    "card_num": number,
-                    "card_key": key,
-                    "recovered_from": "output",
-                }
-                for field in ("amount", "currency"):
-                    if row.get(field):
-                        card[field] = row[field]
-                status = GiftCardStatus.__members__.get(row.get("status") or "")
-                if status is not None:
-                    card["status"] = status.value
-                journal.record_issued(ref, card)
-                recovered += 1
+        with out_path.open("rb") as raw:
+            reason = untrusted_reason(out_path, raw, journal.campaign_id)
+            raw.seek(0)
+            with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
+                for ref, card in _cards_in_doubt(handle, journal):
+                    if reason is not None:
+                        refused += 1
+                        continue
+                    journal.record_issued(ref, card)
+                    recovered += 1
     except (OSError, csv.Error, UnicodeDecodeError):
-        return recovered  # an unreadable old output holds nothing to take back
+        pass  # an unreadable old output holds nothing more to take back
+    if refused:
+        sys.stderr.write(
+            f"gatepay: not taking {refused} card(s) back from {out_path} into the journal:"
+            f" {reason}. Their rows stay unknown: look them up in your GatePay records"
+            " before anything else (a card may exist for each).\n"
+        )
     if recovered:
         journal.flush()
     return recovered
+
+
+def _cards_in_doubt(
+    handle: IO[str], journal: JournalStore
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """(ref, card data) of each issued row of an output whose ref the journal has in
+    doubt (sent, outcome never recorded)."""
+    for cells in csv.DictReader(handle):
+        row = {name: _unquoted(cell or "") for name, cell in cells.items()}
+        number, key = row.get("card_number") or "", row.get("key") or ""
+        if row.get("state") != BulkState.ISSUED.value or not (number and key):
+            continue
+        ref = _recovered_ref(cells.get("ref") or "", journal)
+        if ref is None:
+            continue
+        card: dict[str, object] = {
+            "card_num": number,
+            "card_key": key,
+            "recovered_from": "output",
+        }
+        for field in ("amount", "currency"):
+            if row.get(field):
+                card[field] = row[field]
+        status = GiftCardStatus.__members__.get(row.get("status") or "")
+        if status is not None:
+            card["status"] = status.value
+        yield ref, card
 
 
 def _output_row(row: dict[str, str], journal: JournalStore) -> tuple[list[str], bool]:
