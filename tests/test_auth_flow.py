@@ -94,16 +94,18 @@ def test_a_callers_client_streams_the_answer_under_the_cap() -> None:
         return httpx.Response(200, stream=bodies[-1])
 
     own = httpx.Client(transport=httpx.MockTransport(handler))
-    with GatePay(
-        client_id="client-1",
-        secret_key=SECRET,
-        base_url="https://gatepay.test",
-        http_client=own,
-        max_response_bytes=1_000_000,
-        max_retries=0,
-    ) as gp:
-        with pytest.raises(ResponseValidationError):
-            gp.gift_cards.list_templates()
+    with (
+        GatePay(
+            client_id="client-1",
+            secret_key=SECRET,
+            base_url="https://gatepay.test",
+            http_client=own,
+            max_response_bytes=1_000_000,
+            max_retries=0,
+        ) as gp,
+        pytest.raises(ResponseValidationError),
+    ):
+        gp.gift_cards.list_templates()
     own.close()
     assert bodies
     assert all(body.chunks <= 1_000_000 // 65536 + 2 for body in bodies)
