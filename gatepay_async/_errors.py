@@ -2,10 +2,16 @@
 
 Every exception raised by gatepay is a :class:`GatePayError`. Exception text never
 contains the secret key, the api key or a full card key.
+
+Every one crosses a process boundary as itself (pickle, copy, process pools, task queues):
+see :class:`GatePayError`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +50,61 @@ def body_snippet(body: bytes | str, limit: int = _SNIPPET_LIMIT) -> str:
 
 
 class GatePayError(Exception):
-    """Base class of every error raised by gatepay."""
+    """Base class of every error raised by gatepay.
+
+    A gatepay error is rebuilt as itself on the other side of a process boundary, in
+    either of the two ways other tools rebuild an exception:
+
+    - pickled (``pickle``, ``copy``, ``ProcessPoolExecutor``, Celery's pickle serializer):
+      same class, same text, same attributes (``OutcomeUnknownError.answer`` included).
+      The constructor is not run again: the text is the one the error was raised with,
+      already masked, and never rebuilt from attributes that may hold a key.
+    - called with its arguments, ``type(error)(*error.args)`` (Celery's json serializer):
+      same class and same text; the attributes are not carried. ``error.args`` is always
+      the text alone, and every subclass accepts being called with its text alone.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not _takes_its_text_alone(init):
+            cls.__init__ = _also_from_its_text(init)  # type: ignore[method-assign]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # BaseException's own reduction calls ``cls(*args)`` when unpickling, which our
+        # keyword-only constructors refuse (pickle failed, Celery fell back to a bare
+        # GatePayError, a process pool broke) or turn into another text. The attributes
+        # are the state, restored by BaseException.__setstate__.
+        return (_rebuilt, (type(self), self.args), self.__dict__)
+
+
+def _rebuilt(cls: type[GatePayError], args: tuple[Any, ...]) -> GatePayError:
+    """A pickled error again, without its constructor: ``args`` (its text) as it was."""
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError's subclasses (a WaitTimeoutError) set it in __init__ only
+    return error
+
+
+def _takes_its_text_alone(init: Callable[..., None]) -> bool:
+    try:
+        inspect.signature(init).bind(None, "text")
+    except TypeError:
+        return False
+    return True
+
+
+def _also_from_its_text(init: Callable[..., None]) -> Callable[..., None]:
+    """``init``, which cannot be called with one positional argument, that also takes
+    the error's text alone: the error is then that text, without attributes."""
+
+    @functools.wraps(init)
+    def __init__(self: GatePayError, *args: Any, **kwargs: Any) -> None:
+        if len(args) == 1 and not kwargs and isinstance(args[0], str):
+            super(GatePayError, self).__init__(args[0])
+            return
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 class ValidationError(GatePayError, ValueError):
@@ -125,7 +185,10 @@ class APIError(GatePayError):
             parts.append(self.label)
         where = f"{self.method} {self.path}: " if self.method else ""
         head = ", ".join(p for p in parts if p)
-        return f"{where}{head}: {redact_text(self.message)}" if self.message else f"{where}{head}"
+        if not self.message:
+            return f"{where}{head}"
+        prefix = f"{where}{head}: " if where or head else ""  # ``APIError(text)``: the text
+        return prefix + redact_text(self.message)
 
 
 class InvalidRequestError(APIError):
@@ -152,13 +215,15 @@ class ResponseValidationError(GatePayError):
     partial_answer: RawAnswer | None = None
 
     def __init__(
-        self, reason: str, *, status_code: int | None = None, body: bytes | str = b""
+        self, reason: str, *, status_code: int | None = None, body: bytes | str | None = None
     ) -> None:
         self.reason = reason
         self.status_code = status_code
-        self.snippet = body_snippet(body)
+        self.snippet = "" if body is None else body_snippet(body)
         status = f"HTTP {status_code}: " if status_code is not None else ""
-        super().__init__(f"{status}{reason}; body starts: {self.snippet!r}")
+        # No body given, no body quoted: ``ResponseValidationError(text)`` is that text.
+        quoted = "" if body is None else f"; body starts: {self.snippet!r}"
+        super().__init__(f"{status}{reason}{quoted}")
 
 
 #: The end of an OutcomeUnknownError's text when an answer arrived (a program reads it

@@ -43,9 +43,15 @@ def mask_secret(value: str | None) -> str:
     return value[:4] + "…"
 
 
+def _masked(value: str) -> bool:
+    """Whether ``value`` is already what :func:`mask_secret` makes of a secret: masking a
+    text twice must change nothing (an error rebuilt from its text masks it again)."""
+    return value.endswith("…") and len(value) <= 5
+
+
 def _mask(match: re.Match[str]) -> str:
     value = match.group("value")
-    if value.lower() in _LITERALS:
+    if value.lower() in _LITERALS or _masked(value):
         return match.group(0)
     return match.group("head") + mask_secret(value)
 
