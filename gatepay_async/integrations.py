@@ -10,7 +10,8 @@ setting it accepts:
 - OpenTelemetry httpx: ``HTTPXClientInstrumentor().instrument(request_hook=otel_request_hook,
   async_request_hook=otel_async_request_hook)`` (or ``instrument_client(client,
   request_hook=...)`` with either hook).
-- OpenTelemetry aiohttp-client: ``AioHttpClientInstrumentor().instrument(url_filter=otel_url_filter)``.
+- OpenTelemetry aiohttp-client (the ``DefaultAioHttpClient`` transport):
+  ``AioHttpClientInstrumentor().instrument(url_filter=otel_url_filter)``.
 - Sentry: ``sentry_sdk.init(..., **sentry_options())``.
 - ddtrace: ``DD_TRACE_HTTP_CLIENT_TAG_QUERY_STRING=false`` (no query strings on client
   spans), or ``DD_TRACE_OBFUSCATION_QUERY_STRING_REGEXP`` set to
