@@ -103,6 +103,12 @@ def check_recorded(tool: str, result: dict[str, Any]) -> str:
     ("tool", "flags", "env"),
     [
         pytest.param("otel", ["--redact"], {}, id="otel-request-hook-and-url-filter"),
+        pytest.param(
+            "otel",
+            ["--redact"],
+            {"OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup"},  # url.full as well as http.url
+            id="otel-stable-semconv",
+        ),
         pytest.param("otel-client", ["--redact"], {}, id="otel-instrument-client"),
         pytest.param("sentry", ["--redact"], {}, id="sentry-options"),
         pytest.param("ddtrace", ["--redact"], {}, id="ddtrace-obfuscation-regexp"),
