@@ -54,8 +54,9 @@ DDTRACE_QUERY_STRING_REGEXP = (
 )
 
 #: The span attributes OpenTelemetry's HTTP instrumentations put the full URL in
-#: (``http.url`` in the older semantic conventions, ``url.full`` in the stable ones).
-_OTEL_URL_ATTRIBUTES = ("http.url", "url.full")
+#: (``http.url`` in the older semantic conventions, ``url.full`` in the stable ones), and
+#: the stable conventions' attribute for the query alone.
+_OTEL_URL_ATTRIBUTES = ("http.url", "url.full", "url.query")
 #: Where Sentry's HTTP integrations put the URL and its query, in breadcrumbs and spans.
 _SENTRY_URL_FIELDS = ("url", "http.query", "url.full", "url.query")
 

@@ -169,3 +169,21 @@ def test_redact_query_masks_secret_values_only(text: str, expected: str) -> None
     from gatepay_async.integrations import redact_query
 
     assert redact_query(text) == expected
+
+
+def test_the_otel_hook_rewrites_each_url_attribute_of_a_real_span() -> None:
+    """``url.query`` too (the stable conventions' attribute for the query alone)."""
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from gatepay_async.integrations import otel_request_hook
+
+    key = "q8Zf3Lm+Wx0/Tb7PkR2nYc5Vd1Hs9Ja4Ge6Ui8Oo3E="
+    url = f"http://127.0.0.1:1/v1/pay/balance?key={quote(key, safe='')}"
+    tracer = TracerProvider().get_tracer("test")
+    attributes = {"http.url": url, "url.full": url, "url.query": f"key={quote(key, safe='')}"}
+    with tracer.start_as_current_span("GET", attributes=attributes) as span:
+        otel_request_hook(span, None)
+        recorded = dict(span.attributes or {})
+    assert leaked([key], json.dumps(recorded)) == {}
+    assert recorded["url.full"] == "http://127.0.0.1:1/v1/pay/balance?key=q8Zf…"
