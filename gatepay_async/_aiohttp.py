@@ -17,6 +17,11 @@ once the request may have been written maps to ``ReadError``/``RemoteProtocolErr
 aiohttp's own retry of a stale keep-alive connection is turned off as well: every
 attempt is the SDK's, so the server never sees a request the SDK did not count.
 
+Every answer the default transport (h11) reads, this one reads the same: aiohttp's header
+limits are raised to httpcore's (a long security-policy header is common), and an answer
+aiohttp's stricter parser refuses is re-read by h11 from its first byte
+(``_aiohttp_rereading``), so that its card is not lost on one transport only.
+
 aiohttp texts can hold the request URL (a balance query carries the card key in it), so
 the httpx errors raised here say what failed in words of their own, and drop the cause.
 """
@@ -24,13 +29,16 @@ the httpx errors raised here say what failed in words of their own, and drop the
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import sys
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from gatepay_async._aiohttp_rereading import MAX_HEAD_BYTES, Reread, rereading_parser
 from gatepay_async._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, USER_AGENT
 from gatepay_async._cookies import NoCookies
 from gatepay_async._errors import ValidationError
@@ -110,23 +118,94 @@ def map_error(exc: BaseException, request: httpx.Request, *, sending: bool) -> E
     return None
 
 
+def _unread(exc: BaseException, request: httpx.Request) -> Exception | None:
+    """The httpx error for an answer cut or refused after its head arrived."""
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientResponseError):  # h11 re-read it and found it cut
+        return httpx.RemoteProtocolError(_describe(exc), request=request)
+    return map_error(exc, request, sending=False)
+
+
+class _RereadStream(httpx.AsyncByteStream):
+    """The body h11 read of an answer aiohttp refused; cut, it ends with ``failure``."""
+
+    def __init__(self, body: bytes, failure: Exception | None) -> None:
+        self._body = body
+        self._failure = failure
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body
+        if self._failure is not None:
+            raise self._failure
+
+
+class _Exchange:
+    """One request's answer, as the connection's parser hands it over: set for the
+    request's task while aiohttp sends it, so the handler can find its method."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.parser: Any = None
+
+    def reread(self) -> Reread | None:
+        """h11's reading of the answer, if aiohttp's parser refused it."""
+        parser = self.parser
+        rereading = None if parser is None else parser.rereading
+        return None if rereading is None else rereading.result()
+
+
+_EXCHANGE: ContextVar[_Exchange | None] = ContextVar("gatepay_aiohttp_exchange", default=None)
+
+
+@functools.cache
+def _handler_class() -> type:
+    """aiohttp's connection protocol, whose parser hands a refused answer to h11."""
+    from aiohttp.client_proto import ResponseHandler
+
+    class RereadingHandler(ResponseHandler):
+        def set_response_params(self, **params: Any) -> None:
+            super().set_response_params(**params)
+            exchange = _EXCHANGE.get()
+            if exchange is not None and self._parser is not None:
+                exchange.parser = rereading_parser(self, exchange.method)
+
+    return RereadingHandler
+
+
 class _AioHttpStream(httpx.AsyncByteStream):
     """The answer's body as aiohttp reads it, raw (no decompression: httpx decodes)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, exchange: _Exchange
+    ) -> None:
         self._response = response
         self._request = request
+        self._exchange = exchange
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
+        given: list[bytes] = []
         try:
             while True:
                 chunk = await content.readany()
                 if not chunk:
                     return
+                given.append(chunk)
                 yield chunk
         except Exception as exc:
-            mapped = map_error(exc, self._request, sending=False)
+            reread = self._exchange.reread()
+            if reread is not None:
+                # aiohttp refused the body: h11's reading of it, past what was given.
+                so_far = b"".join(given)
+                if reread.body.startswith(so_far):
+                    rest = reread.body[len(so_far) :]
+                    if rest:
+                        yield rest
+                    if reread.complete:
+                        return
+            mapped = _unread(exc, self._request)
             if mapped is None:
                 raise
             raise mapped from None
@@ -168,12 +247,19 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
             keepalive_timeout=limits.keepalive_expiry or 5.0,
             ssl=httpx.create_ssl_context(),  # httpx's CA bundle, like the default client
         )
+        # Each connection's protocol lets h11 re-read an answer aiohttp's parser refuses.
+        connector._factory = functools.partial(_handler_class(), loop=asyncio.get_running_loop())
         session: aiohttp.ClientSession = lib.ClientSession(
             connector=connector,
             auto_decompress=False,  # the bytes go to httpx as they came
             cookie_jar=lib.DummyCookieJar(),
             trust_env=False,
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            # httpcore's bound on a head, not aiohttp's 8190 bytes a line and 128 headers:
+            # an answer the default transport reads is not refused here for its size.
+            max_line_size=MAX_HEAD_BYTES,
+            max_field_size=MAX_HEAD_BYTES,
+            max_headers=MAX_HEAD_BYTES,
         )
         # No hidden second attempt on a stale keep-alive connection: the SDK decides.
         session._retry_connection = False
@@ -211,6 +297,8 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
         headers = [
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
         ]
+        exchange = _Exchange(request.method)
+        token = _EXCHANGE.set(exchange)
         try:
             response = await session.request(
                 request.method,
@@ -222,15 +310,20 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
                 compress=None,
             )
         except Exception as exc:
+            reread = exchange.reread()
+            if reread is not None and reread.status is not None:
+                return _reread_response(reread, exc, request)
             mapped = map_error(exc, request, sending=True)
             if mapped is None:
                 raise
             raise mapped from None
+        finally:
+            _EXCHANGE.reset(token)
         version = response.version
         return httpx.Response(
             status_code=response.status,
             headers=list(response.raw_headers),
-            stream=_AioHttpStream(response, request),
+            stream=_AioHttpStream(response, request, exchange),
             extensions={
                 "http_version": f"HTTP/{version.major}.{version.minor}".encode("ascii")
                 if version is not None
@@ -243,6 +336,21 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+def _reread_response(reread: Reread, exc: Exception, request: httpx.Request) -> httpx.Response:
+    """The answer as h11 read it (aiohttp's parser refused it): a cut body ends in the
+    error a cut answer gets."""
+    assert reread.status is not None
+    failure = None if reread.complete else _unread(exc, request)
+    if failure is None and not reread.complete:
+        failure = httpx.RemoteProtocolError(_describe(exc), request=request)
+    return httpx.Response(
+        status_code=reread.status,
+        headers=list(reread.headers),
+        stream=_RereadStream(reread.body, failure),
+        extensions={"http_version": reread.http_version, "reason_phrase": reread.reason},
+    )
 
 
 class DefaultAioHttpClient(httpx.AsyncClient):

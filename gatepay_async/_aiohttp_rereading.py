@@ -1,0 +1,192 @@
+"""Re-reading, with h11, an answer that aiohttp's parser refused (the aiohttp transport).
+
+The default transport reads answers with h11 (through httpcore); aiohttp has a parser of
+its own, stricter in places: an answer carrying both ``Content-Length`` and
+``Transfer-Encoding: chunked``, a ``Content-Length`` repeated with the same value, bytes
+after the body, or a body on a 204 make it refuse an answer that h11 reads, card and all.
+A create answer refused so is a card paid for and lost, on one transport and not the other.
+
+So the aiohttp transport keeps a reference to every chunk of the current answer as it
+arrives (no copy; bounded by :data:`KEPT_BYTES`). If aiohttp's parser raises, the
+connection is not closed: the bytes so far, and those that follow, go to h11, as httpcore
+would feed them, until h11 has the whole answer, refuses it, or the peer closes. What h11
+read is the answer, whichever parser refused it first: status, headers and the body bytes
+that arrived (a cut body is then a connection lost mid-answer, as on the default transport).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    import h11
+
+__all__ = ["KEPT_BYTES", "MAX_HEAD_BYTES", "Reread", "Rereading", "rereading_parser"]
+
+#: httpcore's own bound on an answer's head (h11's ``max_incomplete_event_size``, as
+#: httpcore sets it): no line or header block under it is refused by the default transport.
+MAX_HEAD_BYTES = 100 * 1024
+#: How much of one answer is kept for a re-read. Past it, aiohttp's verdict stands (the
+#: SDK refuses answers over ``max_response_bytes``, 1 MiB by default, anyway).
+KEPT_BYTES = 8 * 1024 * 1024
+
+
+@attrs.frozen
+class Reread:
+    """What h11 read of an answer: its head (``status`` None when the head itself could
+    not be read), the body bytes it got, and whether the answer ended as framed."""
+
+    status: int | None
+    reason: bytes = b""
+    http_version: bytes = b"HTTP/1.1"
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    body: bytes = b""
+    complete: bool = False
+
+
+class Rereading:
+    """One answer being re-read by h11, from its first byte."""
+
+    def __init__(self, method: str, received: list[bytes]) -> None:
+        import h11
+
+        self._h11 = h11
+        self._connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        # h11 reads an answer against the request it answers (HEAD, 1xx, 204...).
+        self._connection.send(h11.Request(method=method, target="/", headers=[("Host", "gatepay")]))
+        self._connection.send(h11.EndOfMessage())
+        self._response: h11.Response | None = None
+        self._body: list[bytes] = []
+        self._complete = False
+        self.done = False
+        for data in received:
+            self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """More bytes from the connection."""
+        if data:  # aiohttp also calls with none, to resume reading
+            self._receive(data)
+
+    def close(self) -> None:
+        """The peer closed the connection: a body framed by the close ends here."""
+        self._receive(b"")
+
+    def _receive(self, data: bytes) -> None:
+        if self.done:
+            return
+        h11 = self._h11
+        try:
+            self._connection.receive_data(data)
+            while True:
+                event = self._connection.next_event()
+                if event is h11.NEED_DATA:
+                    if data == b"":  # h11 saw the close and still wants bytes
+                        self.done = True
+                    return
+                if isinstance(event, h11.Response):
+                    self._response = event
+                elif isinstance(event, h11.Data):
+                    self._body.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    self._complete = self.done = True
+                    return
+                elif event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                    self.done = True
+                    return
+        except h11.RemoteProtocolError:
+            self.done = True
+
+    def result(self) -> Reread:
+        response = self._response
+        if response is None:
+            return Reread(status=None)
+        return Reread(
+            status=response.status_code,
+            reason=bytes(response.reason),
+            http_version=b"HTTP/" + bytes(response.http_version),
+            headers=tuple((bytes(name), bytes(value)) for name, value in _raw(response)),
+            body=b"".join(self._body),
+            complete=self._complete,
+        )
+
+
+def _raw(response: h11.Response) -> list[tuple[bytes, bytes]]:
+    return list(response.headers.raw_items())
+
+
+class _RereadingParser:
+    """aiohttp's response parser, with a way out: the bytes it is fed are kept, and when
+    it raises, h11 re-reads them and all that follows (see the module's text)."""
+
+    def __init__(self, parser: Any, handler: Any, method: str) -> None:
+        self._parser = parser
+        self._handler = handler
+        self._method = method
+        self._received: list[bytes] | None = []
+        self._kept = 0
+        self._settled = False
+        self.rereading: Rereading | None = None
+
+    def feed_data(self, data: bytes) -> Any:
+        rereading = self.rereading
+        if rereading is not None:
+            rereading.feed(bytes(data))
+            self._settle()
+            return (), False, b""
+        received = self._received
+        if received is not None:
+            self._kept += len(data)
+            if self._kept > KEPT_BYTES:
+                self._received = received = None  # too large to re-read: aiohttp decides
+            elif data:
+                received.append(bytes(data))
+        try:
+            return self._parser.feed_data(data)
+        except Exception:
+            if received is None:
+                raise
+            self._received = None
+            self.rereading = Rereading(self._method, received)
+            self._settle()
+            return (), False, b""
+
+    def feed_eof(self) -> Any:
+        rereading = self.rereading
+        if rereading is not None:
+            rereading.close()
+            self._settle()
+            return None
+        return self._parser.feed_eof()
+
+    def _settle(self) -> None:
+        """Once h11 is done, end aiohttp's wait: its request (or body read) fails, and the
+        transport takes h11's reading instead."""
+        rereading = self.rereading
+        if rereading is None or not rereading.done:
+            return
+        if self._settled:
+            return
+        self._settled = True
+        handler = self._handler
+        from aiohttp import ClientPayloadError
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        payload = getattr(handler, "_payload", None)
+        if payload is not None:
+            payload.set_exception(ClientPayloadError("re-read by h11"))
+        handler.set_exception(HttpProcessingError(message="re-read by h11"))
+        transport = handler.transport
+        if transport is not None:
+            transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
+def rereading_parser(handler: Any, method: str) -> _RereadingParser:
+    """Wrap the parser ``set_response_params`` just gave ``handler``."""
+    wrapped = _RereadingParser(handler._parser, handler, method)
+    handler._parser = wrapped
+    return wrapped
