@@ -46,7 +46,7 @@ from gatepay_async._errors import ValidationError
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AioHttpTransport", "DefaultAioHttpClient", "fastest_http_client"]
+__all__ = ["AioHttpTransport", "DefaultAioHttpClient", "aiohttp_available"]
 
 _ONLY_ASYNCIO = (
     "DefaultAioHttpClient runs on asyncio only (aiohttp); on trio leave http_client=None"
@@ -375,9 +375,6 @@ class DefaultAioHttpClient(httpx.AsyncClient):
             self._cookies = NoCookies()
 
 
-def fastest_http_client() -> tuple[httpx.AsyncClient | None, str]:
-    """For a program that runs on asyncio: ``DefaultAioHttpClient`` when aiohttp is
-    installed, else None (the default client); and the transport's name, to report."""
-    if _on_trio() or importlib.util.find_spec("aiohttp") is None:
-        return None, "httpx"
-    return DefaultAioHttpClient(), "aiohttp"
+def aiohttp_available() -> bool:
+    """Whether ``DefaultAioHttpClient`` can run here: aiohttp installed, not on trio."""
+    return not _on_trio() and importlib.util.find_spec("aiohttp") is not None
