@@ -38,7 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from gatepay_async._aiohttp_rereading import MAX_HEAD_BYTES, Reread, rereading_parser
+from gatepay_async._aiohttp_rereading import (
+    MAX_HEAD_BYTES,
+    Rereading,
+    RereadingParser,
+    rereading_parser,
+)
 from gatepay_async._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, USER_AGENT
 from gatepay_async._cookies import NoCookies
 from gatepay_async._errors import ValidationError
@@ -128,32 +133,43 @@ def _unread(exc: BaseException, request: httpx.Request) -> Exception | None:
 
 
 class _RereadStream(httpx.AsyncByteStream):
-    """The body h11 read of an answer aiohttp refused; cut, it ends with ``failure``."""
+    """The body of an answer aiohttp refused, as h11 reads it."""
 
-    def __init__(self, body: bytes, failure: Exception | None) -> None:
-        self._body = body
-        self._failure = failure
+    def __init__(
+        self,
+        rereading: Rereading,
+        exc: BaseException,
+        request: httpx.Request,
+        read_timeout: float | None,
+    ) -> None:
+        self._rereading = rereading
+        self._exc = exc
+        self._request = request
+        self._read_timeout = read_timeout
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._body:
-            yield self._body
-        if self._failure is not None:
-            raise self._failure
+        async for chunk in _follow(
+            self._rereading, 0, self._exc, self._request, self._read_timeout
+        ):
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._rereading.abort()  # closes the connection if h11 was not done with it
 
 
 class _Exchange:
     """One request's answer, as the connection's parser hands it over: set for the
     request's task while aiohttp sends it, so the handler can find its method."""
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, read_timeout: float | None) -> None:
         self.method = method
-        self.parser: Any = None
+        self.read_timeout = read_timeout
+        self.parser: RereadingParser | None = None
 
-    def reread(self) -> Reread | None:
+    def rereading(self) -> Rereading | None:
         """h11's reading of the answer, if aiohttp's parser refused it."""
         parser = self.parser
-        rereading = None if parser is None else parser.rereading
-        return None if rereading is None else rereading.result()
+        return None if parser is None else parser.rereading
 
 
 _EXCHANGE: ContextVar[_Exchange | None] = ContextVar("gatepay_aiohttp_exchange", default=None)
@@ -171,7 +187,44 @@ def _handler_class() -> type:
             if exchange is not None and self._parser is not None:
                 exchange.parser = rereading_parser(self, exchange.method)
 
+        def close(self) -> None:
+            # aiohttp closes a connection whose answer its parser refused; h11 may still
+            # be reading that answer on it (it closes it once done).
+            parser = self._parser
+            if isinstance(parser, RereadingParser) and parser.holding:
+                return
+            super().close()
+
     return RereadingHandler
+
+
+async def _follow(
+    rereading: Rereading,
+    offset: int,
+    exc: BaseException,
+    request: httpx.Request,
+    read_timeout: float | None,
+) -> AsyncIterator[bytes]:
+    """The body h11 reads past ``offset``, as it arrives; a cut one ends in the error
+    a cut answer gets."""
+    while True:
+        chunk = rereading.body_from(offset)
+        if chunk:
+            offset += len(chunk)
+            yield chunk
+        if rereading.done:
+            break
+        try:
+            await rereading.more(read_timeout)
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                "aiohttp: no more of the answer within the read timeout", request=request
+            ) from None
+    if not rereading.complete:
+        failure = _unread(exc, request) or httpx.RemoteProtocolError(
+            _describe(exc), request=request
+        )
+        raise failure
 
 
 class _AioHttpStream(httpx.AsyncByteStream):
@@ -195,16 +248,19 @@ class _AioHttpStream(httpx.AsyncByteStream):
                 given.append(chunk)
                 yield chunk
         except Exception as exc:
-            reread = self._exchange.reread()
-            if reread is not None:
+            exchange = self._exchange
+            rereading = exchange.rereading()
+            if rereading is not None:
                 # aiohttp refused the body: h11's reading of it, past what was given.
                 so_far = b"".join(given)
-                if reread.body.startswith(so_far):
-                    rest = reread.body[len(so_far) :]
-                    if rest:
-                        yield rest
-                    if reread.complete:
-                        return
+                while rereading.size < len(so_far) and not rereading.done:
+                    await rereading.more(exchange.read_timeout)
+                if rereading.body_from(0)[: len(so_far)] == so_far:
+                    async for chunk in _follow(
+                        rereading, len(so_far), exc, self._request, exchange.read_timeout
+                    ):
+                        yield chunk
+                    return
             mapped = _unread(exc, self._request)
             if mapped is None:
                 raise
@@ -212,6 +268,9 @@ class _AioHttpStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         # Back to the pool once fully read; a connection with unread bytes is closed.
+        rereading = self._exchange.rereading()
+        if rereading is not None:
+            rereading.abort()
         self._response.release()
 
 
@@ -297,7 +356,8 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
         headers = [
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
         ]
-        exchange = _Exchange(request.method)
+        timeout = self._timeout(request.extensions)
+        exchange = _Exchange(request.method, timeout.sock_read)
         token = _EXCHANGE.set(exchange)
         try:
             response = await session.request(
@@ -306,13 +366,13 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
-                timeout=self._timeout(request.extensions),
+                timeout=timeout,
                 compress=None,
             )
         except Exception as exc:
-            reread = exchange.reread()
-            if reread is not None and reread.status is not None:
-                return _reread_response(reread, exc, request)
+            rereading = exchange.rereading()
+            if rereading is not None and rereading.has_head:
+                return _reread_response(rereading, exc, request, exchange.read_timeout)
             mapped = map_error(exc, request, sending=True)
             if mapped is None:
                 raise
@@ -338,18 +398,17 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
-def _reread_response(reread: Reread, exc: Exception, request: httpx.Request) -> httpx.Response:
-    """The answer as h11 read it (aiohttp's parser refused it): a cut body ends in the
-    error a cut answer gets."""
-    assert reread.status is not None
-    failure = None if reread.complete else _unread(exc, request)
-    if failure is None and not reread.complete:
-        failure = httpx.RemoteProtocolError(_describe(exc), request=request)
+def _reread_response(
+    rereading: Rereading, exc: Exception, request: httpx.Request, read_timeout: float | None
+) -> httpx.Response:
+    """The answer as h11 reads it (aiohttp's parser refused it), its body streamed."""
+    head = rereading.result()
+    assert head.status is not None
     return httpx.Response(
-        status_code=reread.status,
-        headers=list(reread.headers),
-        stream=_RereadStream(reread.body, failure),
-        extensions={"http_version": reread.http_version, "reason_phrase": reread.reason},
+        status_code=head.status,
+        headers=list(head.headers),
+        stream=_RereadStream(rereading, exc, request, read_timeout),
+        extensions={"http_version": head.http_version, "reason_phrase": head.reason},
     )
 
 

@@ -16,6 +16,8 @@ that arrived (a cut body is then a connection lost mid-answer, as on the default
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -23,7 +25,14 @@ import attrs
 if TYPE_CHECKING:
     import h11
 
-__all__ = ["KEPT_BYTES", "MAX_HEAD_BYTES", "Reread", "Rereading", "rereading_parser"]
+__all__ = [
+    "KEPT_BYTES",
+    "MAX_HEAD_BYTES",
+    "Reread",
+    "Rereading",
+    "RereadingParser",
+    "rereading_parser",
+]
 
 #: httpcore's own bound on an answer's head (h11's ``max_incomplete_event_size``, as
 #: httpcore sets it): no line or header block under it is refused by the default transport.
@@ -59,44 +68,94 @@ class Rereading:
         self._connection.send(h11.EndOfMessage())
         self._response: h11.Response | None = None
         self._body: list[bytes] = []
+        self._size = 0
         self._complete = False
+        self._waiter: asyncio.Future[None] | None = None
+        #: Called once h11 is done: closes the connection (set by the parser).
+        self.on_done: Callable[[], None] | None = None
         self.done = False
         for data in received:
             self.feed(data)
+
+    @property
+    def complete(self) -> bool:
+        """h11 read the whole answer, as framed."""
+        return self._complete
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def has_head(self) -> bool:
+        return self._response is not None
+
+    def body_from(self, offset: int) -> bytes:
+        """The body bytes h11 read past ``offset``."""
+        return b"".join(self._body)[offset:] if self._size > offset else b""
+
+    async def more(self, timeout: float | None) -> None:
+        """Wait until h11 reads more or is done (``TimeoutError`` after ``timeout``)."""
+        if self.done:
+            return
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        await asyncio.wait_for(waiter, timeout)
+
+    def abort(self) -> None:
+        """The reader gave up (deadline, closed): the rest of the answer is not wanted."""
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.done:
+            self.done = True
+        on_done, self.on_done = self.on_done, None
+        if on_done is not None:
+            on_done()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def feed(self, data: bytes) -> None:
         """More bytes from the connection."""
         if data:  # aiohttp also calls with none, to resume reading
             self._receive(data)
 
-    def close(self) -> None:
+    def peer_closed(self) -> None:
         """The peer closed the connection: a body framed by the close ends here."""
         self._receive(b"")
 
     def _receive(self, data: bytes) -> None:
         if self.done:
             return
+        if self._read(data):
+            self._finish()
+        else:
+            self._wake()
+
+    def _read(self, data: bytes) -> bool:
+        """Feed h11 and take its events; True once it is done with the answer."""
         h11 = self._h11
         try:
             self._connection.receive_data(data)
             while True:
                 event = self._connection.next_event()
                 if event is h11.NEED_DATA:
-                    if data == b"":  # h11 saw the close and still wants bytes
-                        self.done = True
-                    return
+                    return data == b""  # h11 saw the close and still wants bytes: cut
                 if isinstance(event, h11.Response):
                     self._response = event
                 elif isinstance(event, h11.Data):
                     self._body.append(bytes(event.data))
+                    self._size += len(event.data)
                 elif isinstance(event, h11.EndOfMessage):
-                    self._complete = self.done = True
-                    return
+                    self._complete = True
+                    return True
                 elif event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
-                    self.done = True
-                    return
+                    return True
         except h11.RemoteProtocolError:
-            self.done = True
+            return True
 
     def result(self) -> Reread:
         response = self._response
@@ -116,7 +175,7 @@ def _raw(response: h11.Response) -> list[tuple[bytes, bytes]]:
     return list(response.headers.raw_items())
 
 
-class _RereadingParser:
+class RereadingParser:
     """aiohttp's response parser, with a way out: the bytes it is fed are kept, and when
     it raises, h11 re-reads them and all that follows (see the module's text)."""
 
@@ -155,38 +214,52 @@ class _RereadingParser:
     def feed_eof(self) -> Any:
         rereading = self.rereading
         if rereading is not None:
-            rereading.close()
+            rereading.peer_closed()
             self._settle()
             return None
         return self._parser.feed_eof()
 
     def _settle(self) -> None:
-        """Once h11 is done, end aiohttp's wait: its request (or body read) fails, and the
-        transport takes h11's reading instead."""
+        """Once h11 has the head (or is done), end aiohttp's wait: its request (or body
+        read) fails, and the transport follows h11's reading instead. The connection
+        stays open until h11 is done."""
         rereading = self.rereading
-        if rereading is None or not rereading.done:
+        if rereading is None:
             return
-        if self._settled:
+        if rereading.on_done is None and not rereading.done:
+            rereading.on_done = self._close
+        if self._settled or not (rereading.has_head or rereading.done):
+            if rereading.done:
+                self._close()
             return
         self._settled = True
-        handler = self._handler
         from aiohttp import ClientPayloadError
         from aiohttp.http_exceptions import HttpProcessingError
 
+        handler = self._handler
         payload = getattr(handler, "_payload", None)
         if payload is not None:
             payload.set_exception(ClientPayloadError("re-read by h11"))
         handler.set_exception(HttpProcessingError(message="re-read by h11"))
-        transport = handler.transport
+        if rereading.done:
+            self._close()
+
+    def _close(self) -> None:
+        transport = self._handler.transport
         if transport is not None:
             transport.close()
+
+    @property
+    def holding(self) -> bool:
+        """h11 is still reading this connection: it must not be closed under it."""
+        return self.rereading is not None and not self.rereading.done
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._parser, name)
 
 
-def rereading_parser(handler: Any, method: str) -> _RereadingParser:
+def rereading_parser(handler: Any, method: str) -> RereadingParser:
     """Wrap the parser ``set_response_params`` just gave ``handler``."""
-    wrapped = _RereadingParser(handler._parser, handler, method)
+    wrapped = RereadingParser(handler._parser, handler, method)
     handler._parser = wrapped
     return wrapped

@@ -63,14 +63,21 @@ def chunked(body: bytes, size_line: bytes | None = None, end: bytes = b"0\r\n\r\
 @attrs.frozen
 class Case:
     """An answer, sent in ``parts`` (a pause between them: they arrive as separate reads),
-    and what the default transport makes of it (``issued`` or ``unknown``)."""
+    and what the default transport makes of it (``issued`` or ``unknown``). ``stall``:
+    the server then holds the connection open past the client's timeout."""
 
     parts: tuple[bytes, ...]
     expected: str
+    stall: bool = False
 
 
-def case(expected: str, *parts: bytes) -> Case:
-    return Case(parts, expected)
+def case(expected: str, *parts: bytes, stall: bool = False) -> Case:
+    return Case(parts, expected, stall)
+
+
+#: The client's timeout; a stalled answer is cut by a shorter one.
+TIMEOUT = 5.0
+STALLED_TIMEOUT = 1.0
 
 
 GZIPPED = gzip.compress(BODY)
@@ -135,6 +142,14 @@ CORPUS: dict[str, Case] = {
         "unknown",
         head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") + chunked(BODY, end=b""),
         b"zz\r\nabc\r\n0\r\n\r\n",
+    ),
+    "a body that stalls": case(
+        "unknown", head(f"HTTP/1.1 200 OK\r\n{CL}\r\n") + BODY[:40], stall=True
+    ),
+    "Content-Length with chunked, the body stalls": case(
+        "unknown",
+        head(f"HTTP/1.1 200 OK\r\n{CL}Transfer-Encoding: chunked\r\n\r\n") + chunked(BODY)[:70],
+        stall=True,
     ),
     "chunked, cut before the last chunk": case(
         "unknown",
@@ -240,6 +255,8 @@ def serving(case: Case) -> RawServer:
             if index:
                 time.sleep(0.1)  # a separate read on the client's side
             conn.sendall(part)
+        if case.stall:
+            time.sleep(STALLED_TIMEOUT + 1.5)
 
     return RawServer(respond)
 
@@ -256,10 +273,16 @@ class Reading:
 
 
 @asynccontextmanager
-async def client_for(url: str, transport: str) -> AsyncIterator[AsyncGatePay]:
+async def client_for(
+    url: str, transport: str, timeout: float = TIMEOUT
+) -> AsyncIterator[AsyncGatePay]:
     http_client = DefaultAioHttpClient() if transport == "aiohttp" else None
     gp = AsyncGatePay(
-        client_id="client", secret_key="secret", base_url=url, timeout=5.0, http_client=http_client
+        client_id="client",
+        secret_key="secret",
+        base_url=url,
+        timeout=timeout,
+        http_client=http_client,
     )
     try:
         yield gp
@@ -271,7 +294,8 @@ async def client_for(url: str, transport: str) -> AsyncIterator[AsyncGatePay]:
 
 async def read_create(case: Case, transport: str) -> Reading:
     with serving(case) as server:
-        async with client_for(server.url, transport) as gp:
+        timeout = STALLED_TIMEOUT if case.stall else TIMEOUT
+        async with client_for(server.url, transport, timeout) as gp:
             try:
                 card = await gp.gift_cards.create(
                     title="t", template_id=TEMPLATE_ID, currency="USDT", amount=Decimal("1")
