@@ -371,12 +371,19 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
             )
         except Exception as exc:
             rereading = exchange.rereading()
-            if rereading is not None and rereading.has_head:
-                return _reread_response(rereading, exc, request, exchange.read_timeout)
+            if rereading is not None:
+                if rereading.has_head:
+                    return _reread_response(rereading, exc, request, exchange.read_timeout)
+                rereading.abort()  # nobody will read the rest: the connection is closed
             mapped = map_error(exc, request, sending=True)
             if mapped is None:
                 raise
             raise mapped from None
+        except BaseException:  # cancelled: the connection must not stay held open
+            rereading = exchange.rereading()
+            if rereading is not None:
+                rereading.abort()
+            raise
         finally:
             _EXCHANGE.reset(token)
         version = response.version
@@ -402,8 +409,7 @@ def _reread_response(
     rereading: Rereading, exc: Exception, request: httpx.Request, read_timeout: float | None
 ) -> httpx.Response:
     """The answer as h11 reads it (aiohttp's parser refused it), its body streamed."""
-    head = rereading.result()
-    assert head.status is not None
+    head = rereading.head()
     return httpx.Response(
         status_code=head.status,
         headers=list(head.headers),

@@ -9,9 +9,10 @@ A create answer refused so is a card paid for and lost, on one transport and not
 So the aiohttp transport keeps a reference to every chunk of the current answer as it
 arrives (no copy; bounded by :data:`KEPT_BYTES`). If aiohttp's parser raises, the
 connection is not closed: the bytes so far, and those that follow, go to h11, as httpcore
-would feed them, until h11 has the whole answer, refuses it, or the peer closes. What h11
-read is the answer, whichever parser refused it first: status, headers and the body bytes
-that arrived (a cut body is then a connection lost mid-answer, as on the default transport).
+would feed them, until h11 has the whole answer, refuses it, or the peer closes. The
+answer is handed on as soon as h11 has its head, and its body follows as h11 reads it: a
+body that stalls or is cut keeps what arrived, as on the default transport. An answer
+whose head h11 cannot read either has no status on both transports.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KEPT_BYTES",
     "MAX_HEAD_BYTES",
-    "Reread",
+    "AnswerHead",
     "Rereading",
     "RereadingParser",
     "rereading_parser",
@@ -39,20 +40,17 @@ __all__ = [
 MAX_HEAD_BYTES = 100 * 1024
 #: How much of one answer is kept for a re-read. Past it, aiohttp's verdict stands (the
 #: SDK refuses answers over ``max_response_bytes``, 1 MiB by default, anyway).
-KEPT_BYTES = 8 * 1024 * 1024
+KEPT_BYTES = MAX_HEAD_BYTES + 2 * 1024 * 1024
 
 
 @attrs.frozen
-class Reread:
-    """What h11 read of an answer: its head (``status`` None when the head itself could
-    not be read), the body bytes it got, and whether the answer ended as framed."""
+class AnswerHead:
+    """An answer's head as h11 read it."""
 
-    status: int | None
-    reason: bytes = b""
-    http_version: bytes = b"HTTP/1.1"
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-    body: bytes = b""
-    complete: bool = False
+    status: int
+    reason: bytes
+    http_version: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
 
 
 class Rereading:
@@ -106,8 +104,7 @@ class Rereading:
         self._finish()
 
     def _finish(self) -> None:
-        if not self.done:
-            self.done = True
+        self.done = True
         on_done, self.on_done = self.on_done, None
         if on_done is not None:
             on_done()
@@ -157,22 +154,16 @@ class Rereading:
         except h11.RemoteProtocolError:
             return True
 
-    def result(self) -> Reread:
+    def head(self) -> AnswerHead:
+        """The answer's head (only once :attr:`has_head`)."""
         response = self._response
-        if response is None:
-            return Reread(status=None)
-        return Reread(
+        assert response is not None
+        return AnswerHead(
             status=response.status_code,
             reason=bytes(response.reason),
             http_version=b"HTTP/" + bytes(response.http_version),
-            headers=tuple((bytes(name), bytes(value)) for name, value in _raw(response)),
-            body=b"".join(self._body),
-            complete=self._complete,
+            headers=tuple((bytes(k), bytes(v)) for k, v in response.headers.raw_items()),
         )
-
-
-def _raw(response: h11.Response) -> list[tuple[bytes, bytes]]:
-    return list(response.headers.raw_items())
 
 
 class RereadingParser:
