@@ -627,3 +627,12 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path
         assert read_output(out) == output
     finally:
         _stop_sandbox(sandbox)
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_bulk_create_workers_are_given_the_run_s_transport(transport: str) -> None:
+    from gatepay_async.cli._bulk_command import _worker_arguments
+
+    arguments = _worker_arguments(16, 30.0, False, None, True, 4, transport)
+    index = arguments.index("--transport")
+    assert arguments[index + 1] == transport
