@@ -25,6 +25,11 @@ just because its client sends through aiohttp. (A tracing tool that wraps httpx'
 transport moves the requests so too.) While aiohttp's own sending is replaced (as
 aioresponses does), requests stay on aiohttp, for that replacement to answer.
 
+Every answer the default transport (h11) reads, this one reads the same: aiohttp's header
+limits are raised to httpcore's (a long security-policy header is common), and an answer
+aiohttp's stricter parser refuses is re-read by h11 from its first byte
+(``_aiohttp_rereading``), so that its card is not lost on one transport only.
+
 aiohttp texts can hold the request URL (a balance query carries the card key in it), so
 the httpx errors raised here say what failed in words of their own, and drop the cause.
 """
@@ -32,13 +37,21 @@ the httpx errors raised here say what failed in words of their own, and drop the
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import sys
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from gatepay_async._aiohttp_rereading import (
+    MAX_HEAD_BYTES,
+    Rereading,
+    RereadingParser,
+    rereading_parser,
+)
 from gatepay_async._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, USER_AGENT
 from gatepay_async._cookies import NoCookies
 from gatepay_async._errors import ValidationError
@@ -47,7 +60,7 @@ from gatepay_async._patches import aiohttp_session_own, httpx_async_transport_ow
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AioHttpTransport", "DefaultAioHttpClient", "fastest_http_client"]
+__all__ = ["AioHttpTransport", "DefaultAioHttpClient", "aiohttp_available"]
 
 _ONLY_ASYNCIO = (
     "DefaultAioHttpClient runs on asyncio only (aiohttp); on trio leave http_client=None"
@@ -119,29 +132,154 @@ def map_error(exc: BaseException, request: httpx.Request, *, sending: bool) -> E
     return None
 
 
+def _unread(exc: BaseException, request: httpx.Request) -> Exception | None:
+    """The httpx error for an answer cut or refused after its head arrived."""
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientResponseError):  # h11 re-read it and found it cut
+        return httpx.RemoteProtocolError(_describe(exc), request=request)
+    return map_error(exc, request, sending=False)
+
+
+class _RereadStream(httpx.AsyncByteStream):
+    """The body of an answer aiohttp refused, as h11 reads it."""
+
+    def __init__(
+        self,
+        rereading: Rereading,
+        exc: BaseException,
+        request: httpx.Request,
+        read_timeout: float | None,
+    ) -> None:
+        self._rereading = rereading
+        self._exc = exc
+        self._request = request
+        self._read_timeout = read_timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in _follow(
+            self._rereading, 0, self._exc, self._request, self._read_timeout
+        ):
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._rereading.abort()  # closes the connection if h11 was not done with it
+
+
+class _Exchange:
+    """One request's answer, as the connection's parser hands it over: set for the
+    request's task while aiohttp sends it, so the handler can find its method."""
+
+    def __init__(self, method: str, read_timeout: float | None) -> None:
+        self.method = method
+        self.read_timeout = read_timeout
+        self.parser: RereadingParser | None = None
+
+    def rereading(self) -> Rereading | None:
+        """h11's reading of the answer, if aiohttp's parser refused it."""
+        parser = self.parser
+        return None if parser is None else parser.rereading
+
+
+_EXCHANGE: ContextVar[_Exchange | None] = ContextVar("gatepay_aiohttp_exchange", default=None)
+
+
+@functools.cache
+def _handler_class() -> type:
+    """aiohttp's connection protocol, whose parser hands a refused answer to h11."""
+    from aiohttp.client_proto import ResponseHandler
+
+    class RereadingHandler(ResponseHandler):
+        def set_response_params(self, **params: Any) -> None:
+            super().set_response_params(**params)
+            exchange = _EXCHANGE.get()
+            if exchange is not None and self._parser is not None:
+                exchange.parser = rereading_parser(self, exchange.method)
+
+        def close(self) -> None:
+            # aiohttp closes a connection whose answer its parser refused; h11 may still
+            # be reading that answer on it (it closes it once done).
+            parser = self._parser
+            if isinstance(parser, RereadingParser) and parser.holding:
+                return
+            super().close()
+
+    return RereadingHandler
+
+
+async def _follow(
+    rereading: Rereading,
+    offset: int,
+    exc: BaseException,
+    request: httpx.Request,
+    read_timeout: float | None,
+) -> AsyncIterator[bytes]:
+    """The body h11 reads past ``offset``, as it arrives; a cut one ends in the error
+    a cut answer gets."""
+    while True:
+        chunk = rereading.body_from(offset)
+        if chunk:
+            offset += len(chunk)
+            yield chunk
+        if rereading.done:
+            break
+        try:
+            await rereading.more(read_timeout)
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                "aiohttp: no more of the answer within the read timeout", request=request
+            ) from None
+    if not rereading.complete:
+        failure = _unread(exc, request) or httpx.RemoteProtocolError(
+            _describe(exc), request=request
+        )
+        raise failure
+
+
 class _AioHttpStream(httpx.AsyncByteStream):
     """The answer's body as aiohttp reads it, raw (no decompression: httpx decodes)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, exchange: _Exchange
+    ) -> None:
         self._response = response
         self._request = request
+        self._exchange = exchange
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
+        given: list[bytes] = []
         try:
             while True:
                 chunk = await content.readany()
                 if not chunk:
                     return
+                given.append(chunk)
                 yield chunk
         except Exception as exc:
-            mapped = map_error(exc, self._request, sending=False)
+            exchange = self._exchange
+            rereading = exchange.rereading()
+            if rereading is not None:
+                # aiohttp refused the body: h11's reading of it, past what was given.
+                so_far = b"".join(given)
+                while rereading.size < len(so_far) and not rereading.done:
+                    await rereading.more(exchange.read_timeout)
+                if rereading.body_from(0)[: len(so_far)] == so_far:
+                    async for chunk in _follow(
+                        rereading, len(so_far), exc, self._request, exchange.read_timeout
+                    ):
+                        yield chunk
+                    return
+            mapped = _unread(exc, self._request)
             if mapped is None:
                 raise
             raise mapped from None
 
     async def aclose(self) -> None:
         # Back to the pool once fully read; a connection with unread bytes is closed.
+        rereading = self._exchange.rereading()
+        if rereading is not None:
+            rereading.abort()
         self._response.release()
 
 
@@ -179,12 +317,19 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
             keepalive_timeout=limits.keepalive_expiry or 5.0,
             ssl=httpx.create_ssl_context(),  # httpx's CA bundle, like the default client
         )
+        # Each connection's protocol lets h11 re-read an answer aiohttp's parser refuses.
+        connector._factory = functools.partial(_handler_class(), loop=asyncio.get_running_loop())
         session: aiohttp.ClientSession = lib.ClientSession(
             connector=connector,
             auto_decompress=False,  # the bytes go to httpx as they came
             cookie_jar=lib.DummyCookieJar(),
             trust_env=False,
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            # httpcore's bound on a head, not aiohttp's 8190 bytes a line and 128 headers:
+            # an answer the default transport reads is not refused here for its size.
+            max_line_size=MAX_HEAD_BYTES,
+            max_field_size=MAX_HEAD_BYTES,
+            max_headers=MAX_HEAD_BYTES,
         )
         # No hidden second attempt on a stale keep-alive connection: the SDK decides.
         session._retry_connection = False
@@ -235,6 +380,9 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
         headers = [
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
         ]
+        timeout = self._timeout(request.extensions)
+        exchange = _Exchange(request.method, timeout.sock_read)
+        token = _EXCHANGE.set(exchange)
         try:
             response = await session.request(
                 request.method,
@@ -242,19 +390,31 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
-                timeout=self._timeout(request.extensions),
+                timeout=timeout,
                 compress=None,
             )
         except Exception as exc:
+            rereading = exchange.rereading()
+            if rereading is not None:
+                if rereading.has_head:
+                    return _reread_response(rereading, exc, request, exchange.read_timeout)
+                rereading.abort()  # nobody will read the rest: the connection is closed
             mapped = map_error(exc, request, sending=True)
             if mapped is None:
                 raise
             raise mapped from None
+        except BaseException:  # cancelled: the connection must not stay held open
+            rereading = exchange.rereading()
+            if rereading is not None:
+                rereading.abort()
+            raise
+        finally:
+            _EXCHANGE.reset(token)
         version = response.version
         return httpx.Response(
             status_code=response.status,
             headers=list(response.raw_headers),
-            stream=_AioHttpStream(response, request),
+            stream=_AioHttpStream(response, request, exchange),
             extensions={
                 "http_version": f"HTTP/{version.major}.{version.minor}".encode("ascii")
                 if version is not None
@@ -272,6 +432,19 @@ class AioHttpTransport(httpx.AsyncBaseTransport):
         finally:
             if transport is not None:
                 await transport.aclose()
+
+
+def _reread_response(
+    rereading: Rereading, exc: Exception, request: httpx.Request, read_timeout: float | None
+) -> httpx.Response:
+    """The answer as h11 reads it (aiohttp's parser refused it), its body streamed."""
+    head = rereading.head()
+    return httpx.Response(
+        status_code=head.status,
+        headers=list(head.headers),
+        stream=_RereadStream(rereading, exc, request, read_timeout),
+        extensions={"http_version": head.http_version, "reason_phrase": head.reason},
+    )
 
 
 class DefaultAioHttpClient(httpx.AsyncClient):
@@ -296,9 +469,6 @@ class DefaultAioHttpClient(httpx.AsyncClient):
             self._cookies = NoCookies()
 
 
-def fastest_http_client() -> tuple[httpx.AsyncClient | None, str]:
-    """For a program that runs on asyncio: ``DefaultAioHttpClient`` when aiohttp is
-    installed, else None (the default client); and the transport's name, to report."""
-    if _on_trio() or importlib.util.find_spec("aiohttp") is None:
-        return None, "httpx"
-    return DefaultAioHttpClient(), "aiohttp"
+def aiohttp_available() -> bool:
+    """Whether ``DefaultAioHttpClient`` can run here: aiohttp installed, not on trio."""
+    return not _on_trio() and importlib.util.find_spec("aiohttp") is not None

@@ -19,6 +19,7 @@ __all__ = [
     "ENV_SANDBOX_CLIENT_ID",
     "ENV_SANDBOX_SECRET_KEY",
     "ENV_SANDBOX_URL",
+    "ENV_TRANSPORT",
     "EXIT_INCOMPLETE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -60,6 +61,9 @@ ENV_JOURNAL_OWNER = "GATEPAY_JOURNAL_OWNER"
 #: sibling failed or left unknown after it is this run's, never sent again by a child
 #: that happened to start later (``--retry-unknown`` included).
 ENV_JOURNAL_STARTED = "GATEPAY_JOURNAL_STARTED"
+#: ``gatepay bulk-create``'s transport when ``--transport`` is not given (``httpx`` or
+#: ``aiohttp``); ``--workers`` children inherit it.
+ENV_TRANSPORT = "GATEPAY_TRANSPORT"
 ENV_SANDBOX_CLIENT_ID = "GATEPAY_SANDBOX_CLIENT_ID"
 ENV_SANDBOX_SECRET_KEY = "GATEPAY_SANDBOX_SECRET_KEY"  # noqa: S105 - the variable's name
 ENV_SANDBOX_ADMIN_TOKEN = "GATEPAY_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - the variable's name

@@ -413,10 +413,40 @@ def test_bulk_create_uses_the_aiohttp_transport_and_says_so(
         tmp_path / "in.csv", [(f"fast{i}", f"fast-{i}", TEMPLATE_ID, "USDT", "2") for i in range(3)]
     )
     before = server.sandbox.attempts("create")
-    result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"))
+    result = invoke(
+        "bulk-create", str(source), "--out", str(tmp_path / "o.csv"), "--transport", "aiohttp"
+    )
     assert result.exit_code == 0, result.output
     assert server.sandbox.attempts("create") - before == 3
     assert "transport: aiohttp" in result.output
+
+
+@pytest.mark.parametrize("asked", [None, "httpx"])
+def test_bulk_create_sends_through_httpx_unless_aiohttp_is_asked_for(
+    env: dict[str, str],
+    server: SandboxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    asked: str | None,
+) -> None:
+    """aiohttp being installed (it is, here) does not choose the transport of a money run."""
+    monkeypatch.delenv("GATEPAY_TRANSPORT", raising=False)
+    if asked is not None:
+        monkeypatch.setenv("GATEPAY_TRANSPORT", asked)
+    source = write_input(tmp_path / "in.csv", [("h0", "h-0", TEMPLATE_ID, "USDT", "2")])
+    result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["transport"] == "httpx"
+
+
+def test_bulk_create_takes_aiohttp_from_the_environment(
+    env: dict[str, str], server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEPAY_TRANSPORT", "aiohttp")
+    source = write_input(tmp_path / "in.csv", [("e0", "e-0", TEMPLATE_ID, "USDT", "2")])
+    result = invoke("bulk-create", str(source), "--out", str(tmp_path / "o.csv"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["transport"] == "aiohttp"
 
 
 def test_bulk_create_refuses_duplicate_refs_before_sending(
@@ -597,3 +627,12 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path
         assert read_output(out) == output
     finally:
         _stop_sandbox(sandbox)
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_bulk_create_workers_are_given_the_run_s_transport(transport: str) -> None:
+    from gatepay_async.cli._bulk_command import _worker_arguments
+
+    arguments = _worker_arguments(16, 30.0, False, None, True, 4, transport)
+    index = arguments.index("--transport")
+    assert arguments[index + 1] == transport

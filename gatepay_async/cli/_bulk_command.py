@@ -36,9 +36,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from gatepay_async._aiohttp import fastest_http_client
+from gatepay_async._aiohttp import DefaultAioHttpClient, aiohttp_available
 from gatepay_async._bulk_models import BulkResult, BulkState
-from gatepay_async._cli_names import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from gatepay_async._cli_names import (
+    ENV_TRANSPORT,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 from gatepay_async._client import AsyncGatePay
 from gatepay_async._database import DatabaseURL, is_database_url, parse_database_url
 from gatepay_async._errors import (
@@ -249,6 +255,15 @@ class Stopper(SignalCounter):
 )
 @click.option("--retry-unknown", is_flag=True, help="send rows whose outcome is unknown again")
 @click.option(
+    "--transport",
+    type=click.Choice(["httpx", "aiohttp"]),
+    default="httpx",
+    envvar=ENV_TRANSPORT,
+    show_default=True,
+    help="the HTTP client: httpx (the SDK's default), or aiohttp (needs gatepay[aiohttp];"
+    f" less CPU per card, the same outcome for every answer) [env {ENV_TRANSPORT}]",
+)
+@click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     help="at most this many requests per second",
@@ -274,6 +289,7 @@ def bulk_create_command(
     workers: int,
     lease: float,
     retry_unknown: bool,
+    transport: str,
     rate: float | None,
     progress: bool,
     spreadsheet_safe: bool,
@@ -330,8 +346,8 @@ def bulk_create_command(
         check_paths(input_csv, out_path, journal_path)
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
-    # anyio.run below runs asyncio: the fastest safe transport there is aiohttp's.
-    http_client, transport = fastest_http_client()
+    # httpx unless asked: see docs/reliability.md ("Which transport bulk-create uses").
+    http_client = _http_client(transport)
     client = options.client(http_client)
     journal: JournalStore
     try:
@@ -365,7 +381,9 @@ def bulk_create_command(
             journal,
             journal_arg,
             options,
-            _worker_arguments(concurrency, lease, retry_unknown, rate, spreadsheet_safe, workers),
+            _worker_arguments(
+                concurrency, lease, retry_unknown, rate, spreadsheet_safe, workers, transport
+            ),
         )
     try:
         recovered = recover_from_output(out_path, journal)
@@ -475,15 +493,27 @@ def _worker_arguments(
     rate: float | None,
     spreadsheet_safe: bool,
     workers: int,
+    transport: str,
 ) -> list[str]:
     """The options every worker is given (never a secret: see _bulk_workers)."""
     arguments = ["--concurrency", str(concurrency), "--lease", repr(lease), "--no-progress"]
+    arguments += ["--transport", transport]
     arguments.append("--spreadsheet-safe" if spreadsheet_safe else "--raw-cells")
     if retry_unknown:
         arguments.append("--retry-unknown")
     if rate is not None:
         arguments += ["--rate", repr(rate / workers)]  # the rate is the campaign's
     return arguments
+
+
+def _http_client(transport: str) -> DefaultAioHttpClient | None:
+    """The run's HTTP client: None for the SDK's default (httpx), or aiohttp's when
+    ``--transport aiohttp`` asks for it and it is installed."""
+    if transport != "aiohttp":
+        return None
+    if not aiohttp_available():
+        raise click.UsageError("--transport aiohttp needs aiohttp: pip install 'gatepay[aiohttp]'")
+    return DefaultAioHttpClient()
 
 
 def _run_started() -> int | None:
