@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from gatepay_async._redact import mask_secret
 
-__all__ = ["Secret", "hide", "reveal"]
+__all__ = ["Sealed", "Secret", "hide", "reveal"]
 
 _T = TypeVar("_T")
 
@@ -104,6 +104,23 @@ class Secret:
 
     def __reduce_ex__(self, protocol: Any) -> NoReturn:
         raise TypeError("a Secret is not pickled: its value would be written out in clear")
+
+
+class Sealed(Generic[_T]):
+    """Any value that holds secrets and that no display form may show (a raw answer, a
+    database row holding one), carried through frames that can raise. Its repr names
+    only the type; ``value`` hands it out."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: _T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<sealed {type(self.value).__name__}>"
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError("a Sealed value is not pickled: it holds secrets")
 
 
 def hide(value: _T) -> Secret | _T:

@@ -44,9 +44,13 @@ CARD = {"card_num": CARD_NUMBER, "card_key": KEY, "amount": "1", "currency": "US
 SECRETS = (SECRET, API_KEY, KEY)
 
 #: Every public operation that sends: create, query and balance by either lookup, the
-#: merchant's balance and the templates.
+#: merchant's balance and the templates; and a create with an idempotency key, once (its
+#: answer handling through the ledger) and again (the ledger's lookup of the row the first
+#: left unknown, raw answer and all).
 OPERATIONS = (
     "create",
+    "create_idempotent",
+    "create_idempotent_again",
     "query_key",
     "query_card_number",
     "balance_key",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,9 +40,14 @@ async def call(gp: AsyncGatePay, operation: str) -> Any:
     """``operation`` with its arguments read from module constants: the caller's frame
     holds no key of its own, so what the walk finds is the SDK's."""
     cards = gp.gift_cards
-    if operation == "create":
+    if operation.startswith("create"):
+        order = {"idempotency_key": "order-1"} if "idempotent" in operation else {}
         return await cards.create(
-            title="frames", template_id="255267012439183360", currency="USDT", amount=Decimal(1)
+            title="frames",
+            template_id="255267012439183360",
+            currency="USDT",
+            amount=Decimal(1),
+            **order,
         )
     if operation == "query_key":
         return await cards.query(key=KEY)
@@ -57,10 +63,13 @@ async def call(gp: AsyncGatePay, operation: str) -> Any:
     return await cards.list_templates()
 
 
-async def raised_by(operation: str, failure: str) -> GatePayError:
+async def raised_by(operation: str, failure: str, ledger: Path) -> GatePayError:
     """The error ``operation`` raises against a server failing as ``failure`` says."""
     with RawServer(responder(failure)) as server:
-        async with client(server.url) as gp:
+        async with client(server.url, ledger=f"sqlite:///{ledger}") as gp:
+            if operation == "create_idempotent_again":
+                with pytest.raises(GatePayError):
+                    await call(gp, operation)  # the first: unknown, recorded in the ledger
             try:
                 await call(gp, operation)
             except GatePayError as exc:
@@ -72,8 +81,8 @@ async def raised_by(operation: str, failure: str) -> GatePayError:
 @pytest.mark.usefixtures("fast_retries")
 @pytest.mark.parametrize("failure", list(FAILURES))
 @pytest.mark.parametrize("operation", OPERATIONS)
-async def test_no_frame_local_shows_a_secret(operation: str, failure: str) -> None:
-    error = await raised_by(operation, failure)
+async def test_no_frame_local_shows_a_secret(operation: str, failure: str, tmp_path: Path) -> None:
+    error = await raised_by(operation, failure, tmp_path / "ledger.db")
     found = []
     walked = 0
     for where, variables in frames(error):
