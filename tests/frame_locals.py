@@ -43,10 +43,10 @@ CARD_NUMBER = "GC900100200300"
 CARD = {"card_num": CARD_NUMBER, "card_key": KEY, "amount": "1", "currency": "USDT"}
 SECRETS = (SECRET, API_KEY, KEY)
 
-#: Every public operation that sends: create, query and balance by either lookup, the
-#: merchant's balance and the templates; and a create with an idempotency key, once (its
-#: answer handling through the ledger) and again (the ledger's lookup of the row the first
-#: left unknown, raw answer and all).
+#: Every public operation that sends: create, query and balance by either lookup, a wait
+#: for a status by key, the merchant's balance and the templates; and a create with an
+#: idempotency key, once (its answer handling through the ledger) and again (the ledger's
+#: lookup of the row the first left unknown, raw answer and all).
 OPERATIONS = (
     "create",
     "create_idempotent",
@@ -55,6 +55,7 @@ OPERATIONS = (
     "query_card_number",
     "balance_key",
     "balance_card_number",
+    "wait_for_status_key",
     "merchant_balance",
     "list_templates",
 )

@@ -37,7 +37,7 @@ from tests.frame_locals import FAILURES, KEY, OPERATIONS, leaked
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
 #: Operations with their key in a frame: the key's masked form shows there instead.
-WITH_A_KEY = ("query_key", "balance_key")
+WITH_A_KEY = ("query_key", "balance_key", "wait_for_status_key")
 
 
 def raised(facade: str, operation: str, failure: str, tmp_path: Path) -> GatePayError:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gatepay_async import AsyncGatePay, GatePayError
+from gatepay_async import AsyncGatePay, GatePayError, GiftCardStatus
 from tests.frame_locals import (
     API_KEY,
     CARD_NUMBER,
@@ -57,6 +57,8 @@ async def call(gp: AsyncGatePay, operation: str) -> Any:
         return await cards.balance(key=KEY)
     if operation == "balance_card_number":
         return await cards.balance(card_number=CARD_NUMBER)
+    if operation == "wait_for_status_key":
+        return await cards.wait_for_status(key=KEY, statuses=[GiftCardStatus.REDEEMED], timeout=5)
     if operation == "merchant_balance":
         return await cards.merchant_balance()
     assert operation == "list_templates"

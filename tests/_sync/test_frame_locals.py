@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gatepay_sync import GatePay, GatePayError
+from gatepay_sync import GatePay, GatePayError, GiftCardStatus
 from tests.frame_locals import (
     API_KEY,
     CARD_NUMBER,
@@ -58,6 +58,8 @@ def call(gp: GatePay, operation: str) -> Any:
         return cards.balance(key=KEY)
     if operation == "balance_card_number":
         return cards.balance(card_number=CARD_NUMBER)
+    if operation == "wait_for_status_key":
+        return cards.wait_for_status(key=KEY, statuses=[GiftCardStatus.REDEEMED], timeout=5)
     if operation == "merchant_balance":
         return cards.merchant_balance()
     assert operation == "list_templates"
