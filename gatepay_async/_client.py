@@ -148,6 +148,8 @@ class AsyncGatePay:
         return self._clock
 
     def __repr__(self) -> str:
+        if "_config" not in vars(self):  # refused mid-construction: error tools show it
+            return f"{type(self).__name__}(<not configured>)"
         return (
             f"{type(self).__name__}(client_id={self._config.client_id!r}, "
             f"base_url={self._config.base_url!r}, on_behalf_of={self._config.on_behalf_of!r})"

@@ -10,7 +10,7 @@ import httpx
 
 from gatepay_async._errors import ValidationError
 from gatepay_async._paths import PathSet
-from gatepay_async._secret import Secret, hide
+from gatepay_async._secret import Sealed, Secret, hide
 from gatepay_async._version import __version__
 
 __all__ = [
@@ -82,11 +82,14 @@ class ClientConfig:
     ) -> ClientConfig:
         # Masked on entry: every check below can raise, and error tools show this frame.
         secret_key, api_key = hide(secret_key), hide(api_key)
-        env = os.environ if environ is None else environ
-        client_id = _required(client_id, env.get(ENV_CLIENT_ID), "client_id", ENV_CLIENT_ID)
-        secret = _required_secret(secret_key, env.get(ENV_SECRET_KEY), "secret_key", ENV_SECRET_KEY)
+        # The environment holds the secret too (and any other of the process's): sealed.
+        env = Sealed(os.environ if environ is None else environ)
+        client_id = _required(client_id, env.value.get(ENV_CLIENT_ID), "client_id", ENV_CLIENT_ID)
+        secret = _required_secret(
+            secret_key, _variable_secret(env.value, ENV_SECRET_KEY), "secret_key", ENV_SECRET_KEY
+        )
         del secret_key
-        url = (base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
+        url = (base_url or env.value.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ValidationError("base_url", "must start with http:// or https://")
         if on_behalf_of is not None and (not isinstance(on_behalf_of, str) or not on_behalf_of):
@@ -94,7 +97,7 @@ class ClientConfig:
         if api_key is not None and (not isinstance(api_key, Secret) or not api_key):
             raise ValidationError("api_key", "must be a non-empty string or None")
         # An empty variable counts as unset: a blank line in an .env file is no key.
-        api = api_key if isinstance(api_key, Secret) else _variable_secret(env, ENV_API_KEY)
+        api = api_key if isinstance(api_key, Secret) else _variable_secret(env.value, ENV_API_KEY)
         del api_key
         if paths is not None and not isinstance(paths, PathSet):
             raise ValidationError("paths", "must be a PathSet or None")
@@ -129,9 +132,9 @@ def _required(value: str | None, fallback: str | None, name: str, env_name: str)
     return chosen
 
 
-def _required_secret(value: object, fallback: str | None, name: str, env_name: str) -> Secret:
+def _required_secret(value: object, fallback: Secret | None, name: str, env_name: str) -> Secret:
     """``_required`` for a value masked on entry (``hide``): never unwrapped to check it."""
-    chosen = value if value is not None else hide(fallback)
+    chosen = value if value is not None else fallback
     if chosen is None or chosen == "":
         raise ValidationError(name, f"missing: pass {name}=... or set the {env_name} variable")
     if not isinstance(chosen, Secret):
@@ -140,6 +143,7 @@ def _required_secret(value: object, fallback: str | None, name: str, env_name: s
 
 
 def _variable_secret(env: Mapping[str, str], name: str) -> Secret | None:
+    """The variable ``name``, masked; None when unset or empty."""
     value = env.get(name)
     return Secret(value) if value else None
 

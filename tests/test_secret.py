@@ -7,13 +7,14 @@ import copy
 import json
 import pickle
 import pprint
+from typing import Any
 
 import attrs
 import pytest
 import rich.pretty
 from sentry_sdk.serializer import serialize
 
-from gatepay_async import GiftCard
+from gatepay_async import AsyncGatePay, GiftCard, ValidationError
 from gatepay_async._auth import GatePayAuth
 from gatepay_async._config import ClientConfig
 from gatepay_async._secret import Sealed, Secret
@@ -21,7 +22,7 @@ from gatepay_async._sending import MaskedRequest, masked
 from gatepay_async._validation import card_lookup, sealed_json
 from gatepay_async.resources.gift_cards import AsyncGiftCards
 from gatepay_sync import GatePay
-from tests.frame_locals import leaked
+from tests.frame_locals import frames, leaked, local_renderings
 
 KEY = "q8Zf3Lm+Wx0/Tb7PkR2nYc5Vd1Hs9Ja4Ge6Ui8Oo3E="
 SECRET = "frames-Signing-Secret-7Qx2Lm9Vb4"
@@ -175,3 +176,35 @@ def test_the_public_signatures_still_take_plain_text() -> None:
     import inspect
 
     assert "str | None" in str(inspect.signature(AsyncGiftCards.query).parameters["key"])
+
+
+def build(client: type[Any], *, with_arguments: bool) -> BaseException:
+    """The error of a client refused at construction (caught here, the secrets read from
+    module constants: the caller's frame holds none of its own)."""
+    try:
+        if with_arguments:
+            client(client_id="c", base_url="ftp://x", secret_key=SECRET, api_key=API_KEY)
+        else:
+            client(client_id="c", base_url="ftp://x")
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("the client was built")
+
+
+@pytest.mark.parametrize("client", [AsyncGatePay, GatePay])
+@pytest.mark.parametrize("from_the_environment", [False, True])
+def test_a_client_refused_at_construction_shows_no_secret_in_its_frames(
+    client: type[Any], from_the_environment: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if from_the_environment:
+        monkeypatch.setenv("GATEPAY_SECRET_KEY", SECRET)
+        monkeypatch.setenv("GATEPAY_API_KEY", API_KEY)
+    error = build(client, with_arguments=not from_the_environment)
+    assert "base_url" in str(error)
+    walked = 0
+    for where, variables in frames(error):
+        walked += 1
+        for name, value in variables.items():
+            for text in local_renderings(value):
+                assert not leaked(text), f"{where}: {name} = {text[:200]}"
+    assert walked >= 3  # the caller, the client's __init__, the config's checks
