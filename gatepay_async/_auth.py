@@ -9,6 +9,7 @@ from collections.abc import Generator
 import httpx
 
 from gatepay_async._clock import ServerClock, clock_refusal
+from gatepay_async._secret import Secret
 from gatepay_async._signing import sign
 
 __all__ = ["GatePayAuth", "new_nonce", "refused_for_timestamp"]
@@ -44,15 +45,16 @@ class GatePayAuth(httpx.Auth):
     def __init__(
         self,
         client_id: str,
-        secret_key: str,
+        secret_key: str | Secret,
         *,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         on_behalf_of: str | None = None,
         clock: ServerClock | None = None,
     ) -> None:
         self._client_id = client_id
-        self._secret_key = secret_key
-        self._api_key = api_key
+        # Kept masked; revealed only into the signature and the header they go to.
+        self._secret_key = Secret.of(secret_key)
+        self._api_key = None if api_key is None else Secret.of(api_key)
         self._on_behalf_of = on_behalf_of
         self.clock = clock if clock is not None else ServerClock()
 
@@ -66,11 +68,13 @@ class GatePayAuth(httpx.Auth):
         headers[HEADER_CLIENT_ID] = self._client_id
         headers[HEADER_TIMESTAMP] = timestamp
         headers[HEADER_NONCE] = nonce
-        headers[HEADER_SIGNATURE] = sign(self._secret_key, timestamp, nonce, request.content)
+        headers[HEADER_SIGNATURE] = sign(
+            self._secret_key.reveal(), timestamp, nonce, request.content
+        )
         if self._on_behalf_of is not None:
             headers[HEADER_ON_BEHALF_OF] = self._on_behalf_of
         if self._api_key is not None and request.method in ("POST", "PUT"):
-            headers[HEADER_CERTIFICATE_SN] = self._api_key
+            headers[HEADER_CERTIFICATE_SN] = self._api_key.reveal()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.sign_request(request)

@@ -10,6 +10,7 @@ import httpx
 
 from gatepay_async._errors import ValidationError
 from gatepay_async._paths import PathSet
+from gatepay_async._secret import Sealed, Secret, hide
 from gatepay_async._version import __version__
 
 __all__ = [
@@ -48,11 +49,15 @@ DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 
 @attrs.frozen(repr=False)
 class ClientConfig:
+    """The checked arguments of a client. The signing secret and the api key are
+    :class:`Secret` values: rich tracebacks and structlog walk this class's fields one by
+    one (``repr=False`` does not stop them), and a frame holding it shows only masks."""
+
     client_id: str
-    secret_key: str
+    secret_key: Secret
     base_url: str
     on_behalf_of: str | None
-    api_key: str | None
+    api_key: Secret | None
     timeout: httpx.Timeout
     max_retries: int
     #: Seconds one attempt may take from connect to last byte; set when ``timeout`` is a
@@ -65,29 +70,35 @@ class ClientConfig:
         cls,
         *,
         client_id: str | None,
-        secret_key: str | None,
+        secret_key: str | Secret | None,
         base_url: str | None,
         on_behalf_of: str | None,
-        api_key: str | None,
+        api_key: str | Secret | None,
         timeout: float | httpx.Timeout,
         max_retries: int,
         paths: PathSet | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         environ: Mapping[str, str] | None = None,
     ) -> ClientConfig:
-        env = os.environ if environ is None else environ
-        client_id = _required(client_id, env.get(ENV_CLIENT_ID), "client_id", ENV_CLIENT_ID)
-        secret_key = _required(secret_key, env.get(ENV_SECRET_KEY), "secret_key", ENV_SECRET_KEY)
-        url = (base_url or env.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
+        # Masked on entry: every check below can raise, and error tools show this frame.
+        secret_key, api_key = hide(secret_key), hide(api_key)
+        # The environment holds the secret too (and any other of the process's): sealed.
+        env = Sealed(os.environ if environ is None else environ)
+        client_id = _required(client_id, env.value.get(ENV_CLIENT_ID), "client_id", ENV_CLIENT_ID)
+        secret = _required_secret(
+            secret_key, _variable_secret(env.value, ENV_SECRET_KEY), "secret_key", ENV_SECRET_KEY
+        )
+        del secret_key
+        url = (base_url or env.value.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ValidationError("base_url", "must start with http:// or https://")
         if on_behalf_of is not None and (not isinstance(on_behalf_of, str) or not on_behalf_of):
             raise ValidationError("on_behalf_of", "must be a non-empty string or None")
-        if api_key is not None and (not isinstance(api_key, str) or not api_key):
+        if api_key is not None and (not isinstance(api_key, Secret) or not api_key):
             raise ValidationError("api_key", "must be a non-empty string or None")
-        if api_key is None:
-            # An empty variable counts as unset: a blank line in an .env file is no key.
-            api_key = env.get(ENV_API_KEY) or None
+        # An empty variable counts as unset: a blank line in an .env file is no key.
+        api = api_key if isinstance(api_key, Secret) else _variable_secret(env.value, ENV_API_KEY)
+        del api_key
         if paths is not None and not isinstance(paths, PathSet):
             raise ValidationError("paths", "must be a PathSet or None")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -101,10 +112,10 @@ class ClientConfig:
         checked_timeout = _timeout(timeout)
         return cls(
             client_id=client_id,
-            secret_key=secret_key,
+            secret_key=secret,
             base_url=url,
             on_behalf_of=on_behalf_of,
-            api_key=api_key,
+            api_key=api,
             timeout=checked_timeout,
             max_retries=max_retries,
             attempt_timeout=None if isinstance(timeout, httpx.Timeout) else float(timeout),
@@ -119,6 +130,22 @@ def _required(value: str | None, fallback: str | None, name: str, env_name: str)
     if not isinstance(chosen, str):
         raise ValidationError(name, "must be a string")
     return chosen
+
+
+def _required_secret(value: object, fallback: Secret | None, name: str, env_name: str) -> Secret:
+    """``_required`` for a value masked on entry (``hide``): never unwrapped to check it."""
+    chosen = value if value is not None else fallback
+    if chosen is None or chosen == "":
+        raise ValidationError(name, f"missing: pass {name}=... or set the {env_name} variable")
+    if not isinstance(chosen, Secret):
+        raise ValidationError(name, "must be a string")
+    return chosen
+
+
+def _variable_secret(env: Mapping[str, str], name: str) -> Secret | None:
+    """The variable ``name``, masked; None when unset or empty."""
+    value = env.get(name)
+    return Secret(value) if value else None
 
 
 def _timeout(timeout: float | httpx.Timeout) -> httpx.Timeout:

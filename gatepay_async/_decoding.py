@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from gatepay_async._answer_frames import reads_answers
 from gatepay_async._balances import is_currency_code, per_currency
 from gatepay_async._errors import ResponseValidationError
 from gatepay_async._models import (
@@ -54,6 +55,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@reads_answers
 def decode_card(data: Any) -> GiftCard:
     if not isinstance(data, Mapping):
         raise ResponseValidationError(
@@ -98,6 +100,7 @@ def decode_card_leniently(
     return attrs.evolve(card, card_number=card_number or "", key=key or "")
 
 
+@reads_answers
 def decode_balance(data: Any) -> GiftCardBalance:
     """A card's balance; a per-currency answer (flat map or list) fills ``balances``."""
     if isinstance(data, list) or (
@@ -122,6 +125,7 @@ def decode_balance(data: Any) -> GiftCardBalance:
     return attrs.evolve(card, balances=balances, extra=extra)
 
 
+@reads_answers
 def decode_merchant_balance(data: Any) -> MerchantBalance:
     """The merchant's funds per currency: the flat ``{"USDT": "12.50"}`` object the official
     clients read, a list of ``{currency, available|amount|balance}`` entries, or such a
@@ -144,6 +148,7 @@ def decode_merchant_balance(data: Any) -> MerchantBalance:
     return MerchantBalance(balances=balances, extra=extra)
 
 
+@reads_answers
 def decode_templates(data: Any) -> list[GiftCardTemplate]:
     if data is None:
         return []

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from gatepay_async._answer_frames import reads_answers
 from gatepay_async._errors import (
     ResponseValidationError,
     body_snippet,
@@ -49,6 +50,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+@reads_answers
 def decode_envelope(response: httpx.Response, *, method: str, path: str) -> Any:
     """Return the ``data`` of a successful answer; raise the right GatePayError otherwise."""
     status_code = response.status_code

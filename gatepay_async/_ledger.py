@@ -30,6 +30,7 @@ from typing import Any
 
 import attrs
 
+from gatepay_async._answer_frames import reads_answers
 from gatepay_async._database import NOW_MS, Database, DatabaseError, Transaction
 from gatepay_async._database import parse_database_url as _parse_url
 from gatepay_async._decoding import decode_card
@@ -50,6 +51,7 @@ from gatepay_async._outcome import (
     recover_card,
     unknown_error,
 )
+from gatepay_async._secret import Sealed
 from gatepay_async._validation import CreateRequest
 
 __all__ = [
@@ -173,7 +175,9 @@ class Ledger:
         """
         owner = secrets.token_hex(16)
 
-        def claim(tx: Transaction) -> tuple[Any, ...] | None:
+        # The row (its raw answer, its card) is handed on sealed: _stored may raise, and
+        # error tools show this frame's locals.
+        def claim(tx: Transaction) -> Sealed[tuple[Any, ...]] | None:
             now = NOW_MS[tx.dialect]
             inserted = tx.execute(
                 f"INSERT INTO {TABLE} (idempotency_key, title, template_id, currency, amount,"
@@ -199,12 +203,12 @@ class Ledger:
                 if taken:
                     return None
                 row = _select(tx, key)  # another process took it over first
-            return row
+            return Sealed(row)
 
-        row = self._run(claim)
-        if row is None:
+        claimed = self._run(claim)
+        if claimed is None:
             return Begun(owner=owner)
-        return Begun(card=_stored(row, request, account))
+        return Begun(card=_stored(claimed, request, account))
 
     def record_answer(self, key: str, owner: str, status_code: int, body: bytes) -> bool:
         """Commit GatePay's raw answer to ``owner``'s attempt; False if the row is no
@@ -409,8 +413,11 @@ def _differences(row: tuple[Any, ...], request: CreateRequest, account: str) -> 
     return differ
 
 
-def _stored(row: tuple[Any, ...], request: CreateRequest, account: str) -> GiftCard:
-    """The stored card of a row this attempt did not claim, or the error to raise."""
+@reads_answers
+def _stored(sealed: Sealed[tuple[Any, ...]], request: CreateRequest, account: str) -> GiftCard:
+    """The stored card of a row this attempt did not claim, or the error to raise (from
+    the wrapper: this frame holds the row's raw answer and card)."""
+    row = sealed.value
     differ = _differences(row, request, account)
     if match_account(row[9], row[10], account) is AccountMatch.AMBIGUOUS:
         raise ValidationError(

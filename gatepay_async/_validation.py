@@ -9,6 +9,7 @@ from decimal import Decimal
 import attrs
 
 from gatepay_async._errors import ValidationError
+from gatepay_async._secret import Secret, reveal
 
 __all__ = [
     "CreateRequest",
@@ -16,6 +17,7 @@ __all__ = [
     "canonical_amount",
     "card_lookup",
     "dump_json",
+    "sealed_json",
 ]
 
 MAX_AMOUNT_DECIMALS = 6
@@ -34,6 +36,18 @@ _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0
 def dump_json(payload: object) -> bytes:
     """The one serialisation of a request body: compact JSON, UTF-8."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sealed_json(payload: dict[str, str | Secret]) -> Secret:
+    """A body carrying a secret (query by key), serialised as :func:`dump_json` does,
+    kept masked until the request is built (its values revealed only here, inline)."""
+    return Secret(
+        json.dumps(
+            {name: reveal(value) for name, value in payload.items()},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+    )
 
 
 def canonical_amount(amount: object, argument: str = "amount") -> str:
@@ -161,12 +175,16 @@ def build_create_request(
     return CreateRequest(title, template_id, currency, Decimal(amount_text), body)
 
 
-def card_lookup(card_number: object, key: object) -> tuple[str, str]:
-    """Exactly one of card_number / key; returns which one and its value."""
+def card_lookup(card_number: object, key: object) -> tuple[str, str | Secret]:
+    """Exactly one of card_number / key; returns which one and its value (a key as a
+    :class:`Secret`: callers mask it on entry, and it stays masked until the wire)."""
     if card_number is not None and key is not None:
         raise ValidationError("card_number/key", "pass exactly one of card_number or key, not both")
     if card_number is not None:
         return "card_number", non_empty_text(card_number, "card_number")
     if key is not None:
-        return "key", non_empty_text(key, "key")
+        if not isinstance(key, Secret):
+            return "key", Secret(non_empty_text(key, "key"))
+        non_empty_text(key.reveal(), "key")
+        return "key", key
     raise ValidationError("card_number/key", "pass exactly one of card_number or key")

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from gatepay_async._errors import ValidationError
 from gatepay_async._models import GiftCardStatus
 from gatepay_async._redact import mask_secret
+from gatepay_async._secret import Secret, reveal
 
 __all__ = ["MAX_POLL_INTERVAL", "describe_lookup", "wait_plan"]
 
@@ -48,8 +49,8 @@ def wait_plan(
     return wanted, max(poll, MAX_POLL_INTERVAL)
 
 
-def describe_lookup(field: str, value: str) -> str:
+def describe_lookup(field: str, value: str | Secret) -> str:
     """``card 1234`` or ``card with key abcd…`` (a key is a secret: masked)."""
     if field == "key":
-        return f"card with key {mask_secret(value)}"
+        return f"card with key {mask_secret(reveal(value))}"
     return f"card {value}"

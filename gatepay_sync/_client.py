@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -48,6 +48,7 @@ from gatepay_async._retry import (
     stop_after_sends,
     wait_after_attempt,
 )
+from gatepay_async._secret import Secret, hide
 from gatepay_async._synchronization import Deadline, sleep
 
 from ._sending import Sender
@@ -90,12 +91,15 @@ class GatePay:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         ledger: str | Ledger | None = None,
     ) -> None:
+        # Masked before anything can raise: error tools show this frame's locals.
+        masked_secret_key, masked_api_key = hide(secret_key), hide(api_key)
+        del secret_key, api_key
         self._config = ClientConfig.resolve(
             client_id=client_id,
-            secret_key=secret_key,
+            secret_key=masked_secret_key,
             base_url=base_url,
             on_behalf_of=on_behalf_of,
-            api_key=api_key,
+            api_key=masked_api_key,
             timeout=timeout,
             max_retries=max_retries,
             paths=paths,
@@ -145,6 +149,8 @@ class GatePay:
         return self._clock
 
     def __repr__(self) -> str:
+        if "_config" not in vars(self):  # refused mid-construction: error tools show it
+            return f"{type(self).__name__}(<not configured>)"
         return (
             f"{type(self).__name__}(client_id={self._config.client_id!r}, "
             f"base_url={self._config.base_url!r}, on_behalf_of={self._config.on_behalf_of!r})"
@@ -179,7 +185,12 @@ class GatePay:
     # ------------------------------------------------------------ for the resources
 
     def _send(
-        self, method: str, path: str, *, body: bytes = b"", params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | Secret = b"",
+        params: Mapping[str, str | Secret] | None = None,
     ) -> Any:
         """Send a signed read and return the envelope's data, or raise the mapped error.
 
@@ -364,7 +375,8 @@ class GatePay:
                 finally:
                     response.close()
         except httpx.TransportError as exc:
-            failure = exc
+            # Only the redacted copy is kept: httpx's error holds the request (its URL).
+            failure = _detached(exc)
         except ResponseValidationError as exc:  # over the size cap: what was read is kept
             exc.partial_answer = _received(status_code, reading)
             raise
@@ -385,10 +397,9 @@ class GatePay:
             # Raised outside the except block, from a copy without the request: the
             # httpx error's request holds the URL, and balance(key=) has the key in it.
             self._log_attempt(method, path, type(failure).__name__, attempt, started)
-            detached = _detached(failure)
-            lost = connection_error(detached, method=method, path=path)
+            lost = connection_error(failure, method=method, path=path)
             lost.partial_answer = _received(status_code, reading)
-            raise lost from detached
+            raise lost from failure
         self._log_attempt(method, path, str(response.status_code), attempt, started)
         return response
 

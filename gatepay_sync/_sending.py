@@ -19,6 +19,7 @@ replacement of ``_transport_for_url``, and a direct send would reach the network
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -26,8 +27,10 @@ import httpx
 from gatepay_async._auth import GatePayAuth
 from gatepay_async._cookies import NoCookies
 from gatepay_async._patches import CLIENT_SEND_PATH, httpx_client_own
+from gatepay_async._redact import redact_url
+from gatepay_async._secret import Secret, reveal
 
-__all__ = ["Sender"]
+__all__ = ["Sender", "MaskedRequest", "masked"]
 
 #: httpx logs every request it sends at INFO under this name; a direct send says the same.
 _httpx_logger = logging.getLogger("httpx")
@@ -52,30 +55,46 @@ class Sender:
         self._urls: dict[str, httpx.URL] = {}  # per path: parsing costs more than a lookup
 
     def build(
-        self, method: str, path: str, *, content: bytes, params: dict[str, str] | None
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | Secret,
+        params: Mapping[str, str | Secret] | None,
     ) -> httpx.Request:
         """The request ``build_request`` would make, made without the client layer if it adds
-        nothing (the same URL, headers in the same order, body and timeout extension)."""
+        nothing (the same URL, headers in the same order, body and timeout extension).
+
+        A key (in ``content`` or ``params``) is revealed here, inline, into the request
+        only; the request's repr masks its query values (:class:`MaskedRequest`).
+        """
         client = self._client
         if not _plain_client(client):
-            return client.build_request(
-                method,
-                self._base_url + path,
-                content=content,
-                params=params,
-                headers=_JSON_HEADERS,
-                timeout=self._timeout,
+            return masked(
+                client.build_request(
+                    method,
+                    self._base_url + path,
+                    content=_wire_bytes(content),
+                    params=None if params is None else _wire_params(params),
+                    headers=_JSON_HEADERS,
+                    timeout=self._timeout,
+                )
             )
         if params is None:
             url = self._urls.get(path)
             if url is None:
                 url = self._urls[path] = httpx.URL(self._base_url + path)
-        else:
-            url = httpx.URL(self._base_url + path, params=params)
-        return httpx.Request(
+            return MaskedRequest(
+                method,
+                url,
+                content=_wire_bytes(content),
+                headers=client._merge_headers(_JSON_HEADERS),
+                extensions={"timeout": dict(self._timeouts)},
+            )
+        return MaskedRequest(
             method,
-            url,
-            content=content,
+            httpx.URL(self._base_url + path, params=_wire_params(params)),
+            content=_wire_bytes(content),
             headers=client._merge_headers(_JSON_HEADERS),
             extensions={"timeout": dict(self._timeouts)},
         )
@@ -105,6 +124,33 @@ class Sender:
             )
         auth.clock.observe(response.headers.get("date"))
         return response
+
+
+class MaskedRequest(httpx.Request):
+    """An ``httpx.Request`` whose repr masks every query value: ``balance(key=...)`` puts
+    the key in the URL, and the SDK's frames (and a ``functools.partial`` over a request)
+    hold the request while code that can raise runs. Error tools show such locals by
+    their repr."""
+
+    def __repr__(self) -> str:
+        return f"<Request({self.method!r}, {redact_url(self.url)!r})>"
+
+
+def masked(request: httpx.Request) -> httpx.Request:
+    """``request`` as a :class:`MaskedRequest`: an ``httpx.Request`` built by httpx's own
+    ``build_request`` changes class (same object, same fields); a subclass that a caller's
+    client made is left as it is."""
+    if type(request) is httpx.Request:
+        request.__class__ = MaskedRequest
+    return request
+
+
+def _wire_bytes(content: bytes | Secret) -> bytes:
+    return content.reveal().encode("utf-8") if isinstance(content, Secret) else content
+
+
+def _wire_params(params: Mapping[str, str | Secret]) -> dict[str, str]:
+    return {name: str(reveal(value)) for name, value in params.items()}
 
 
 def _plain_client(client: Any) -> bool:

@@ -24,8 +24,9 @@ from gatepay_async._models import (
 )
 from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet, paths_for
+from gatepay_async._secret import Secret, hide
 from gatepay_async._synchronization import async_monotonic, async_sleep
-from gatepay_async._validation import build_create_request, card_lookup, dump_json
+from gatepay_async._validation import build_create_request, card_lookup, sealed_json
 from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
 
 from ._client_api import AsyncClientAPI
@@ -48,8 +49,8 @@ class AsyncGiftCards:
 
     async def list_templates(self) -> list[GiftCardTemplate]:
         """The cover templates available for new cards."""
-        data = await self._client._send("GET", self._paths.templates)
-        return decode_templates(data)
+        # Decoded inline: a local holding the answer would show in error tools.
+        return decode_templates(await self._client._send("GET", self._paths.templates))
 
     async def create(
         self,
@@ -104,9 +105,13 @@ class AsyncGiftCards:
 
     async def query(self, *, card_number: str | None = None, key: str | None = None) -> GiftCard:
         """A card's details, by exactly one of ``card_number`` or ``key``."""
-        field, value = card_lookup(card_number, key)
-        data = await self._client._send("POST", self._paths.query, body=dump_json({field: value}))
-        return decode_card(data)
+        masked_key = hide(key)
+        del key  # error tools show this frame's locals: only the masked key stays here
+        return await self._query(*card_lookup(card_number, masked_key))
+
+    async def _query(self, field: str, value: str | Secret) -> GiftCard:
+        body = sealed_json({field: value})
+        return decode_card(await self._client._send("POST", self._paths.query, body=body))
 
     async def balance(
         self, *, card_number: str | None = None, key: str | None = None
@@ -115,10 +120,11 @@ class AsyncGiftCards:
 
         An answer in the per-currency shape fills ``balances`` (every currency kept).
         """
-        field, value = card_lookup(card_number, key)
+        masked_key = hide(key)
+        del key  # error tools show this frame's locals: only the masked key stays here
+        field, value = card_lookup(card_number, masked_key)
         params = {_BALANCE_PARAMS[field]: value}
-        data = await self._client._send("GET", self._paths.balance, params=params)
-        return decode_balance(data)
+        return decode_balance(await self._client._send("GET", self._paths.balance, params=params))
 
     async def merchant_balance(self) -> MerchantBalance:
         """The merchant's available funds per currency.
@@ -127,8 +133,7 @@ class AsyncGiftCards:
         it. Every currency in the answer is in ``balances``; an amount that is not a
         decimal raises ResponseValidationError instead of being left out.
         """
-        data = await self._client._send("GET", self._paths.balance)
-        return decode_merchant_balance(data)
+        return decode_merchant_balance(await self._client._send("GET", self._paths.balance))
 
     def create_many(
         self,
@@ -233,14 +238,16 @@ class AsyncGiftCards:
         of ``statuses`` is reached within ``timeout`` seconds. Errors of ``query`` itself
         (after its own retries) are raised as they are.
         """
-        field, value = card_lookup(card_number, key)
+        masked_key = hide(key)
+        del key  # error tools show this frame's locals: only the masked key stays here
+        field, value = card_lookup(card_number, masked_key)
         wanted, max_interval = wait_plan(statuses, timeout=timeout, interval=interval)
         deadline = async_monotonic() + timeout
         delay = interval
         polls = 0
         card: GiftCard | None = None
         while True:
-            card = await self.query(**{field: value})
+            card = await self._query(field, value)
             polls += 1
             if card.status in wanted:
                 return card

@@ -8,10 +8,12 @@ against the client class, keeps the two from importing each other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from gatepay_async._ledger import Ledger
 from gatepay_async._outcome import CreateCall, CreateOutcome
+from gatepay_async._secret import Secret
 
 __all__ = ["ClientAPI"]
 
@@ -32,7 +34,12 @@ class ClientAPI(Protocol):
         """The GatePay account this client creates cards in, as the ledger keeps it."""
 
     def _send(
-        self, method: str, path: str, *, body: bytes = b"", params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | Secret = b"",
+        params: Mapping[str, str | Secret] | None = None,
     ) -> Any:
         """Send a signed read; the envelope's data, or the mapped error raised."""
 

@@ -25,8 +25,9 @@ from gatepay_async._models import (
 )
 from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet, paths_for
+from gatepay_async._secret import Secret, hide
 from gatepay_async._synchronization import monotonic, sleep
-from gatepay_async._validation import build_create_request, card_lookup, dump_json
+from gatepay_async._validation import build_create_request, card_lookup, sealed_json
 from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
 
 from ._client_api import ClientAPI
@@ -49,8 +50,8 @@ class GiftCards:
 
     def list_templates(self) -> list[GiftCardTemplate]:
         """The cover templates available for new cards."""
-        data = self._client._send("GET", self._paths.templates)
-        return decode_templates(data)
+        # Decoded inline: a local holding the answer would show in error tools.
+        return decode_templates(self._client._send("GET", self._paths.templates))
 
     def create(
         self,
@@ -105,9 +106,13 @@ class GiftCards:
 
     def query(self, *, card_number: str | None = None, key: str | None = None) -> GiftCard:
         """A card's details, by exactly one of ``card_number`` or ``key``."""
-        field, value = card_lookup(card_number, key)
-        data = self._client._send("POST", self._paths.query, body=dump_json({field: value}))
-        return decode_card(data)
+        masked_key = hide(key)
+        del key  # error tools show this frame's locals: only the masked key stays here
+        return self._query(*card_lookup(card_number, masked_key))
+
+    def _query(self, field: str, value: str | Secret) -> GiftCard:
+        body = sealed_json({field: value})
+        return decode_card(self._client._send("POST", self._paths.query, body=body))
 
     def balance(
         self, *, card_number: str | None = None, key: str | None = None
@@ -116,10 +121,11 @@ class GiftCards:
 
         An answer in the per-currency shape fills ``balances`` (every currency kept).
         """
-        field, value = card_lookup(card_number, key)
+        masked_key = hide(key)
+        del key  # error tools show this frame's locals: only the masked key stays here
+        field, value = card_lookup(card_number, masked_key)
         params = {_BALANCE_PARAMS[field]: value}
-        data = self._client._send("GET", self._paths.balance, params=params)
-        return decode_balance(data)
+        return decode_balance(self._client._send("GET", self._paths.balance, params=params))
 
     def merchant_balance(self) -> MerchantBalance:
         """The merchant's available funds per currency.
@@ -128,8 +134,7 @@ class GiftCards:
         it. Every currency in the answer is in ``balances``; an amount that is not a
         decimal raises ResponseValidationError instead of being left out.
         """
-        data = self._client._send("GET", self._paths.balance)
-        return decode_merchant_balance(data)
+        return decode_merchant_balance(self._client._send("GET", self._paths.balance))
 
     def create_many(
         self,
@@ -234,14 +239,16 @@ class GiftCards:
         of ``statuses`` is reached within ``timeout`` seconds. Errors of ``query`` itself
         (after its own retries) are raised as they are.
         """
-        field, value = card_lookup(card_number, key)
+        masked_key = hide(key)
+        del key  # error tools show this frame's locals: only the masked key stays here
+        field, value = card_lookup(card_number, masked_key)
         wanted, max_interval = wait_plan(statuses, timeout=timeout, interval=interval)
         deadline = monotonic() + timeout
         delay = interval
         polls = 0
         card: GiftCard | None = None
         while True:
-            card = self.query(**{field: value})
+            card = self._query(field, value)
             polls += 1
             if card.status in wanted:
                 return card
