@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gatepay_async import CardSpec
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent

@@ -20,8 +20,8 @@ import httpx
 from _common import CLIENT_ID, SECRET_KEY, base_parser, emit, spread
 
 from gatepay_async import AsyncGatePay
-from gatepay_async._config import DEFAULT_LIMITS
-from gatepay_async._sharding import shard_limits
+from gatepay_async._http.config import DEFAULT_LIMITS
+from gatepay_async._http.sharding import shard_limits
 from gatepay_sync import GatePay
 
 TARGET_RATIO = 3.0

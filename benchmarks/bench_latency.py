@@ -54,9 +54,9 @@ from _common import (
 )
 
 from gatepay_async import AsyncGatePay, CardSpec, DefaultAioHttpClient
-from gatepay_async._config import DEFAULT_LIMITS
-from gatepay_async._cookies import NoCookies
-from gatepay_async._transport import AsyncShardedTransport
+from gatepay_async._http.config import DEFAULT_LIMITS
+from gatepay_async._http.cookies import NoCookies
+from gatepay_async._http.transport import AsyncShardedTransport
 
 CREATE_PATH = "/v1/pay/gift/create"
 IMPLEMENTATIONS = ("raw", "sdk", "sdk_fast", "httpx")

@@ -2,7 +2,7 @@
 
 Both clients talk to one minimal responder (``_responder.py``: uvicorn, fixed answers)
 running in its own process on 127.0.0.1. The raw client makes the same signed request --
-the same header set, signed with ``gatepay_async._signing.sign``, compact JSON body --
+the same header set, signed with ``gatepay_async._http.signing.sign``, compact JSON body --
 and decodes the answer with ``json.loads``; the SDK adds input validation, its retry
 loop, the auth flow, envelope decoding and the model.
 

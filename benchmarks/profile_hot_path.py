@@ -49,14 +49,14 @@ from _responder import CREATE_ANSWER, QUERY_ANSWER
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from gatepay_async import AsyncGatePay, CardSpec
-from gatepay_async._auth import GatePayAuth
-from gatepay_async._clock import ServerClock
-from gatepay_async._decoding import decode_card
-from gatepay_async._envelope import decode_envelope, parse_json
-from gatepay_async._retry import RetryPolicy, should_retry, wait_after_attempt
-from gatepay_async._signing import sign
-from gatepay_async._synchronization import async_sleep
-from gatepay_async._validation import build_create_request, card_lookup, dump_json
+from gatepay_async._http.auth import GatePayAuth
+from gatepay_async._http.clock import ServerClock
+from gatepay_async._http.retry import RetryPolicy, should_retry, wait_after_attempt
+from gatepay_async._http.signing import sign
+from gatepay_async._primitives.synchronization import async_sleep
+from gatepay_async._wire.decoding import decode_card
+from gatepay_async._wire.envelope import decode_envelope, parse_json
+from gatepay_async._wire.validation import build_create_request, card_lookup, dump_json
 
 CARD_NUMBER = "1781747288859688"
 logger = logging.getLogger("gatepay")

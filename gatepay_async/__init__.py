@@ -4,7 +4,6 @@ Models and errors are one set of classes for both packages: ``gatepay_async.Gift
 and ``gatepay_sync.GiftCard`` are the same class, and so are the exceptions.
 """
 
-from gatepay_async._aiohttp import DefaultAioHttpClient  # unasync: async-only
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
 from gatepay_async._errors import (
     APIConnectionError,
@@ -21,8 +20,7 @@ from gatepay_async._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from gatepay_async._journal import Journal, JournalError
-from gatepay_async._ledger import Ledger, LedgerError
+from gatepay_async._http.aiohttp_transport import DefaultAioHttpClient  # unasync: async-only
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -30,8 +28,10 @@ from gatepay_async._models import (
     GiftCardTemplate,
     MerchantBalance,
 )
-from gatepay_async._paths import PathSet
-from gatepay_async._version import __version__
+from gatepay_async._primitives.version import __version__
+from gatepay_async._storage.journal import Journal, JournalError
+from gatepay_async._storage.ledger import Ledger, LedgerError
+from gatepay_async._wire.paths import PathSet
 
 from ._client import AsyncGatePay
 

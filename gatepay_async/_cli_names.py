@@ -47,7 +47,7 @@ EXIT_REFUSED = 4
 #: Stopped by SIGINT or SIGTERM.
 EXIT_INTERRUPTED = 130
 
-# The client's own variables (GATEPAY_CLIENT_ID ...) are in gatepay_async._config.
+# The client's own variables (GATEPAY_CLIENT_ID ...) are in gatepay_async._http.config.
 #: ``gatepay create``'s ledger (``--ledger``): a URL may hold a password, which a variable
 #: keeps out of the process list.
 ENV_LEDGER = "GATEPAY_LEDGER"

@@ -4,7 +4,7 @@ GatePay documents only ``400001`` and ``400007`` for gift cards (and ``300001`` 
 general reference). The authentication codes are conventions of the local sandbox: real
 GatePay may refuse a bad signature or a stale timestamp under other codes, so no client
 behaviour that must work against GatePay may rely on them alone (the clock re-sign, for
-instance, decides on the answer's ``Date`` header, see ``_clock.clock_refusal``).
+instance, decides on the answer's ``Date`` header, see ``_http.clock.clock_refusal``).
 
 The sandbox answers with these constants and the SDK's error mapping reads them, so the two
 cannot drift apart.

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from gatepay_async._codes import AUTHENTICATION_CODES, INVALID_REQUEST_CODES
-from gatepay_async._redact import redact_text
+from gatepay_async._secrets.redact import redact_text
 
 __all__ = [
     "APIConnectionError",

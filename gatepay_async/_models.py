@@ -19,7 +19,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn
 
 from gatepay_async._balances import per_currency
-from gatepay_async._redact import mask_secret
+from gatepay_async._secrets.redact import mask_secret
 
 __all__ = [
     "GiftCard",

@@ -1,3 +1,4 @@
+# unasync: shared
 """One-line settings that keep card keys out of tracing and error-tracking tools.
 
 ``balance(key=...)`` sends the card key in the URL's query string, because GatePay's API
@@ -28,7 +29,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gatepay_async._redact import mask_secret
+from gatepay_async._secrets.redact import mask_secret
 
 __all__ = [
     "DDTRACE_QUERY_STRING_REGEXP",

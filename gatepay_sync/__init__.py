@@ -21,8 +21,6 @@ from gatepay_async._errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from gatepay_async._journal import Journal, JournalError
-from gatepay_async._ledger import Ledger, LedgerError
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -30,8 +28,10 @@ from gatepay_async._models import (
     GiftCardTemplate,
     MerchantBalance,
 )
-from gatepay_async._paths import PathSet
-from gatepay_async._version import __version__
+from gatepay_async._primitives.version import __version__
+from gatepay_async._storage.journal import Journal, JournalError
+from gatepay_async._storage.ledger import Ledger, LedgerError
+from gatepay_async._wire.paths import PathSet
 
 from ._client import GatePay
 

@@ -13,18 +13,7 @@ from typing import Any
 import httpx
 from tenacity import Retrying, RetryCallState, retry_if_exception
 
-from gatepay_async._auth import HEADER_TIMESTAMP, GatePayAuth, refused_for_timestamp
-from gatepay_async._clock import ServerClock
-from gatepay_async._config import (
-    DEFAULT_LIMITS,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    USER_AGENT,
-    ClientConfig,
-)
-from gatepay_async._cookies import NoCookies
-from gatepay_async._envelope import decode_envelope
+from gatepay_async._decision.outcome import CreateCall, CreateOutcome
 from gatepay_async._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -34,13 +23,19 @@ from gatepay_async._errors import (
     ResponseValidationError,
     ValidationError,
 )
-from gatepay_async._ledger import Ledger, ledger_account
-from gatepay_async._log_redaction import install_log_redaction
-from gatepay_async._outcome import CreateCall, CreateOutcome
-from gatepay_async._paths import PathSet
-from gatepay_async._redact import redact_text, redact_url, scrub_known
-from gatepay_async._response_cap import ACCEPT_ENCODING, CappedBody
-from gatepay_async._retry import (
+from gatepay_async._http.auth import HEADER_TIMESTAMP, GatePayAuth, refused_for_timestamp
+from gatepay_async._http.clock import ServerClock
+from gatepay_async._http.config import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    ClientConfig,
+)
+from gatepay_async._http.cookies import NoCookies
+from gatepay_async._http.response_cap import ACCEPT_ENCODING, CappedBody
+from gatepay_async._http.retry import (
     RetryPolicy,
     connection_error,
     retry_wait,
@@ -48,11 +43,16 @@ from gatepay_async._retry import (
     stop_after_sends,
     wait_after_attempt,
 )
-from gatepay_async._secret import Secret, hide
-from gatepay_async._synchronization import Deadline, sleep
+from gatepay_async._primitives.synchronization import Deadline, sleep
+from gatepay_async._secrets.log_redaction import install_log_redaction
+from gatepay_async._secrets.redact import redact_text, redact_url, scrub_known
+from gatepay_async._secrets.secret import Secret, hide
+from gatepay_async._storage.ledger import Ledger, ledger_account
+from gatepay_async._wire.envelope import decode_envelope
+from gatepay_async._wire.paths import PathSet
 
-from ._sending import Sender
-from ._transport import ShardedTransport
+from ._http.sending import Sender
+from ._http.transport import ShardedTransport
 from .resources.gift_cards import GiftCards
 
 __all__ = ["GatePay"]
@@ -204,7 +204,7 @@ class GatePay:
     def _send_create(self, path: str, call: CreateCall) -> CreateOutcome:
         """Send ``call``'s create; return GatePay's last raw answer and its outcome.
 
-        The outcome is ``_outcome``'s decision on that answer (or on its absence); the
+        The outcome is ``_decision.outcome``'s decision on that answer (or on its absence); the
         create is resent only when the retry loop may resend that outcome (never sent,
         or refused with 429). Raises only what ``call``'s hooks raise.
         """
@@ -357,7 +357,7 @@ class GatePay:
         method = request.method
         config = self._config
         started = time.perf_counter()
-        # Only encodings that can be inflated with a bound are asked for (see _response_cap).
+        # Only encodings that can be inflated with a bound are asked for (see _http.response_cap).
         request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         failure: httpx.TransportError | None = None
         timed_out = False

@@ -3,6 +3,17 @@
     python scripts/unasync.py           # write the generated files
     python scripts/unasync.py --check   # write nothing; exit 1 with a diff if out of date
 
+What is generated follows from the code, with no list of modules:
+- every module of gatepay_async with async code (``async def``, ``async with``,
+  ``async for``, ``await``) is generated into the same relative path under gatepay_sync,
+  and so is the ``__init__.py`` of each folder on the way to one;
+- a module (or a package, in its ``__init__.py``) whose first line is
+  ``# unasync: shared`` (both facades use it as it is: the synchronization tools) or
+  ``# unasync: async-only`` (only the async facade has it: the aiohttp transport, the
+  command line, the sandbox) is not generated, nor is anything below such a package;
+- every other module is shared: both facades import it from gatepay_async;
+- tests/_async is generated into tests/_sync, all of it.
+
 Each source line goes through SUBS, in order. General rules suffice because the sources
 follow three conventions:
 - a sync name is the async name without its prefix: AsyncFoo -> Foo, async_foo -> foo;
@@ -17,25 +28,63 @@ fails the run, naming the source line.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCE_PACKAGE, TARGET_PACKAGE = "gatepay_async", "gatepay_sync"
+#: A module's first line that keeps it (a package's: the whole package) from being generated.
+NOT_GENERATED = re.compile(r"# unasync: (?:shared|async-only)\s*$")
+ASYNC_NODES = (ast.AsyncFunctionDef, ast.AsyncWith, ast.AsyncFor, ast.Await)
+
+
+def _first_line(path: Path) -> str:
+    with path.open(encoding="utf-8") as file:
+        return file.readline()
+
+
+def _has_async_code(path: Path) -> bool:
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    return any(isinstance(node, ASYNC_NODES) for node in ast.walk(tree))
+
+
+def generated_modules(root: Path) -> list[tuple[str, str]]:
+    """(source, target) for every module of the source package that is generated."""
+    package = root / SOURCE_PACKAGE
+    kept_out = {
+        init.parent
+        for init in package.rglob("__init__.py")
+        if NOT_GENERATED.match(_first_line(init))
+    }
+    modules = [
+        path
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "__init__.py"
+        and not kept_out.intersection(path.parents)
+        and not NOT_GENERATED.match(_first_line(path))
+        and _has_async_code(path)
+    ]
+    folders = {
+        folder
+        for path in modules
+        for folder in path.parents
+        if package in [folder, *folder.parents]
+    }
+    sources = sorted([*modules, *(folder / "__init__.py" for folder in folders)])
+    return [
+        (
+            path.relative_to(root).as_posix(),
+            TARGET_PACKAGE + path.relative_to(root).as_posix()[len(SOURCE_PACKAGE) :],
+        )
+        for path in sources
+    ]
+
 
 #: What is generated: (source, target), a .py file or a folder of them (recursively).
-GENERATED = [
-    ("gatepay_async/__init__.py", "gatepay_sync/__init__.py"),
-    ("gatepay_async/_client.py", "gatepay_sync/_client.py"),
-    ("gatepay_async/_sending.py", "gatepay_sync/_sending.py"),
-    ("gatepay_async/_transport.py", "gatepay_sync/_transport.py"),
-    ("gatepay_async/_worker_pool.py", "gatepay_sync/_worker_pool.py"),
-    ("gatepay_async/_rate_limiter.py", "gatepay_sync/_rate_limiter.py"),
-    ("gatepay_async/_group_commit.py", "gatepay_sync/_group_commit.py"),
-    ("gatepay_async/resources", "gatepay_sync/resources"),
-    ("tests/_async", "tests/_sync"),
-]
+GENERATED = [*generated_modules(ROOT), ("tests/_async", "tests/_sync")]
 
 
 def _dotted(path: str) -> str:

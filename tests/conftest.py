@@ -63,7 +63,7 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Millisecond back-off so retry tests take no time; Retry-After is still honoured."""
-    monkeypatch.setattr("gatepay_async._retry.INITIAL_BACKOFF", 0.001)
+    monkeypatch.setattr("gatepay_async._http.retry.INITIAL_BACKOFF", 0.001)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import attrs
 import httpx
 import pytest
 
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 
 __all__ = [
     "BASE_URL",
@@ -220,4 +220,4 @@ def assert_signed(
 
 def use_fast_backoff(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.001) -> None:
     """Shrink the retry back-off so retry tests run in milliseconds."""
-    monkeypatch.setattr("gatepay_async._retry.INITIAL_BACKOFF", seconds)
+    monkeypatch.setattr("gatepay_async._http.retry.INITIAL_BACKOFF", seconds)

@@ -39,9 +39,9 @@ def case_id(facade: str, operation: str, failure: str) -> str:
 
 
 def main() -> None:
-    import gatepay_async._retry
+    import gatepay_async._http.retry
 
-    gatepay_async._retry.INITIAL_BACKOFF = 0.001  # as the tests' fast_retries fixture
+    gatepay_async._http.retry.INITIAL_BACKOFF = 0.001  # as the tests' fast_retries fixture
     sentry_sdk.init(dsn="http://public@127.0.0.1:1/1", transport=KeepEnvelopes)
     from tests._async.test_frame_locals import raised_by as async_raised_by
     from tests._sync.test_frame_locals import raised_by as sync_raised_by

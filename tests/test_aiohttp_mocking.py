@@ -19,7 +19,7 @@ import pytest
 import respx
 
 from gatepay_async import AsyncGatePay, CardSpec, DefaultAioHttpClient
-from gatepay_async._aiohttp import AioHttpTransport
+from gatepay_async._http.aiohttp_transport import AioHttpTransport
 from gatepay_async.sandbox._fixture import GatePaySandbox
 from tests._async.test_mocking_tools import (
     MOCK_CARD_NUMBER,

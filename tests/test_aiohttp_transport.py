@@ -28,7 +28,7 @@ from gatepay_async import (
     RequestNotSentError,
     ValidationError,
 )
-from gatepay_async._aiohttp import map_error
+from gatepay_async._http.aiohttp_transport import map_error
 from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests._async.conftest import client_at, forbid_the_client_layer
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from gatepay_async import ResponseValidationError
-from gatepay_async._auth import GatePayAuth, new_nonce
-from gatepay_async._signing import verify
+from gatepay_async._http.auth import GatePayAuth, new_nonce
+from gatepay_async._http.signing import verify
 from gatepay_sync import GatePay
 
 SECRET = "s3cr3t-for-the-auth-flow-tests"

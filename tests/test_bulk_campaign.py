@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from gatepay_async._bulk_models import BulkState
-from gatepay_async._journal_db import DatabaseJournal
+from gatepay_async._storage.journal_db import DatabaseJournal
 from gatepay_async.cli._app import cli
 from tests.conftest import gatepay_command, gatepay_environ
 from tests.test_cli import (
@@ -479,7 +479,7 @@ def test_after_the_workers_a_card_in_a_workers_output_is_taken_back_never_made_u
     gone) printed the cards it could not record and wrote them to its own output: the
     command takes them back into the journal before it makes the dead workers' sends
     unknown, so that OUT holds their keys and --retry-unknown never sends them again."""
-    from gatepay_async._validation import CreateRequest, build_create_request
+    from gatepay_async._wire.validation import CreateRequest, build_create_request
     from gatepay_async.cli._bulk_workers import after_workers, worker_output
 
     def request(title: str) -> CreateRequest:

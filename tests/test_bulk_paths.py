@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gatepay_async._journal import Journal
+from gatepay_async._storage.journal import Journal
 from gatepay_async.cli._csv_io import write_output
 from gatepay_async.sandbox import SandboxServer
 from tests.test_cli import TEMPLATE_ID, env, invoke, server, write_input

@@ -24,10 +24,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from gatepay_async._journal import Journal
-from gatepay_async._journal_db import CAMPAIGNS, DatabaseJournal
-from gatepay_async._journal_store import JournalStore
-from gatepay_async._validation import build_create_request
+from gatepay_async._storage.journal import Journal
+from gatepay_async._storage.journal_db import CAMPAIGNS, DatabaseJournal
+from gatepay_async._storage.journal_store import JournalStore
+from gatepay_async._wire.validation import build_create_request
 from gatepay_async.cli._app import cli
 from gatepay_async.cli._csv_io import OUTPUT_COLUMNS, recover_from_output
 from gatepay_async.cli._output_origin import origin_path

@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from gatepay_async._bulk_models import BulkResult, BulkState
-from gatepay_async._journal import Journal
+from gatepay_async._storage.journal import Journal
 from gatepay_async.resources.bulk import INTERRUPTED_IN_THIS_RUN, AsyncBulkRun
 from gatepay_sync.resources.bulk import BulkRun
 from tests._async.conftest import mock_client
@@ -168,10 +168,10 @@ import sys
 from pathlib import Path
 
 from gatepay_async._bulk_models import BulkState
-from gatepay_async._journal import Journal
-from gatepay_async._synchronization import TaskGroup
-from gatepay_sync._group_commit import GroupCommit
-from gatepay_sync._worker_pool import WorkerPool
+from gatepay_async._storage.journal import Journal
+from gatepay_async._primitives.synchronization import TaskGroup
+from gatepay_sync._storage.group_commit import GroupCommit
+from gatepay_sync._bulk.worker_pool import WorkerPool
 from gatepay_sync.resources.bulk import BulkIssuer
 from tests._sync.conftest import mock_client
 from tests._sync.test_bulk import FakeGatePay, specs
@@ -251,7 +251,7 @@ import time
 from pathlib import Path
 
 from gatepay_async._bulk_models import BulkState
-from gatepay_async._journal import Journal
+from gatepay_async._storage.journal import Journal
 from tests._sync.conftest import mock_client
 from tests._sync.test_bulk import FakeGatePay, specs
 

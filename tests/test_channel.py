@@ -9,7 +9,7 @@ import threading
 import anyio
 import pytest
 
-from gatepay_async._synchronization import AsyncChannel, Channel
+from gatepay_async._primitives.synchronization import AsyncChannel, Channel
 
 
 @pytest.mark.anyio

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gatepay_async._journal import Journal
-from gatepay_async._validation import build_create_request
+from gatepay_async._storage.journal import Journal
+from gatepay_async._wire.validation import build_create_request
 from gatepay_async.cli._csv_io import OUTPUT_COLUMNS, recover_from_output, spreadsheet_cell
 from gatepay_async.cli._output_origin import seal, sha256_of
 from gatepay_async.sandbox import SandboxServer

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gatepay_async._clock import ServerClock
+from gatepay_async._http.clock import ServerClock
 
 
 def http_date(offset_seconds: float) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gatepay_async import _codes
-from gatepay_async._clock import TIMESTAMP_WINDOW_MS, clock_refusal
+from gatepay_async._http.clock import TIMESTAMP_WINDOW_MS, clock_refusal
 
 SERVER_S = 1_737_942_105  # a whole second, so the Date header is exact
 DATE = email.utils.formatdate(SERVER_S, usegmt=True)

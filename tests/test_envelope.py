@@ -18,7 +18,7 @@ from gatepay_async import (
     ResponseValidationError,
     ServerError,
 )
-from gatepay_async._envelope import decode_envelope, parse_json, parse_retry_after
+from gatepay_async._wire.envelope import decode_envelope, parse_json, parse_retry_after
 
 
 def response(status_code: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

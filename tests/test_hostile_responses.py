@@ -10,9 +10,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gatepay_async import APIError, GiftCard, GiftCardBalance, GiftCardTemplate
-from gatepay_async._decoding import decode_balance, decode_card, decode_templates
-from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import ResponseValidationError
+from gatepay_async._wire.decoding import decode_balance, decode_card, decode_templates
+from gatepay_async._wire.envelope import decode_envelope
 
 FIELDS = [
     "card_num", "cardNumber", "card_number", "card_key", "key", "amount", "currency",

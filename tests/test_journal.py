@@ -16,14 +16,15 @@ from typing import Any
 import anyio
 import pytest
 
-from gatepay_async import BulkState, Journal, JournalError, _journal
-from gatepay_async._bulk_plan import open_journal
-from gatepay_async._group_commit import AsyncGroupCommit
-from gatepay_async._validation import build_create_request
-from gatepay_async._worker_pool import AsyncWorkerPool
-from gatepay_sync._group_commit import GroupCommit
-from gatepay_sync._rate_limiter import RateLimiter
-from gatepay_sync._worker_pool import WorkerPool
+from gatepay_async import BulkState, Journal, JournalError
+from gatepay_async._bulk.plan import open_journal
+from gatepay_async._bulk.worker_pool import AsyncWorkerPool
+from gatepay_async._storage import journal as _journal
+from gatepay_async._storage.group_commit import AsyncGroupCommit
+from gatepay_async._wire.validation import build_create_request
+from gatepay_sync._bulk.rate_limiter import RateLimiter
+from gatepay_sync._bulk.worker_pool import WorkerPool
+from gatepay_sync._storage.group_commit import GroupCommit
 
 CARD = {
     "card_num": "GC0000000001",

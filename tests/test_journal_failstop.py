@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from gatepay_async._bulk_models import BulkState
-from gatepay_async._journal import Journal, JournalError
-from gatepay_async._validation import build_create_request
+from gatepay_async._storage.journal import Journal, JournalError
+from gatepay_async._wire.validation import build_create_request
 from gatepay_sync import GatePay
 from tests._async.conftest import mock_client
 from tests._async.test_bulk import CARD_KEY_PREFIX, FakeGatePay, specs
@@ -76,7 +76,7 @@ def test_a_short_write_is_cut_back_and_never_retried(
         journal.flush()
         good = path.stat().st_size
         disk = DiskFull(budget=30)  # room for a part of the next batch only
-        monkeypatch.setattr("gatepay_async._journal._write_fd", disk)
+        monkeypatch.setattr("gatepay_async._storage.journal._write_fd", disk)
         journal.record_issued("a", {"card_num": "GC1", "card_key": "KEY-1"})
         journal.record_intent("b", _request("b"))
         with pytest.raises(JournalError, match="No space left") as failed:
@@ -117,7 +117,7 @@ def test_a_failed_fsync_stops_the_journal(tmp_path: Path, monkeypatch: pytest.Mo
         def broken(fd: int) -> None:
             raise OSError(errno.EIO, "Input/output error")
 
-        monkeypatch.setattr("gatepay_async._journal._flush_fd", broken)
+        monkeypatch.setattr("gatepay_async._storage.journal._flush_fd", broken)
         with pytest.raises(JournalError, match="Input/output error"):
             journal.flush()
         with pytest.raises(JournalError):
@@ -139,7 +139,7 @@ async def test_create_many_stops_before_the_next_send_and_keeps_every_key(
     fake = FakeGatePay(latency=0.01)
     fake.journal_path = path  # the fake checks each create's intent is on disk first
     journal = Journal.open(path)
-    monkeypatch.setattr("gatepay_async._journal._write_fd", DiskFull(budget=6000))
+    monkeypatch.setattr("gatepay_async._storage.journal._write_fd", DiskFull(budget=6000))
     seen: dict[str, Any] = {}
     try:
         async with mock_client(fake.handler) as gp:
@@ -172,7 +172,7 @@ def test_sync_create_many_stops_before_the_next_send_too(
     path = tmp_path / "j"
     fake = SyncFakeGatePay()
     journal = Journal.open(path)
-    monkeypatch.setattr("gatepay_async._journal._write_fd", DiskFull(budget=6000))
+    monkeypatch.setattr("gatepay_async._storage.journal._write_fd", DiskFull(budget=6000))
     seen: set[str] = set()
     try:
         gp: GatePay

@@ -15,11 +15,11 @@ import psycopg
 import pytest
 
 from gatepay_async import BulkState, Journal, JournalError
-from gatepay_async._bulk_plan import open_journal
-from gatepay_async._database import parse_database_url
-from gatepay_async._journal_db import DatabaseJournal
-from gatepay_async._journal_store import JournalStore
-from gatepay_async._validation import CreateRequest, build_create_request
+from gatepay_async._bulk.plan import open_journal
+from gatepay_async._storage.database import parse_database_url
+from gatepay_async._storage.journal_db import DatabaseJournal
+from gatepay_async._storage.journal_store import JournalStore
+from gatepay_async._wire.validation import CreateRequest, build_create_request
 
 CARD = {"card_num": "GC0000000001", "card_key": "KEY-very-secret-0001", "amount": "1.5"}
 ANSWER = (

@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from gatepay_async._ledger_account import joined_writers, ledger_account
+from gatepay_async._storage.ledger_account import joined_writers, ledger_account
 from gatepay_sync import GatePay, GiftCard, Ledger, ValidationError
 from tests import helpers
 

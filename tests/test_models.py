@@ -18,8 +18,8 @@ from gatepay_async import (
     GiftCardTemplate,
     ResponseValidationError,
 )
-from gatepay_async._decoding import decode_balance, decode_card, decode_templates
-from gatepay_async._envelope import parse_json
+from gatepay_async._wire.decoding import decode_balance, decode_card, decode_templates
+from gatepay_async._wire.envelope import parse_json
 
 UTC = dt.timezone.utc
 KEY = "KEYabcdefghijklmnopqrstuvwxyz0123456789"

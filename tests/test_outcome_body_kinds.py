@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from gatepay_async import APIConnectionError, APITimeoutError, OutcomeUnknownError
-from gatepay_async import _outcome as outcome_module
+from gatepay_async._decision import outcome as outcome_module
+from gatepay_async._decision.outcome import Outcome, body_kind, create_answer, create_lost, decide
 from gatepay_async._errors import RawAnswer
-from gatepay_async._outcome import Outcome, body_kind, create_answer, create_lost, decide
-from gatepay_async._validation import build_create_request
+from gatepay_async._wire.validation import build_create_request
 
 NUMBER = "GC100200300400"
 KEY = "Zk3mQ9vT2xLp8Rw4Yb6Nc1Hd5Jf7Gs0A"

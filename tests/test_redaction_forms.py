@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from gatepay_async._log_redaction import QueryRedactingFilter, install_log_redaction
-from gatepay_async._redact import mask_secret, redact_text, redact_url, scrub_known
+from gatepay_async._secrets.log_redaction import QueryRedactingFilter, install_log_redaction
+from gatepay_async._secrets.redact import mask_secret, redact_text, redact_url, scrub_known
 
 KEY = "Zk3mQ9vT2xLp8Rw4Yb6Nc1Hd5Jf7Gs0A"
 

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from gatepay_async._refs import RefSet
+from gatepay_async._storage.refs import RefSet
 
 
 class CollidingRef(str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gatepay_async._outcome import BODY_KINDS, DECISIONS, LOST_ANSWERS, STATUS_CLASSES
+from gatepay_async._decision.outcome import BODY_KINDS, DECISIONS, LOST_ANSWERS, STATUS_CLASSES
 from tests.fault_matrix import MATRIX, OK, Row
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"

@@ -12,8 +12,8 @@ import pytest
 from tenacity import RetryCallState
 
 from gatepay_async import APIConnectionError, APITimeoutError, RateLimitError
-from gatepay_async import _retry as retry
 from gatepay_async._errors import RequestNotSentError, RequestNotSentTimeoutError
+from gatepay_async._http import retry
 
 
 @pytest.fixture

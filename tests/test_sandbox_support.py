@@ -1,7 +1,7 @@
 """Helpers shared by the sandbox tests (this module holds no tests).
 
 The tests talk raw HTTP to the sandbox, signing requests here, so that they depend on
-nothing but the sandbox and ``gatepay_async._signing``.
+nothing but the sandbox and ``gatepay_async._http.signing``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from gatepay_async._signing import sign, verify
+from gatepay_async._http.signing import sign, verify
 from gatepay_async.sandbox import Sandbox
 
 CLIENT_ID = "sandbox-client"

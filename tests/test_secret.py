@@ -15,11 +15,11 @@ import rich.pretty
 from sentry_sdk.serializer import serialize
 
 from gatepay_async import AsyncGatePay, GiftCard, ValidationError
-from gatepay_async._auth import GatePayAuth
-from gatepay_async._config import ClientConfig
-from gatepay_async._secret import Sealed, Secret
-from gatepay_async._sending import MaskedRequest, masked
-from gatepay_async._validation import card_lookup, sealed_json
+from gatepay_async._http.auth import GatePayAuth
+from gatepay_async._http.config import ClientConfig
+from gatepay_async._http.sending import MaskedRequest, masked
+from gatepay_async._secrets.secret import Sealed, Secret
+from gatepay_async._wire.validation import card_lookup, sealed_json
 from gatepay_async.resources.gift_cards import AsyncGiftCards
 from gatepay_sync import GatePay
 from tests.frame_locals import frames, leaked, local_renderings

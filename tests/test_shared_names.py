@@ -10,7 +10,7 @@ import click
 import pytest
 
 from gatepay_async import AsyncGatePay
-from gatepay_async._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientConfig
+from gatepay_async._http.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientConfig
 from gatepay_async.cli._app import cli
 from gatepay_async.cli._sandbox_admin import sandbox_admin
 from gatepay_async.sandbox import SandboxConfig

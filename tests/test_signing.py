@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatepay_async._signing import sign, signing_payload, verify
+from gatepay_async._http.signing import sign, signing_payload, verify
 
 SECRET = "gatepay-test-secret-0001"
 TIMESTAMP = "1737942105582"

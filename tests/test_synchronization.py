@@ -9,10 +9,10 @@ import time
 import anyio
 import pytest
 
-from gatepay_async._group_commit import AsyncGroupCommit
-from gatepay_async._synchronization import AsyncFlag, AsyncTaskGroup, Flag, TaskGroup
-from gatepay_async._worker_pool import AsyncWorkerPool
-from gatepay_sync._group_commit import GroupCommit
+from gatepay_async._bulk.worker_pool import AsyncWorkerPool
+from gatepay_async._primitives.synchronization import AsyncFlag, AsyncTaskGroup, Flag, TaskGroup
+from gatepay_async._storage.group_commit import AsyncGroupCommit
+from gatepay_sync._storage.group_commit import GroupCommit
 
 BACKENDS = ["asyncio", "trio"]
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from gatepay_async import AsyncGatePay
-from gatepay_async._transport import AsyncShardedTransport
+from gatepay_async._http.transport import AsyncShardedTransport
 from gatepay_sync import GatePay
-from gatepay_sync._transport import ShardedTransport
+from gatepay_sync._http.transport import ShardedTransport
 
 LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 

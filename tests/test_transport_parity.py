@@ -9,7 +9,7 @@ the journal either way.
 
 aiohttp's own parser refuses some answers that h11 reads (a header line over 8190 bytes,
 ``Content-Length`` with ``Transfer-Encoding: chunked``, a repeated ``Content-Length``,
-bytes after the body): before the re-read (``gatepay_async/_aiohttp_rereading.py``) such
+bytes after the body): before the re-read (``gatepay_async/_http/aiohttp_rereading.py``) such
 a create was unknown with no answer on aiohttp, and its card lost, while httpx issued it.
 """
 

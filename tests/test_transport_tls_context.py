@@ -9,8 +9,8 @@ import ssl
 import httpx
 import pytest
 
-from gatepay_async._transport import AsyncShardedTransport
-from gatepay_sync._transport import ShardedTransport
+from gatepay_async._http.transport import AsyncShardedTransport
+from gatepay_sync._http.transport import ShardedTransport
 
 
 @pytest.mark.parametrize("transport_class", [ShardedTransport, AsyncShardedTransport])

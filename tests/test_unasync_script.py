@@ -28,7 +28,11 @@ unasync = _load()
 # (async line, sync line or None for "dropped"): every rule needs at least one.
 SAMPLES: list[tuple[str, str | None]] = [
     ("    @pytest.mark.anyio", None),
-    ("from gatepay_async._aiohttp import DefaultAioHttpClient  # unasync: async-only", None),
+    (
+        "from gatepay_async._http.aiohttp_transport import DefaultAioHttpClient"
+        "  # unasync: async-only",
+        None,
+    ),
     ('    "DefaultAioHttpClient",  # unasync: async-only', None),
     ("from gatepay_async import AsyncGatePay", "from gatepay_sync import GatePay"),
     ("from tests._async.test_bulk import spec", "from tests._sync.test_bulk import spec"),
@@ -91,8 +95,8 @@ def test_every_rule_has_a_sample() -> None:
     ("line", "expected"),
     [
         (
-            "from gatepay_async._worker_pool import AsyncWorkerPool",
-            "from gatepay_sync._worker_pool import WorkerPool",
+            "from gatepay_async._bulk.worker_pool import AsyncWorkerPool",
+            "from gatepay_sync._bulk.worker_pool import WorkerPool",
         ),
         ("from tests._async.test_bulk import rows", "from tests._sync.test_bulk import rows"),
         ("import gatepay_async.resources.bulk", "import gatepay_sync.resources.bulk"),

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from gatepay_async import ValidationError
-from gatepay_async._validation import (
+from gatepay_async._wire.validation import (
     MAX_AMOUNT_TEXT_DIGITS,
     MAX_AMOUNT_TEXT_LENGTH,
     canonical_amount,

@@ -11,7 +11,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from gatepay_async import ValidationError
-from gatepay_async._validation import (
+from gatepay_async._wire.validation import (
     build_create_request,
     canonical_amount,
     card_lookup,

@@ -1,3 +1,4 @@
+# unasync: async-only
 """The ``gatepay`` command: templates, create, query, balance, wait, bulk-create, sandbox, demo.
 
 Needs the ``cli`` extra (click and rich): ``pip install 'gatepay[cli]'``.

@@ -26,8 +26,8 @@ from gatepay_async._cli_names import (
     EXIT_UNKNOWN,
     EXIT_USAGE,
 )
-from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
 from gatepay_async._errors import RAW_ANSWER_NOTE, APIError, GatePayError, OutcomeUnknownError
+from gatepay_async._http.config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
 from gatepay_async.cli import _bulk_command, _commands, _sandbox_admin, _sandbox_commands
 from gatepay_async.cli._answer_file import save_answer
 from gatepay_async.cli._create_guard import CreateAbandoned

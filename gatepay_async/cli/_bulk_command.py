@@ -36,7 +36,6 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from gatepay_async._aiohttp import DefaultAioHttpClient, aiohttp_available
 from gatepay_async._bulk_models import BulkResult, BulkState
 from gatepay_async._cli_names import (
     ENV_TRANSPORT,
@@ -46,14 +45,15 @@ from gatepay_async._cli_names import (
     EXIT_USAGE,
 )
 from gatepay_async._client import AsyncGatePay
-from gatepay_async._database import DatabaseURL, is_database_url, parse_database_url
 from gatepay_async._errors import (
     APIError,
     RequestNotSentError,
     ValidationError,
 )
-from gatepay_async._journal import Journal, JournalError
-from gatepay_async._journal_store import DEFAULT_LEASE, JournalStore
+from gatepay_async._http.aiohttp_transport import DefaultAioHttpClient, aiohttp_available
+from gatepay_async._storage.database import DatabaseURL, is_database_url, parse_database_url
+from gatepay_async._storage.journal import Journal, JournalError
+from gatepay_async._storage.journal_store import DEFAULT_LEASE, JournalStore
 from gatepay_async.cli._bulk_workers import (
     ENV_JOURNAL,
     ENV_OWNER,
@@ -77,7 +77,7 @@ from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_res
 from gatepay_async.resources.bulk import AsyncBulkRun
 
 if TYPE_CHECKING:
-    from gatepay_async._journal_db import DatabaseJournal
+    from gatepay_async._storage.journal_db import DatabaseJournal
 
 __all__ = ["COMMANDS", "bulk_create_command"]
 
@@ -352,7 +352,7 @@ def bulk_create_command(
     journal: JournalStore
     try:
         if journal_url is not None:
-            from gatepay_async._journal_db import DatabaseJournal  # its drivers on demand
+            from gatepay_async._storage.journal_db import DatabaseJournal  # its drivers on demand
 
             journal = DatabaseJournal.open(
                 journal_url,
@@ -369,7 +369,7 @@ def bulk_create_command(
     started = time.monotonic()
     campaign: DatabaseJournal | None = None
     if workers > 1:
-        from gatepay_async._journal_db import DatabaseJournal
+        from gatepay_async._storage.journal_db import DatabaseJournal
 
         assert isinstance(journal, DatabaseJournal)
         assert journal_arg is not None

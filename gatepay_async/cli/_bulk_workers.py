@@ -1,7 +1,7 @@
 """``gatepay bulk-create --workers N``: N worker processes over one database journal.
 
 The command starts N ``gatepay bulk-create`` children over the same input and the same
-campaign; they split the rows by claims (see ``_journal_db``). Each writes its own output
+campaign; they split the rows by claims (see ``_storage.journal_db``). Each writes its own output
 beside OUT (``OUT.worker-1`` ...). Nothing secret is put on a child's command line: the
 credentials and the journal's URL (which may hold a password) reach it through its
 environment. The children run in sessions of their own, so a Ctrl-C on the terminal
@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 from gatepay_async._cli_names import ENV_JOURNAL
 from gatepay_async._cli_names import ENV_JOURNAL_OWNER as ENV_OWNER
 from gatepay_async._cli_names import ENV_JOURNAL_STARTED as ENV_STARTED
-from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
+from gatepay_async._http.config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
 from gatepay_async.cli._csv_io import recover_from_output
 from gatepay_async.cli._options import ClientOptions
 from gatepay_async.cli._signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
-    from gatepay_async._journal_db import DatabaseJournal
+    from gatepay_async._storage.journal_db import DatabaseJournal
 
 __all__ = ["ENV_JOURNAL", "ENV_OWNER", "ENV_STARTED", "Workers", "after_workers", "worker_output"]
 

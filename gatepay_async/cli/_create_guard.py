@@ -21,7 +21,7 @@ import click
 
 from gatepay_async import AsyncGatePay, GatePayError, GiftCard
 from gatepay_async._cli_names import EXIT_UNKNOWN
-from gatepay_async._ledger import FAILED, ISSUED
+from gatepay_async._storage.ledger import FAILED, ISSUED
 from gatepay_async.cli._signals import SignalCounter
 
 __all__ = ["STOPPING_KEYED", "WAITING", "WAITING_KEYED", "CreateAbandoned", "CreateGuard"]

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from gatepay_async._bulk.plan import changed_fields, changed_text
 from gatepay_async._bulk_models import BulkState, CardSpec
-from gatepay_async._bulk_plan import changed_fields, changed_text
-from gatepay_async._journal import FILE_MODE, JournalEntry
-from gatepay_async._journal_store import JournalStore
 from gatepay_async._models import GiftCardStatus
+from gatepay_async._storage.journal import FILE_MODE, JournalEntry
+from gatepay_async._storage.journal_store import JournalStore
 from gatepay_async.cli._output_origin import origin_path, seal, sha256_of, untrusted_reason
 
 __all__ = [

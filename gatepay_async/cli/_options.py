@@ -19,7 +19,7 @@ import click
 import httpx
 
 from gatepay_async import AsyncGatePay, ValidationError
-from gatepay_async._config import (
+from gatepay_async._http.config import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
     ENV_BASE_URL,

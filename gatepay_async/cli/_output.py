@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gatepay_async import GiftCard, GiftCardBalance, GiftCardTemplate, MerchantBalance
-from gatepay_async._redact import mask_secret
+from gatepay_async._secrets.redact import mask_secret
 
 __all__ = [
     "balance_table",

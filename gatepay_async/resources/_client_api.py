@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from gatepay_async._ledger import Ledger
-from gatepay_async._outcome import CreateCall, CreateOutcome
-from gatepay_async._secret import Secret
+from gatepay_async._decision.outcome import CreateCall, CreateOutcome
+from gatepay_async._secrets.secret import Secret
+from gatepay_async._storage.ledger import Ledger
 
 __all__ = ["AsyncClientAPI"]
 

@@ -2,7 +2,7 @@
 
 The ledger claims the key before the send (intent durable first), keeps GatePay's raw
 answer before anything interprets it, and the outcome after. The outcome itself is
-decided by ``_outcome`` alone, exactly as for a create without a key; the ledger only
+decided by ``_decision.outcome`` alone, exactly as for a create without a key; the ledger only
 records it. Each attempt is shielded from cancellation, as a bulk run's are: a
 cancelled call never leaves a sent create recorded as anything but ``intent`` (or the
 outcome it really had). The call runs detached from the caller's task
@@ -17,16 +17,22 @@ import logging
 
 import httpx
 
-from gatepay_async._ledger import Ledger, LedgerError
+from gatepay_async._decision.outcome import (
+    AsyncSendCreate,
+    CreateCall,
+    CreateOutcome,
+    Outcome,
+    decide,
+)
 from gatepay_async._models import GiftCard
-from gatepay_async._outcome import AsyncSendCreate, CreateCall, CreateOutcome, Outcome, decide
-from gatepay_async._synchronization import (
+from gatepay_async._primitives.synchronization import (
     AsyncCancelShield,
     async_run_blocking,
     async_run_detached,
     async_sleep,
 )
-from gatepay_async._validation import CreateRequest
+from gatepay_async._storage.ledger import Ledger, LedgerError
+from gatepay_async._wire.validation import CreateRequest
 
 __all__ = ["async_create_once"]
 
@@ -46,7 +52,7 @@ async def async_create_once(
     key: str,
     account: str,
 ) -> GiftCard:
-    """The card for ``key`` in ``account`` (``_ledger.ledger_account``): the stored one,
+    """The card for ``key`` in ``account`` (``_storage.ledger.ledger_account``): the stored one,
     or the one a single create issues.
 
     Raises what ``create`` raises, plus LedgerError when the ledger cannot claim the

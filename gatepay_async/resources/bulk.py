@@ -28,7 +28,7 @@ facade a worker thread cannot be abandoned: :meth:`abandon` records its request 
 unknown at once (durably) and the run still waits for it, so the journal is never closed
 under a running create, and its real outcome replaces the unknown.
 
-A shared journal (a database: several workers, one campaign; see ``_journal_db``) hands
+A shared journal (a database: several workers, one campaign; see ``_storage.journal_db``) hands
 rows out by claims: the puller claims ``concurrency`` rows at a time (in a thread), a row
 another worker holds gets no result here (``run.elsewhere``), and a row whose claim was
 lost before its intent was written is not sent (``may_send``).
@@ -36,7 +36,7 @@ lost before its intent was written is not sent (``may_send``).
 A journal that cannot be written (disk full, I/O error) stops the run before the next
 create is sent; the outcomes of the requests in flight are kept in memory
 (``Journal.unwritten_cards``), handed out, and the iteration then raises the
-:class:`~gatepay_async._journal.JournalError`.
+:class:`~gatepay_async._storage.journal.JournalError`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ from typing import Any
 
 import httpx
 
-from gatepay_async._bulk_models import AsyncSpecs, BulkResult, CardSpec
-from gatepay_async._bulk_plan import (
+from gatepay_async._bulk.plan import (
     BulkPlan,
     CreateJob,
     JournalArgument,
@@ -57,15 +56,15 @@ from gatepay_async._bulk_plan import (
     check_unique_refs,
     open_journal,
 )
-from gatepay_async._errors import RateLimitError
-from gatepay_async._journal import JournalError
-from gatepay_async._outcome import (
+from gatepay_async._bulk_models import AsyncSpecs, BulkResult, CardSpec
+from gatepay_async._decision.outcome import (
     RATE_LIMITED_SENDS,
     AsyncSendCreate,
     AttemptAbandoned,
     CreateCall,
 )
-from gatepay_async._synchronization import (
+from gatepay_async._errors import RateLimitError
+from gatepay_async._primitives.synchronization import (
     AsyncCancelShield,
     AsyncChannel,
     AsyncLock,
@@ -74,10 +73,11 @@ from gatepay_async._synchronization import (
     async_run_blocking,
     async_sleep,
 )
+from gatepay_async._storage.journal import JournalError
 
-from .._group_commit import AsyncGroupCommit
-from .._rate_limiter import AsyncRateLimiter
-from .._worker_pool import AsyncWorkerPool
+from .._bulk.rate_limiter import AsyncRateLimiter
+from .._bulk.worker_pool import AsyncWorkerPool
+from .._storage.group_commit import AsyncGroupCommit
 
 __all__ = ["AsyncBulkIssuer", "AsyncBulkRun"]
 

@@ -1,3 +1,4 @@
+# unasync: async-only
 """A local GatePay: an ASGI (Starlette) app that behaves like GatePay's gift-card API.
 
 Use it in tests through ``httpx.ASGITransport(app=Sandbox(config).app)``, over real HTTP

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from gatepay_async._config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
+from gatepay_async._http.config import ENV_BASE_URL, ENV_CLIENT_ID, ENV_SECRET_KEY
 from gatepay_async.sandbox._faults import Fault
 from gatepay_async.sandbox._scripts import ScriptRule
 

@@ -12,7 +12,7 @@ import httpx
 from starlette.types import Send
 
 from gatepay_async import _codes
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 
 __all__ = [
     "CODE_BAD_CONTENT_TYPE",

@@ -6,7 +6,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from gatepay_async._signing import verify
+from gatepay_async._http.signing import verify
 from gatepay_async.sandbox._responses import (
     CODE_BAD_CONTENT_TYPE,
     CODE_BAD_NONCE,

@@ -29,7 +29,7 @@ facade a worker thread cannot be abandoned: :meth:`abandon` records its request 
 unknown at once (durably) and the run still waits for it, so the journal is never closed
 under a running create, and its real outcome replaces the unknown.
 
-A shared journal (a database: several workers, one campaign; see ``_journal_db``) hands
+A shared journal (a database: several workers, one campaign; see ``_storage.journal_db``) hands
 rows out by claims: the puller claims ``concurrency`` rows at a time (in a thread), a row
 another worker holds gets no result here (``run.elsewhere``), and a row whose claim was
 lost before its intent was written is not sent (``may_send``).
@@ -37,7 +37,7 @@ lost before its intent was written is not sent (``may_send``).
 A journal that cannot be written (disk full, I/O error) stops the run before the next
 create is sent; the outcomes of the requests in flight are kept in memory
 (``Journal.unwritten_cards``), handed out, and the iteration then raises the
-:class:`~gatepay_async._journal.JournalError`.
+:class:`~gatepay_async._storage.journal.JournalError`.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ from typing import Any
 
 import httpx
 
-from gatepay_async._bulk_models import Specs, BulkResult, CardSpec
-from gatepay_async._bulk_plan import (
+from gatepay_async._bulk.plan import (
     BulkPlan,
     CreateJob,
     JournalArgument,
@@ -58,15 +57,15 @@ from gatepay_async._bulk_plan import (
     check_unique_refs,
     open_journal,
 )
-from gatepay_async._errors import RateLimitError
-from gatepay_async._journal import JournalError
-from gatepay_async._outcome import (
+from gatepay_async._bulk_models import Specs, BulkResult, CardSpec
+from gatepay_async._decision.outcome import (
     RATE_LIMITED_SENDS,
     SendCreate,
     AttemptAbandoned,
     CreateCall,
 )
-from gatepay_async._synchronization import (
+from gatepay_async._errors import RateLimitError
+from gatepay_async._primitives.synchronization import (
     CancelShield,
     Channel,
     Lock,
@@ -75,10 +74,11 @@ from gatepay_async._synchronization import (
     run_blocking,
     sleep,
 )
+from gatepay_async._storage.journal import JournalError
 
-from .._group_commit import GroupCommit
-from .._rate_limiter import RateLimiter
-from .._worker_pool import WorkerPool
+from .._bulk.rate_limiter import RateLimiter
+from .._bulk.worker_pool import WorkerPool
+from .._storage.group_commit import GroupCommit
 
 __all__ = ["BulkIssuer", "BulkRun"]
 

@@ -6,16 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+from gatepay_async._bulk.plan import JournalArgument
 from gatepay_async._bulk_models import Specs, BulkResult
-from gatepay_async._bulk_plan import JournalArgument
-from gatepay_async._decoding import (
-    decode_balance,
-    decode_card,
-    decode_merchant_balance,
-    decode_templates,
-)
+from gatepay_async._decision.outcome import CreateCall, CreateOutcome
 from gatepay_async._errors import ValidationError, WaitTimeoutError
-from gatepay_async._ledger import check_idempotency_key
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -23,12 +17,18 @@ from gatepay_async._models import (
     GiftCardTemplate,
     MerchantBalance,
 )
-from gatepay_async._outcome import CreateCall, CreateOutcome
-from gatepay_async._paths import PathSet, paths_for
-from gatepay_async._secret import Secret, hide
-from gatepay_async._synchronization import monotonic, sleep
-from gatepay_async._validation import build_create_request, card_lookup, sealed_json
-from gatepay_async._waiting import GROWTH, describe_lookup, wait_plan
+from gatepay_async._primitives.synchronization import monotonic, sleep
+from gatepay_async._secrets.secret import Secret, hide
+from gatepay_async._storage.ledger import check_idempotency_key
+from gatepay_async._wire.decoding import (
+    decode_balance,
+    decode_card,
+    decode_merchant_balance,
+    decode_templates,
+)
+from gatepay_async._wire.paths import PathSet, paths_for
+from gatepay_async._wire.validation import build_create_request, card_lookup, sealed_json
+from gatepay_async.resources._waiting import GROWTH, describe_lookup, wait_plan
 
 from ._client_api import ClientAPI
 from ._idempotent import create_once
@@ -99,7 +99,7 @@ class GiftCards:
 
     def _send_create(self, call: CreateCall) -> CreateOutcome:
         """The one internal create, of ``create`` and ``create_many``: send ``call``'s
-        request and return GatePay's raw answer with its outcome (``_outcome`` decides).
+        request and return GatePay's raw answer with its outcome (``_decision.outcome`` decides).
         ``call`` carries what a bulk run plugs in: the hook that makes each raw answer
         durable before it is decided, the shared 429 pause, the attempt guard."""
         return self._client._send_create(self._paths.create, call)
@@ -169,7 +169,7 @@ class GiftCards:
         a duplicate raises ValidationError here, before anything is sent; for a one-shot
         iterator a later row repeating a ref is ``failed`` without being sent.
 
-        ``journal`` (a path, or an open :class:`~gatepay_async._journal.Journal`) makes
+        ``journal`` (a path, or an open :class:`~gatepay_async._storage.journal.Journal`) makes
         the run exact across crashes: an intent record is fsynced before each create is
         sent, GatePay's raw answer fsynced before it is interpreted, and the outcome
         recorded after. Running again with the same journal yields issued refs from it

@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from gatepay_async import AsyncGatePay, ValidationError
+from gatepay_async._bulk.worker_pool import AsyncWorkerPool
 from gatepay_async._bulk_models import AsyncSpecs, BulkResult, BulkState, CardSpec
-from gatepay_async._journal import Journal
-from gatepay_async._synchronization import async_monotonic, async_sleep
-from gatepay_async._worker_pool import AsyncWorkerPool
+from gatepay_async._primitives.synchronization import async_monotonic, async_sleep
+from gatepay_async._storage.journal import Journal
 
 from .conftest import mock_client
 
@@ -552,7 +552,7 @@ async def test_each_result_is_fsynced_before_it_is_handed_out(
         os.fsync(fd)
         durable[0] = max(durable[0], size)
 
-    monkeypatch.setattr("gatepay_async._journal._flush_fd", flush_fd)
+    monkeypatch.setattr("gatepay_async._storage.journal._flush_fd", flush_fd)
     fake = FakeGatePay(latency=0.01)
     path = tmp_path / "j"
 

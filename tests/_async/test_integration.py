@@ -136,7 +136,7 @@ async def test_server_clock_ahead_is_learned_after_the_first_response(
 async def test_replayed_nonce_is_refused(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gatepay_async._auth.new_nonce", lambda: "replayednonce0001")
+    monkeypatch.setattr("gatepay_async._http.auth.new_nonce", lambda: "replayednonce0001")
     async with make_client(sandbox.url) as gp:
         await gp.gift_cards.list_templates()
         with pytest.raises(AuthenticationError) as info:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-import gatepay_async._outcome as outcome_module
+import gatepay_async._decision.outcome as outcome_module
 from gatepay_async import (
     APIError,
     AsyncGatePay,
@@ -26,10 +26,10 @@ from gatepay_async import (
     RequestNotSentError,
 )
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
-from gatepay_async._journal import Journal, JournalError
-from gatepay_async._outcome import Outcome
-from gatepay_async._synchronization import async_monotonic
-from gatepay_async._validation import build_create_request
+from gatepay_async._decision.outcome import Outcome
+from gatepay_async._primitives.synchronization import async_monotonic
+from gatepay_async._storage.journal import Journal, JournalError
+from gatepay_async._wire.validation import build_create_request
 from gatepay_async.resources.gift_cards import AsyncGiftCards
 from gatepay_async.sandbox import SandboxServer, parse_fault
 

@@ -11,7 +11,7 @@ import pytest
 
 from gatepay_async import GatePayError, GiftCardStatus, ValidationError
 from gatepay_async._errors import WaitTimeoutError
-from gatepay_async._synchronization import async_monotonic
+from gatepay_async._primitives.synchronization import async_monotonic
 
 from .conftest import mock_client
 

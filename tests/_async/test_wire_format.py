@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gatepay_async import AsyncGatePay, GiftCard, GiftCardBalance, GiftCardStatus
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 from tests.helpers import (
     BASE_URL,
     CARD_KEY,

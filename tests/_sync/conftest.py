@@ -62,7 +62,7 @@ def forbid_the_client_layer(monkeypatch: pytest.MonkeyPatch) -> None:
 
     What fails is ``request_context``, which the client layer's ``_send_single_request``
     enters around the transport call: replacing a method on the way from ``send`` to the
-    transport would itself turn the direct send off (``_patches``: a mock may be there).
+    transport would itself turn the direct send off (``_http.patches``: a mock may be there).
     """
 
     def no_client_layer(*args: object, **kwargs: object) -> Any:

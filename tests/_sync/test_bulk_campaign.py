@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gatepay_async._bulk_models import BulkState
-from gatepay_async._journal_db import DatabaseJournal
+from gatepay_async._storage.journal_db import DatabaseJournal
 
 from .conftest import mock_client
 from .test_bulk import FakeGatePay, first_time, lose_answer, refuse, run, spec, specs

@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-import gatepay_async._outcome as outcome_module
+import gatepay_async._decision.outcome as outcome_module
 from gatepay_sync import (
     GatePay,
     GiftCard,
@@ -30,9 +30,9 @@ from gatepay_sync import (
     RequestNotSentError,
     ValidationError,
 )
-from gatepay_async._ledger import ledger_account
-from gatepay_async._outcome import CreateOutcome, Outcome
-from gatepay_async._validation import build_create_request
+from gatepay_async._decision.outcome import CreateOutcome, Outcome
+from gatepay_async._storage.ledger import ledger_account
+from gatepay_async._wire.validation import build_create_request
 from tests import helpers
 from tests.postgres_server import SUPERUSER
 
@@ -603,7 +603,7 @@ def test_a_ledger_row_locked_too_long_fails_the_create_instead_of_hanging(
     # Someone holds a lock on the ledger's table (an open transaction in an admin tool, a
     # migration): as SQLite's busy timeout, a bounded wait, then a LedgerError and
     # nothing sent; not a create that hangs for as long as the lock is held.
-    monkeypatch.setattr("gatepay_async._database.POSTGRES_LOCK_TIMEOUT_MS", 300)
+    monkeypatch.setattr("gatepay_async._storage.database.POSTGRES_LOCK_TIMEOUT_MS", 300)
     recorder = helpers.Recorder(ANSWER)
     with Ledger(postgres_url) as ledger, psycopg.connect(postgres_url) as holder:
         holder.execute("LOCK TABLE gatepay_ledger IN ACCESS EXCLUSIVE MODE")

@@ -129,7 +129,7 @@ def test_server_clock_ahead_is_learned_after_the_first_response(
 def test_replayed_nonce_is_refused(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gatepay_async._auth.new_nonce", lambda: "replayednonce0001")
+    monkeypatch.setattr("gatepay_async._http.auth.new_nonce", lambda: "replayednonce0001")
     with make_client(sandbox.url) as gp:
         gp.gift_cards.list_templates()
         with pytest.raises(AuthenticationError) as info:

@@ -23,7 +23,7 @@ import pytest
 import respx
 
 from gatepay_sync import GatePay, CardSpec, GiftCardStatus
-from gatepay_async._patches import CLIENT_SEND_PATH
+from gatepay_async._http.patches import CLIENT_SEND_PATH
 from gatepay_async.sandbox._fixture import GatePaySandbox
 from tests import helpers
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-import gatepay_async._outcome as outcome_module
+import gatepay_async._decision.outcome as outcome_module
 from gatepay_sync import (
     APIError,
     GatePay,
@@ -27,10 +27,10 @@ from gatepay_sync import (
     RequestNotSentError,
 )
 from gatepay_async._bulk_models import BulkResult, BulkState, CardSpec
-from gatepay_async._journal import Journal, JournalError
-from gatepay_async._outcome import Outcome
-from gatepay_async._synchronization import monotonic
-from gatepay_async._validation import build_create_request
+from gatepay_async._decision.outcome import Outcome
+from gatepay_async._primitives.synchronization import monotonic
+from gatepay_async._storage.journal import Journal, JournalError
+from gatepay_async._wire.validation import build_create_request
 from gatepay_sync.resources.gift_cards import GiftCards
 from gatepay_async.sandbox import SandboxServer, parse_fault
 

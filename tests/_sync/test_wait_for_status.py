@@ -12,7 +12,7 @@ import pytest
 
 from gatepay_sync import GatePayError, GiftCardStatus, ValidationError
 from gatepay_async._errors import WaitTimeoutError
-from gatepay_async._synchronization import monotonic
+from gatepay_async._primitives.synchronization import monotonic
 
 from .conftest import mock_client
 

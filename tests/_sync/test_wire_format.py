@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gatepay_sync import GatePay, GiftCard, GiftCardBalance, GiftCardStatus
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 from tests.helpers import (
     BASE_URL,
     CARD_KEY,

@@ -43,7 +43,7 @@ from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import CoveragePhaseData, CoverageScenario
 
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 from gatepay_async.sandbox import Sandbox, SandboxConfig, SandboxServer
 from gatepay_async.sandbox._cards import Card
 from tests.contract.conftest import DOCUMENT_PATH

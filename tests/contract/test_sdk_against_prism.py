@@ -35,7 +35,7 @@ from gatepay_async import (
     GiftCardTemplate,
     MerchantBalance,
 )
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 from tests.contract.conftest import DOCUMENT_PATH
 
 CLIENT_ID = "contract-client"

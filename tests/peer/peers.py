@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from gatepay_async._signing import sign
+from gatepay_async._http.signing import sign
 
 __all__ = [
     "ANSWERS",

@@ -1,7 +1,7 @@
 """The sandbox accepts every official client's requests and answers in GatePay's shapes.
 
 Each request is built byte for byte as that client sends it (tests/peer/peers.py), signed
-with gatepay_async._signing, and sent over real HTTP (uvicorn on 127.0.0.1) with the
+with gatepay_async._http.signing, and sent over real HTTP (uvicorn on 127.0.0.1) with the
 client's own header spellings.
 """
 

@@ -1,0 +1,1 @@
+"""The one decision of a create's outcome: issued, refused, not sent or unknown."""

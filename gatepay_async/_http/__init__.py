@@ -1,0 +1,1 @@
+"""The HTTP machinery: transports, signing, sending, retry, clock, response cap."""

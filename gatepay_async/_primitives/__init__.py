@@ -1,0 +1,1 @@
+"""Primitives every layer may use: synchronization tools and the version."""

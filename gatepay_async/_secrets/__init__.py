@@ -1,0 +1,1 @@
+"""Secret handling: the Secret type, redaction of text and of log records."""

@@ -1,0 +1,1 @@
+"""Durable storage: the database, the bulk journal, the ledger, group commit."""

@@ -1,0 +1,1 @@
+"""The wire formats: GatePay's envelope, answer decoding, request validation, paths."""
