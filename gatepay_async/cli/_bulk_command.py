@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import attrs
 import click
 import httpx
 from rich.console import Console
@@ -324,135 +325,50 @@ def bulk_create_command(
     sent; that check stops the run too when it gets no readable answer: exit 4 for an
     answer that cannot be read, 1 for none), 130 interrupted. --json prints a summary object.
     """
-    shared = is_database_url(journal_arg)
-    if workers > 1 and not shared:
-        raise click.UsageError(
-            "--workers needs a database journal (--journal sqlite:///FILE.db or"
-            " postgresql://...): a journal file is held by one process"
-        )
-    journal_url: DatabaseURL | None = None
-    if journal_arg is not None and shared:
-        try:
-            journal_url = parse_database_url(journal_arg, argument="--journal")
-        except ValidationError as exc:
-            raise click.UsageError(str(exc)) from None
-        journal_path = Path(journal_url.target) if journal_url.dialect == "sqlite" else None
-    else:
-        journal_path = (
-            Path(journal_arg) if journal_arg else out_path.with_name(out_path.name + ".journal")
-        )
-    try:
-        total = scan_input(input_csv)
-        check_paths(input_csv, out_path, journal_path)
-    except InputError as exc:
-        raise click.UsageError(str(exc)) from None
+    place = _journal_place(journal_arg, workers, out_path)
+    total = _rows_in(input_csv, out_path, place.path)
     # httpx unless asked: see docs/reliability.md ("Which transport bulk-create uses").
     http_client = _http_client(transport)
     client = options.client(http_client)
-    journal: JournalStore
-    try:
-        if journal_url is not None:
-            from gatepay_async._storage.journal_db import DatabaseJournal  # its drivers on demand
-
-            journal = DatabaseJournal.open(
-                journal_url,
-                lease=lease,
-                owner=os.environ.get(ENV_OWNER) or None,
-                started_ms=_run_started(),
-            )
-        else:
-            assert journal_path is not None
-            journal = Journal.open(journal_path)
-    except JournalError as exc:
-        raise click.UsageError(str(exc)) from None
-    workers_signals = 0
+    journal = _open_journal(place, lease)
     started = time.monotonic()
-    campaign: DatabaseJournal | None = None
-    if workers > 1:
-        from gatepay_async._storage.journal_db import DatabaseJournal
-
-        assert isinstance(journal, DatabaseJournal)
-        assert journal_arg is not None
-        campaign = journal
-        workers_signals = _run_workers(
-            workers,
-            input_csv,
-            out_path,
-            journal,
-            journal_arg,
-            options,
-            _worker_arguments(
-                concurrency, lease, retry_unknown, rate, spreadsheet_safe, workers, transport
-            ),
-        )
-    try:
-        recovered = recover_from_output(out_path, journal)
-    except JournalError as exc:
-        journal.close()
-        raise click.UsageError(str(exc)) from None
-    if recovered:
-        sys.stderr.write(
-            f"gatepay: took {recovered} card(s) that the journal could not record back from"
-            f" {out_path} into the journal\n"
-        )
+    campaign, workers_signals = _run_the_workers(
+        workers,
+        input_csv,
+        out_path,
+        journal,
+        journal_arg,
+        options,
+        _worker_arguments(
+            concurrency, lease, retry_unknown, rate, spreadsheet_safe, workers, transport
+        ),
+    )
+    _recover_from_output(out_path, journal)
     interactive = sys.stderr.isatty()
     with journal, signals_restored():
-        with _progress(progress and interactive) as bar:
-            task = bar.add_task(
-                "issuing", total=total, issued=0, failed=0, unknown=0, resumed=0, speed=0.0
-            )
-            tally = RunTally(bar, task, total)
-            stopper = Stopper(bar)
-            stopper.signals = workers_signals  # stopped while the workers ran: send nothing
-            defer_signals(stopper)
-            failure = _issue(
-                client,
-                http_client,
-                input_csv,
-                journal,
-                concurrency,
-                retry_unknown,
-                rate,
-                tally,
-                stopper,
-            )
-            defer_signals(stopper)  # the event loop put the default handlers back
+        tally, stopper, failure = _issue_with_progress(
+            progress and interactive,
+            total,
+            workers_signals,
+            client,
+            http_client,
+            input_csv,
+            journal,
+            concurrency,
+            retry_unknown,
+            rate,
+        )
         if campaign is not None:  # the summary is the campaign's: the workers' cards count
-            tally.started = started
-            with contextlib.suppress(JournalError):
-                tally.issued_now = campaign.issued_since_open()
-        unwritten = journal.unwritten_cards()
-        if unwritten:  # first, where nothing can fail: these keys exist nowhere else
-            _print_unwritten(unwritten)
-        if failure is not None:
-            sys.stderr.write(f"gatepay: {failure}\n")
-        try:
-            counts = write_output(input_csv, out_path, journal, spreadsheet_safe=spreadsheet_safe)
-        except OSError as exc:
-            where = "printed above" if unwritten else "in the journal"
-            sys.stderr.write(
-                f"gatepay: cannot write the output {out_path}: {exc.strerror or exc}."
-                f" The keys of the cards issued are {where}; free some space and run again"
-                " with the same journal to write the output (nothing is sent twice).\n"
-            )
+            _count_the_campaign(tally, campaign, started)
+        counts = _write_results(input_csv, out_path, journal, failure, spreadsheet_safe)
+        if counts is None:
             return EXIT_INCOMPLETE
     interrupted = stopper.signals > 0
     changed = counts.pop("changed", 0)
     kept = counts.pop("kept", 0)
     if kept:  # the output holds rows the input does not: say so wherever it is read
-        sys.stderr.write(
-            f"gatepay: {kept} ref(s) in the journal are not in the input any more"
-            f" ({_kept_refs(input_csv, journal)}); their rows (and any card's key) were kept"
-            f" at the end of {out_path} (error column: 'not in the input any more')\n"
-        )
-    if interrupted:
-        status = EXIT_INTERRUPTED
-    elif failure is None and tally.nothing_reached_gatepay:
-        status = EXIT_USAGE
-    elif failure is None and not (changed or kept) and counts[ISSUED] == sum(counts.values()):
-        status = EXIT_OK
-    else:
-        status = EXIT_INCOMPLETE
+        _say_kept(kept, input_csv, out_path, journal)
+    status = _exit_status(interrupted, failure, tally, counts, changed=changed, kept=kept)
     where = journal.description
     if options.as_json:
         summary = _summary_data(tally, counts, out_path, where, interrupted, status)
@@ -469,6 +385,208 @@ def bulk_create_command(
             }
         )
         return status
+    _print_summary(tally, counts, out_path, where, interrupted, transport, changed)
+    if progress and not interactive:
+        _one_line_summary(tally, counts, interrupted)
+    return status
+
+
+@attrs.frozen
+class JournalPlace:
+    """Where the run's journal is: a database (``url``; ``path`` is its file for SQLite,
+    None for PostgreSQL) or a file (``path``)."""
+
+    url: DatabaseURL | None
+    path: Path | None
+
+
+def _journal_place(journal_arg: str | None, workers: int, out_path: Path) -> JournalPlace:
+    """``--journal`` read (default: OUT.journal); ``--workers`` needs a database one."""
+    shared = is_database_url(journal_arg)
+    if workers > 1 and not shared:
+        raise click.UsageError(
+            "--workers needs a database journal (--journal sqlite:///FILE.db or"
+            " postgresql://...): a journal file is held by one process"
+        )
+    if journal_arg is not None and shared:
+        try:
+            url = parse_database_url(journal_arg, argument="--journal")
+        except ValidationError as exc:
+            raise click.UsageError(str(exc)) from None
+        return JournalPlace(url, Path(url.target) if url.dialect == "sqlite" else None)
+    return JournalPlace(
+        None, Path(journal_arg) if journal_arg else out_path.with_name(out_path.name + ".journal")
+    )
+
+
+def _rows_in(input_csv: Path, out_path: Path, journal_path: Path | None) -> int:
+    """The number of rows of the input, once the input, the output and the journal are
+    known to be three files that can be used (a usage error otherwise)."""
+    try:
+        total = scan_input(input_csv)
+        check_paths(input_csv, out_path, journal_path)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+    return total
+
+
+def _open_journal(place: JournalPlace, lease: float) -> JournalStore:
+    try:
+        if place.url is not None:
+            from gatepay_async._storage.journal_db import DatabaseJournal  # its drivers on demand
+
+            return DatabaseJournal.open(
+                place.url,
+                lease=lease,
+                owner=os.environ.get(ENV_OWNER) or None,
+                started_ms=_run_started(),
+            )
+        assert place.path is not None
+        return Journal.open(place.path)
+    except JournalError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _run_the_workers(
+    workers: int,
+    input_csv: Path,
+    out_path: Path,
+    journal: JournalStore,
+    journal_arg: str | None,
+    options: ClientOptions,
+    arguments: list[str],
+) -> tuple[DatabaseJournal | None, int]:
+    """With ``--workers`` N > 1, the N worker processes, run to their end: the campaign's
+    journal and the signals received meanwhile. (None, 0) for a run of one process."""
+    if workers <= 1:
+        return None, 0
+    from gatepay_async._storage.journal_db import DatabaseJournal
+
+    assert isinstance(journal, DatabaseJournal)
+    assert journal_arg is not None
+    signals = _run_workers(workers, input_csv, out_path, journal, journal_arg, options, arguments)
+    return journal, signals
+
+
+def _recover_from_output(out_path: Path, journal: JournalStore) -> None:
+    """Cards an earlier OUT holds and the journal could not record, back into it."""
+    try:
+        recovered = recover_from_output(out_path, journal)
+    except JournalError as exc:
+        journal.close()
+        raise click.UsageError(str(exc)) from None
+    if recovered:
+        sys.stderr.write(
+            f"gatepay: took {recovered} card(s) that the journal could not record back from"
+            f" {out_path} into the journal\n"
+        )
+
+
+def _issue_with_progress(
+    show: bool,
+    total: int,
+    workers_signals: int,
+    client: AsyncGatePay,
+    http_client: httpx.AsyncClient | None,
+    input_csv: Path,
+    journal: JournalStore,
+    concurrency: int,
+    retry_unknown: bool,
+    rate: float | None,
+) -> tuple[RunTally, Stopper, JournalError | None]:
+    """The rows sent, under the progress bar and the signal handlers: the run's tally,
+    its stopper (the signals it got) and the journal failure that stopped it, if any."""
+    with _progress(show) as bar:
+        task = bar.add_task(
+            "issuing", total=total, issued=0, failed=0, unknown=0, resumed=0, speed=0.0
+        )
+        tally = RunTally(bar, task, total)
+        stopper = Stopper(bar)
+        stopper.signals = workers_signals  # stopped while the workers ran: send nothing
+        defer_signals(stopper)
+        failure = _issue(
+            client,
+            http_client,
+            input_csv,
+            journal,
+            concurrency,
+            retry_unknown,
+            rate,
+            tally,
+            stopper,
+        )
+        defer_signals(stopper)  # the event loop put the default handlers back
+    return tally, stopper, failure
+
+
+def _count_the_campaign(tally: RunTally, campaign: DatabaseJournal, started: float) -> None:
+    """The tally of the whole campaign (its workers' cards), from the start of the run."""
+    tally.started = started
+    with contextlib.suppress(JournalError):
+        tally.issued_now = campaign.issued_since_open()
+
+
+def _write_results(
+    input_csv: Path,
+    out_path: Path,
+    journal: JournalStore,
+    failure: JournalError | None,
+    spreadsheet_safe: bool,
+) -> Counter[str] | None:
+    """The keys the journal could not record (on stderr), then OUT, written from the
+    journal: the count of its rows by state; None when OUT cannot be written."""
+    unwritten = journal.unwritten_cards()
+    if unwritten:  # first, where nothing can fail: these keys exist nowhere else
+        _print_unwritten(unwritten)
+    if failure is not None:
+        sys.stderr.write(f"gatepay: {failure}\n")
+    try:
+        return write_output(input_csv, out_path, journal, spreadsheet_safe=spreadsheet_safe)
+    except OSError as exc:
+        where = "printed above" if unwritten else "in the journal"
+        sys.stderr.write(
+            f"gatepay: cannot write the output {out_path}: {exc.strerror or exc}."
+            f" The keys of the cards issued are {where}; free some space and run again"
+            " with the same journal to write the output (nothing is sent twice).\n"
+        )
+        return None
+
+
+def _say_kept(kept: int, input_csv: Path, out_path: Path, journal: JournalStore) -> None:
+    sys.stderr.write(
+        f"gatepay: {kept} ref(s) in the journal are not in the input any more"
+        f" ({_kept_refs(input_csv, journal)}); their rows (and any card's key) were kept"
+        f" at the end of {out_path} (error column: 'not in the input any more')\n"
+    )
+
+
+def _exit_status(
+    interrupted: bool,
+    failure: JournalError | None,
+    tally: RunTally,
+    counts: Counter[str],
+    *,
+    changed: int,
+    kept: int,
+) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if failure is None and tally.nothing_reached_gatepay:
+        return EXIT_USAGE
+    if failure is None and not (changed or kept) and counts[ISSUED] == sum(counts.values()):
+        return EXIT_OK
+    return EXIT_INCOMPLETE
+
+
+def _print_summary(
+    tally: RunTally,
+    counts: Counter[str],
+    out_path: Path,
+    where: str,
+    interrupted: bool,
+    transport: str,
+    changed: int,
+) -> None:
     out = stdout_console()
     _summary(out, tally, counts, out_path, where, interrupted, transport)
     if tally.elsewhere:
@@ -481,9 +599,6 @@ def bulk_create_command(
             f"{changed} row(s) changed since their ref was sent (see 'changed:' in the"
             " error column); they were NOT sent again. Give a changed row a new ref."
         )
-    if progress and not interactive:
-        _one_line_summary(tally, counts, interrupted)
-    return status
 
 
 def _worker_arguments(
