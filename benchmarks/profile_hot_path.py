@@ -169,6 +169,34 @@ async def in_process(count: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 2: components
 
 
+def logging_checks() -> None:
+    started = time.perf_counter()
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", started)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", started)
+
+
+async def _paired_async(
+    sdk: Callable[[], Awaitable[object]], raw: Callable[[], Awaitable[object]], count: int
+) -> float:
+    """SDK minus raw, each the best of 7 alternating repeats of ``count`` calls."""
+    best_sdk = best_raw = float("inf")
+    for _ in range(7):
+        best_sdk = min(best_sdk, await time_async(sdk, count, 1))
+        best_raw = min(best_raw, await time_async(raw, count, 1))
+    return round(best_sdk - best_raw, 2)
+
+
+def _paired(sdk: Callable[[], object], raw: Callable[[], object], count: int) -> float:
+    """SDK minus raw, each the best of 7 alternating repeats of ``count`` calls."""
+    best_sdk = best_raw = float("inf")
+    for _ in range(7):
+        best_sdk = min(best_sdk, time_sync(sdk, count, 1))
+        best_raw = min(best_raw, time_sync(raw, count, 1))
+    return round(best_sdk - best_raw, 2)
+
+
 async def components(count: int) -> list[dict[str, Any]]:
     """Each step of the SDK's per-call path timed alone (CPU µs per call).
 
@@ -237,28 +265,13 @@ async def components(count: int) -> list[dict[str, Any]]:
         clock.observe(date)
         return clock.now_ms()
 
-    def logging_checks() -> None:
-        started = time.perf_counter()
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s", started)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s", started)
-
-    async def paired_async(
+    def paired_async(
         sdk: Callable[[], Awaitable[object]], raw: Callable[[], Awaitable[object]]
-    ) -> float:
-        best_sdk = best_raw = float("inf")
-        for _ in range(7):
-            best_sdk = min(best_sdk, await time_async(sdk, count, 1))
-            best_raw = min(best_raw, await time_async(raw, count, 1))
-        return round(best_sdk - best_raw, 2)
+    ) -> Awaitable[float]:
+        return _paired_async(sdk, raw, count)
 
     def paired(sdk: Callable[[], object], raw: Callable[[], object]) -> float:
-        best_sdk = best_raw = float("inf")
-        for _ in range(7):
-            best_sdk = min(best_sdk, time_sync(sdk, count, 1))
-            best_raw = min(best_raw, time_sync(raw, count, 1))
-        return round(best_sdk - best_raw, 2)
+        return _paired(sdk, raw, count)
 
     def best(fn: Callable[[], object]) -> float:
         return time_sync(fn, count, 7)
