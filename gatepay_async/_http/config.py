@@ -89,9 +89,7 @@ class ClientConfig:
             secret_key, _variable_secret(env.value, ENV_SECRET_KEY), "secret_key", ENV_SECRET_KEY
         )
         del secret_key
-        url = (base_url or env.value.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ValidationError("base_url", "must start with http:// or https://")
+        url = _base_url(base_url or env.value.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
         if on_behalf_of is not None and (not isinstance(on_behalf_of, str) or not on_behalf_of):
             raise ValidationError("on_behalf_of", "must be a non-empty string or None")
         if api_key is not None and (not isinstance(api_key, Secret) or not api_key):
@@ -99,16 +97,7 @@ class ClientConfig:
         # An empty variable counts as unset: a blank line in an .env file is no key.
         api = api_key if isinstance(api_key, Secret) else _variable_secret(env.value, ENV_API_KEY)
         del api_key
-        if paths is not None and not isinstance(paths, PathSet):
-            raise ValidationError("paths", "must be a PathSet or None")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValidationError("max_retries", "must be an integer >= 0")
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
-        ):
-            raise ValidationError("max_response_bytes", "must be an integer >= 1 (bytes)")
+        _check_limits(paths, max_retries, max_response_bytes)
         checked_timeout = _timeout(timeout)
         return cls(
             client_id=client_id,
@@ -121,6 +110,26 @@ class ClientConfig:
             attempt_timeout=None if isinstance(timeout, httpx.Timeout) else float(timeout),
             max_response_bytes=max_response_bytes,
         )
+
+
+def _base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValidationError("base_url", "must start with http:// or https://")
+    return url
+
+
+def _check_limits(paths: object, max_retries: object, max_response_bytes: object) -> None:
+    if paths is not None and not isinstance(paths, PathSet):
+        raise ValidationError("paths", "must be a PathSet or None")
+    if not _is_int_at_least(max_retries, 0):
+        raise ValidationError("max_retries", "must be an integer >= 0")
+    if not _is_int_at_least(max_response_bytes, 1):
+        raise ValidationError("max_response_bytes", "must be an integer >= 1 (bytes)")
+
+
+def _is_int_at_least(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _required(value: str | None, fallback: str | None, name: str, env_name: str) -> str:

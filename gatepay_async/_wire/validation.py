@@ -50,14 +50,8 @@ def sealed_json(payload: dict[str, str | Secret]) -> Secret:
     )
 
 
-def canonical_amount(amount: object, argument: str = "amount") -> str:
-    """Check an amount and return it as plain decimal text (``Decimal('1E+2')`` → ``"100"``).
-
-    Works on the exact digits and exponent, never through a decimal context: an exponent
-    that no context can hold ("1E+999999999", "1e-999999999") is a ValidationError, not a
-    raw ``decimal.Overflow``, and nothing is ever rounded (a tiny amount is refused, never
-    sent as "0").
-    """
+def _decimal_of(amount: object, argument: str) -> Decimal:
+    """``amount`` (a Decimal, an int or a decimal string) as a Decimal, without rounding."""
     if isinstance(amount, bool) or amount is None or isinstance(amount, float):
         raise ValidationError(
             argument,
@@ -83,6 +77,18 @@ def canonical_amount(amount: object, argument: str = "amount") -> str:
         raise ValidationError(
             argument, f"must be a Decimal, int or str, not {type(amount).__name__}"
         )
+    return value
+
+
+def canonical_amount(amount: object, argument: str = "amount") -> str:
+    """Check an amount and return it as plain decimal text (``Decimal('1E+2')`` → ``"100"``).
+
+    Works on the exact digits and exponent, never through a decimal context: an exponent
+    that no context can hold ("1E+999999999", "1e-999999999") is a ValidationError, not a
+    raw ``decimal.Overflow``, and nothing is ever rounded (a tiny amount is refused, never
+    sent as "0").
+    """
+    value = _decimal_of(amount, argument)
     if not value.is_finite():
         raise ValidationError(argument, f"must be finite, got {value}")
     sign, digits, exponent = value.as_tuple()

@@ -134,22 +134,35 @@ def authenticate(
     timestamp = headers.timestamp or ""
     nonce = headers.nonce or ""
     signature = headers.signature or ""
-    if not (given_id and timestamp and nonce and signature):
-        missing = [
-            name
-            for name, value in (
-                ("X-GatePay-Certificate-ClientId", given_id),
-                ("X-GatePay-Timestamp", timestamp),
-                ("X-GatePay-Nonce", nonce),
-                ("X-GatePay-Signature", signature),
-            )
-            if not value
-        ]
-        raise Rejection.auth(CODE_UNKNOWN_CLIENT, f"missing header: {', '.join(missing)}")
+    _check_present(given_id, timestamp, nonce, signature)
     if given_id != client_id:
         raise Rejection.auth(
             CODE_UNKNOWN_CLIENT, "X-GatePay-Certificate-ClientId: unknown client id"
         )
+    _check_timestamp(timestamp, now, window)
+    _check_nonce(nonce, replay)
+    if not verify(secret, timestamp, nonce, body, signature):
+        raise Rejection.auth(CODE_BAD_SIGNATURE, "X-GatePay-Signature: signature does not match")
+    replay.add(nonce)
+
+
+def _check_present(given_id: str, timestamp: str, nonce: str, signature: str) -> None:
+    if given_id and timestamp and nonce and signature:
+        return
+    missing = [
+        name
+        for name, value in (
+            ("X-GatePay-Certificate-ClientId", given_id),
+            ("X-GatePay-Timestamp", timestamp),
+            ("X-GatePay-Nonce", nonce),
+            ("X-GatePay-Signature", signature),
+        )
+        if not value
+    ]
+    raise Rejection.auth(CODE_UNKNOWN_CLIENT, f"missing header: {', '.join(missing)}")
+
+
+def _check_timestamp(timestamp: str, now: float, window: float) -> None:
     if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > _MAX_TIMESTAMP_DIGITS:
         raise Rejection.auth(
             CODE_BAD_TIMESTAMP, "X-GatePay-Timestamp: must be an integer number of milliseconds"
@@ -161,12 +174,13 @@ def authenticate(
             f"X-GatePay-Timestamp: {timestamp} is more than {window:g} seconds away from "
             f"server time {now_ms}",
         )
+
+
+def _check_nonce(nonce: str, replay: ReplayCache) -> None:
+    """A well-formed nonce not seen before (it is remembered once the signature is good)."""
     if len(nonce) > MAX_NONCE or not (nonce.isascii() and nonce.isalnum()):
         raise Rejection.auth(
             CODE_BAD_NONCE, "X-GatePay-Nonce: must be 1-32 ASCII letters or digits"
         )
     if nonce in replay:
         raise Rejection.auth(CODE_BAD_NONCE, "X-GatePay-Nonce: already used (replayed request)")
-    if not verify(secret, timestamp, nonce, body, signature):
-        raise Rejection.auth(CODE_BAD_SIGNATURE, "X-GatePay-Signature: signature does not match")
-    replay.add(nonce)
