@@ -281,3 +281,45 @@ def test_generated_docstrings_describe_the_sync_code() -> None:
 def test_an_import_names_each_name_once(source: str, expected: str) -> None:
     generated = unasync.unasync_text(source, "gatepay_async/x.py")
     assert generated.split("\n", 1)[1] == expected
+
+
+def test_what_is_generated_follows_from_the_code(tmp_path: Path) -> None:
+    files = {
+        "__init__.py": '"""The face."""\n',
+        "_client.py": "async def get() -> int:\n    return 1\n",
+        "_errors.py": "class Error(Exception):\n    pass\n",  # no async code: shared
+        # "await" in a docstring or a comment is no async code
+        "_wire/__init__.py": "",
+        "_wire/text.py": '"""Never await this."""\n# await\n',
+        # async code two folders down: the __init__.py on the way are generated too
+        "_http/__init__.py": '"""HTTP."""\n',
+        "_http/inner/__init__.py": "",
+        "_http/inner/send.py": "async def send() -> None:\n    async with x:\n        pass\n",
+        "_http/fast.py": "# unasync: async-only\nasync def fast() -> None:\n    pass\n",
+        "_primitives/__init__.py": "",
+        "_primitives/sync.py": "# unasync: shared\nasync def sleep() -> None:\n    pass\n",
+        "app/__init__.py": "# unasync: async-only\n",
+        "app/serve.py": "async def serve() -> None:\n    await x\n",
+    }
+    for name, text in files.items():
+        path = tmp_path / "gatepay_async" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert unasync.generated_modules(tmp_path) == [
+        ("gatepay_async/__init__.py", "gatepay_sync/__init__.py"),
+        ("gatepay_async/_client.py", "gatepay_sync/_client.py"),
+        ("gatepay_async/_http/__init__.py", "gatepay_sync/_http/__init__.py"),
+        ("gatepay_async/_http/inner/__init__.py", "gatepay_sync/_http/inner/__init__.py"),
+        ("gatepay_async/_http/inner/send.py", "gatepay_sync/_http/inner/send.py"),
+    ]
+
+
+def test_the_generated_modules_are_the_ones_gatepay_sync_has() -> None:
+    sources = {source for source, _ in unasync.GENERATED}
+    assert "gatepay_async/_http/transport.py" in sources
+    assert "gatepay_async/_http/aiohttp_transport.py" not in sources  # async-only
+    assert "gatepay_async/_primitives/synchronization.py" not in sources  # shared
+    targets = {target for _, target in unasync.GENERATED if target.startswith("gatepay_sync/")}
+    assert targets == {
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "gatepay_sync").rglob("*.py")
+    }
