@@ -363,12 +363,13 @@ class DatabaseJournal(RecordMethods):
         )
         update = (
             f"UPDATE {REFS} SET state = 'unknown', recorded = 'unknown',"
-            f" decided_at = {self._now}, last_record = ?"
+            " decided_at = ?, last_record = ?"
             " WHERE campaign = ? AND ref = ? AND state = 'intent'"
         )
 
         def work(tx: Transaction) -> int:
             rows = tx.execute(select, (self._campaign, *owners))
+            decided_at = _decision_time(tx, self._campaign)
             ids = _new_ids(tx, len(rows))
             records = []
             for number, (ref, text) in enumerate(rows):
@@ -380,7 +381,7 @@ class DatabaseJournal(RecordMethods):
                 records,
             )
             for number, (ref, _) in enumerate(rows):
-                tx.execute(update, (ids[number], self._campaign, ref))
+                tx.execute(update, (decided_at, ids[number], self._campaign, ref))
             return len(rows)
 
         settled = int(self._run(work))
@@ -568,13 +569,15 @@ class DatabaseJournal(RecordMethods):
         written: it is not sent."""
         self._seen(tx)
         ids = _new_ids(tx, len(batch))
+        decided_at = _decision_time(tx, self._campaign)
         applied: list[bool] = []
         for group in _distinct_refs(batch):
-            rows = ", ".join(f"(?, ?, ?, ?, ?, 0, {self._now}, ?, ?)" for _ in group)
+            rows = ", ".join("(?, ?, ?, ?, ?, 0, ?, ?, ?)" for _ in group)
             params: list[Any] = []
             for number in group:
                 ref, state, _, _ = batch[number]
-                params += (self._campaign, ref, state, state, self.owner, ids[number], ids[number])
+                params += (self._campaign, ref, state, state, self.owner)
+                params += (decided_at, ids[number], ids[number])
             params.append(self._started_ms)
             sql = _RECORD.format(rows=rows)
             done = {ref for (ref,) in tx.execute(sql, params)}
@@ -646,6 +649,20 @@ def _new_ids(tx: Transaction, count: int) -> list[int]:
         ((last,),) = tx.execute(_NEW_IDS["sqlite"])
         return list(range(int(last) + 1, int(last) + 1 + count))
     return sorted(int(value) for (value,) in tx.execute(_NEW_IDS["postgresql"], (count,)))
+
+
+def _decision_time(tx: Transaction, campaign: str) -> int:
+    """When a decision written now is taken to be made (ms): the database's clock, but
+    never before the start of a worker of the campaign. "Decided before this worker
+    started" compares this with a start: a database clock stepped back (NTP, a VM
+    restored, a failover to a host whose clock lags) must not date a running sibling's
+    fresh unknown before a worker's start, which would let retry_unknown send it again."""
+    ((latest_start, now),) = tx.execute(
+        f"SELECT COALESCE(max(started_ms), 0), {NOW_MS[tx.dialect]} FROM {WORKERS}"
+        " WHERE campaign = ?",
+        (campaign,),
+    )
+    return max(int(latest_start), int(now))
 
 
 def _distinct_refs(batch: list[tuple[str, str, str, str]]) -> Iterator[list[int]]:
