@@ -142,3 +142,31 @@ def test_an_overrun_answer_never_answers_the_next_create_over_aiohttp() -> None:
         numbers = asyncio.run(run())
     assert numbers == [REAL["card_num"]] * 2
     assert server.sent == 0
+
+
+def test_a_flood_of_informational_answers_is_cut_at_the_deadline_over_aiohttp() -> None:
+    """The 1xx flood of ``tests/_async/test_attack_transports.py`` against
+    ``DefaultAioHttpClient()``: the create ends unknown at its deadline, sent once."""
+    import asyncio
+    import time
+
+    from gatepay_async import DefaultAioHttpClient, OutcomeUnknownError
+    from tests._async.conftest import client_at
+    from tests._async.test_attack_transports import _create, informational_flood
+    from tests.raw_server import RawServer
+
+    async def run() -> float:
+        http_client = DefaultAioHttpClient()
+        try:
+            async with client_at(server.url, timeout=1.0, http_client=http_client) as gp:
+                started = time.monotonic()
+                with pytest.raises(OutcomeUnknownError):
+                    await _create(gp)
+                return time.monotonic() - started
+        finally:
+            await http_client.aclose()
+
+    with RawServer(informational_flood) as server:
+        took = asyncio.run(run())
+    assert server.hits == 1
+    assert took < 1.0 + 0.8, took
