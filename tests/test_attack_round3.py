@@ -10,6 +10,7 @@ does so cleanly. docs/reliability.md ("Attack pass, round 3") lists them.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -170,3 +171,171 @@ def test_a_flood_of_informational_answers_is_cut_at_the_deadline_over_aiohttp() 
         took = asyncio.run(run())
     assert server.hits == 1
     assert took < 1.0 + 0.8, took
+
+
+# ---------------------------------------------------------------------- workers stopped
+
+
+STOP_LEASE = 1.0
+
+
+@pytest.fixture
+def slow_sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A sandbox process whose answers take 0.3 s: a stopped worker has requests in flight."""
+    from tests.test_cli import _start_sandbox, _stop_sandbox
+
+    process, url = _start_sandbox(tmp_path / "cards.db", latency=0.3)
+    try:
+        yield url, tmp_path / "cards.db"
+    finally:
+        _stop_sandbox(process)
+
+
+def _campaign_rows(url: str) -> dict[str, tuple[str, str]]:
+    """ref -> (state, owner) of the campaign's refs, read by a connection of the test's."""
+    sql = "SELECT ref, state, owner FROM gatepay_journal_refs"
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return {}
+        connection = sqlite3.connect(path, timeout=30)
+        try:
+            rows = connection.execute(sql).fetchall()
+        except sqlite3.OperationalError:  # no table yet
+            return {}
+        finally:
+            connection.close()
+    else:
+        with psycopg.connect(url) as pg:
+            try:
+                rows = pg.execute(sql).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return {}
+    return {str(ref): (str(state), str(owner)) for ref, state, owner in rows}
+
+
+def _states(url: str) -> list[str]:
+    return [state for state, _ in _campaign_rows(url).values()]
+
+
+def _no_transaction_open(url: str) -> bool:
+    """True when no session holds a write transaction open on the journal (a worker
+    stopped inside one would hold every other worker back: not this attack)."""
+    if url.startswith("sqlite:///"):
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=0.2)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            connection.close()
+    with psycopg.connect(url, autocommit=True) as pg:
+        row = pg.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        ).fetchone()
+    return row is not None and int(row[0]) == 0
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def campaign_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'campaign.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_a_worker_stopped_past_its_lease_and_continued_never_sends_a_row_twice(
+    tmp_path: Path, slow_sandbox: tuple[str, Path], campaign_url: str
+) -> None:
+    """Attack: a hand-started ``bulk-create`` worker, rate-limited so that it holds claims
+    on rows it has not sent, and with requests in flight, is stopped with SIGSTOP (a
+    laptop lid, a debugger, a VM paused) for longer than its ``--lease``. A second worker
+    takes the rows whose claims ran out and sends them, and leaves the stopped one's
+    intents alone (in flight elsewhere). Then the first continues (SIGCONT): its answers
+    are recorded, and its late intents for the rows it lost are refused, so it never
+    sends them. Every card once; every row issued."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import gatepay_command, gatepay_environ
+    from tests.test_bulk_campaign import _cards, _rows
+    from tests.test_cli import CLIENT_ID, SECRET_KEY, read_output, write_input
+
+    base_url, cards_db = slow_sandbox
+    count = 40
+    source = write_input(tmp_path / "in.csv", _rows(count))
+    env = {**gatepay_environ(base_url, CLIENT_ID, SECRET_KEY), "GATEPAY_JOURNAL": campaign_url}
+
+    def command(out: str, *more: str) -> list[str]:
+        return gatepay_command(
+            *("bulk-create", str(source), "--out", str(tmp_path / out), "--no-progress"),
+            *("--concurrency", "4", "--lease", str(STOP_LEASE), *more),
+        )
+
+    stopped = subprocess.Popen(  # noqa: S603 - our own module
+        command("stopped.csv", "--rate", "8"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    other: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 40
+        while _states(campaign_url).count("issued") < 3:
+            assert stopped.poll() is None, stopped.communicate()[1]
+            assert time.monotonic() < deadline, "the worker made no progress"
+            time.sleep(0.02)
+        for _ in range(50):  # stop it holding claims, and outside a transaction
+            os.kill(stopped.pid, signal.SIGSTOP)
+            at_stop = _campaign_rows(campaign_url)
+            claimed = {ref: owner for ref, (state, owner) in at_stop.items() if state == "claimed"}
+            if claimed and _no_transaction_open(campaign_url):
+                break
+            os.kill(stopped.pid, signal.SIGCONT)
+            time.sleep(0.03)
+        else:
+            pytest.fail("never caught the worker holding claims")
+        in_flight = {ref for ref, (state, _) in at_stop.items() if state == "intent"}
+        time.sleep(STOP_LEASE + 0.3)  # its claims run out on the database's clock
+
+        other = subprocess.Popen(  # noqa: S603 - our own module
+            command("other.csv"),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Continued the moment the other worker holds a row the stopped one had claimed
+        # (claimed or in flight there): both then want to send it.
+        while True:
+            now = _campaign_rows(campaign_url)
+            if any(
+                now[ref][1] != owner and now[ref][0] in ("claimed", "intent")
+                for ref, owner in claimed.items()
+            ):
+                break
+            assert other.poll() is None, other.communicate()[1]
+            assert time.monotonic() < deadline + 20, "the other worker took nothing"
+            time.sleep(0.005)
+        os.kill(stopped.pid, signal.SIGCONT)
+        for worker in (stopped, other):
+            _, stderr = worker.communicate(timeout=60)
+            assert "Traceback" not in stderr, stderr
+            assert worker.returncode in (0, 2), stderr
+        by_other = {row["ref"]: row for row in read_output(tmp_path / "other.csv")}
+        for ref in in_flight:  # an intent is never released by a lease: not sent there
+            assert by_other[ref]["state"] in ("unknown", "issued"), by_other[ref]
+    finally:
+        for worker in (stopped, other):
+            if worker is not None and worker.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+                worker.kill()
+                worker.wait()
+    issued = _cards(cards_db)  # fails if a title was issued twice
+    assert len(issued) == count
+    assert _states(campaign_url) == ["issued"] * count  # the stopped worker's answers too
