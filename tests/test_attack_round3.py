@@ -339,3 +339,96 @@ def test_a_worker_stopped_past_its_lease_and_continued_never_sends_a_row_twice(
     issued = _cards(cards_db)  # fails if a title was issued twice
     assert len(issued) == count
     assert _states(campaign_url) == ["issued"] * count  # the stopped worker's answers too
+
+
+# ---------------------------------------------------------------------- one ledger, both facades
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one Ledger object", "a Ledger each"])
+def test_sync_threads_and_async_tasks_on_one_ledger_send_one_create(
+    sandbox: object, ledger_url: str, shared: bool
+) -> None:
+    """Attack: one key, created at the same moment by four threads sharing a ``GatePay``
+    and four asyncio tasks sharing an ``AsyncGatePay`` (in a thread of its own), both
+    clients on the same ledger (one ``Ledger`` object, or one each on the same database),
+    while the sandbox holds the answer 0.5 s. One create reaches GatePay; every caller
+    gets that card or ``OutcomeUnknownError`` (in flight elsewhere); a call after them
+    gets the card, nothing sent."""
+    import asyncio
+    import threading
+
+    from gatepay_async import AsyncGatePay
+    from gatepay_async import OutcomeUnknownError as AsyncUnknown
+    from gatepay_async.sandbox import SandboxServer, parse_fault
+    from gatepay_sync import GatePay, Ledger, OutcomeUnknownError
+    from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_SECRET_KEY
+
+    assert isinstance(sandbox, SandboxServer)
+    sandbox.sandbox.inject(parse_fault("create:latency=0.5"))
+    assert OutcomeUnknownError is AsyncUnknown  # one class for both facades
+    shared_ledger = Ledger(ledger_url) if shared else None
+    arguments = {
+        "client_id": SANDBOX_CLIENT_ID,
+        "secret_key": SANDBOX_SECRET_KEY,
+        "base_url": sandbox.url,
+        "timeout": 30.0,
+    }
+    order = {"title": "Order 77", "template_id": "255267012439183360"}
+    order |= {"currency": "USDT", "amount": "5", "idempotency_key": "order-77"}
+    start = threading.Barrier(4 + 1)
+    results: list[str] = []  # a card's number, or "unknown: <text>"
+    lock = threading.Lock()
+
+    def note(outcome: str) -> None:
+        with lock:
+            results.append(outcome)
+
+    def in_thread(gp: GatePay) -> None:
+        start.wait(timeout=30)
+        try:
+            note(gp.gift_cards.create(**order).card_number)  # type: ignore[arg-type]
+        except OutcomeUnknownError as exc:
+            note(f"unknown: {exc}")
+
+    async def in_tasks() -> None:
+        ledger = shared_ledger if shared else ledger_url
+        async with AsyncGatePay(**arguments, ledger=ledger) as agp:  # type: ignore[arg-type]
+
+            async def one() -> None:
+                try:
+                    note((await agp.gift_cards.create(**order)).card_number)  # type: ignore[arg-type]
+                except OutcomeUnknownError as exc:
+                    note(f"unknown: {exc}")
+
+            await asyncio.to_thread(start.wait, 30)
+            await asyncio.gather(*(one() for _ in range(4)))
+
+    try:
+        ledger = shared_ledger if shared else ledger_url
+        with GatePay(**arguments, ledger=ledger) as gp:  # type: ignore[arg-type]
+            threads = [threading.Thread(target=in_thread, args=(gp,)) for _ in range(4)]
+            threads.append(threading.Thread(target=lambda: asyncio.run(in_tasks())))
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert not any(thread.is_alive() for thread in threads)
+            assert sandbox.sandbox.attempts("create") == 1
+            cards = {outcome for outcome in results if not outcome.startswith("unknown")}
+            unknown = [outcome for outcome in results if outcome.startswith("unknown")]
+            assert len(results) == 8
+            assert len(cards) == 1, results  # the one card, to whoever got it
+            assert all("in flight elsewhere" in text for text in unknown), unknown
+            after = gp.gift_cards.create(**order)  # type: ignore[arg-type]
+            assert after.card_number in cards
+            assert sandbox.sandbox.attempts("create") == 1
+    finally:
+        if shared_ledger is not None:
+            shared_ledger.close()
