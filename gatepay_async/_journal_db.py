@@ -68,6 +68,11 @@ __all__ = ["DEFAULT_LEASE", "DatabaseJournal"]
 READ_CHUNK = 500
 #: Decided refs kept in memory beyond this are forgotten (read again if asked).
 CACHE_REFS = 8192
+#: How long a transaction waits for a PostgreSQL connection (the server's first answer
+#: counts as much when the journal is opened). A journal needs a few connections at once
+#: (one flush, one claim), never the pool's all: a wait this long means the server is
+#: gone, and the run stops then rather than after the pool's default wait.
+POOL_WAIT = 10.0
 
 RECORDS, REFS = "gatepay_journal_records", "gatepay_journal_refs"
 WORKERS = "gatepay_journal_workers"
@@ -218,7 +223,7 @@ class DatabaseJournal(RecordMethods):
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
             raise ValidationError("lease", f"must be a number of seconds > 0, got {lease!r}")
         try:
-            database = Database(parsed)
+            database = Database(parsed, pool_wait=POOL_WAIT)
         except DatabaseError as exc:
             raise JournalError(f"cannot open the journal: {exc}") from None
         owner = owner or secrets.token_hex(12)
@@ -395,6 +400,8 @@ class DatabaseJournal(RecordMethods):
     # ------------------------------------------------------------------ reading
 
     def prefetch(self, refs: Sequence[str]) -> None:
+        if self._failure is not None:
+            return  # the database failed: what is read is what this worker knows
         refs = list(dict.fromkeys(refs))
         for start in range(0, len(refs), READ_CHUNK):
             chunk = refs[start : start + READ_CHUNK]
@@ -426,7 +433,9 @@ class DatabaseJournal(RecordMethods):
             f"SELECT ref FROM {REFS} WHERE campaign = ? AND recorded IS NOT NULL"
             " ORDER BY first_record"
         )
-        refs = [ref for (ref,) in self._run(lambda tx: tx.execute(sql, (self._campaign,)))]
+        refs = []
+        if self._failure is None:
+            refs = [ref for (ref,) in self._run(lambda tx: tx.execute(sql, (self._campaign,)))]
         with self._lock:
             queued = list(dict.fromkeys(ref for ref, _, _, _ in self._pending))
         known = set(refs)
@@ -513,8 +522,9 @@ class DatabaseJournal(RecordMethods):
             if self._failure is None:
                 self.flush()
         finally:
-            with contextlib.suppress(DatabaseError, JournalError):
-                self._database.transaction(self._leave)
+            if self._failure is None:  # else the database is failing: claims run out
+                with contextlib.suppress(DatabaseError, JournalError):
+                    self._database.transaction(self._leave)
             with self._lock:
                 self._closed = True
             if self._owns_database:
@@ -615,16 +625,23 @@ class DatabaseJournal(RecordMethods):
                 self._known[ref] = found.get(ref, _ABSENT)
 
     def _lookup(self, ref: str) -> _Known:
+        """What the journal holds for ``ref``. Once the database failed, what this worker
+        knows (what it read, and what it recorded, written or not), without waiting on a
+        database that may be gone: the output is then written from memory, the cards the
+        database never got included, and the next run writes it whole."""
         with self._lock:
             known = self._known.get(ref)
-        if known is not None:
-            return known
+        if known is not None or self._failure is not None:
+            return known or _ABSENT
         self.prefetch([ref])
         with self._lock:
             return self._known.get(ref, _ABSENT)
 
     def _run(self, work: Any, *, fail: bool = True) -> Any:
-        """``work`` in one transaction; a DatabaseError as a JournalError."""
+        """``work`` in one transaction; a DatabaseError as a JournalError. Once the
+        journal failed, its failure at once: the database is not waited on again."""
+        if self._failure is not None:
+            raise self._failure
         if not fail:
             return self._database.transaction(work)
         try:

@@ -9,6 +9,7 @@ does so cleanly. docs/reliability.md ("Attack pass, round 3") lists them.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -432,3 +433,110 @@ def test_sync_threads_and_async_tasks_on_one_ledger_send_one_create(
     finally:
         if shared_ledger is not None:
             shared_ledger.close()
+
+
+# ---------------------------------------------------------------------- the journal's server killed
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[object]:
+    """A PostgreSQL server of this test's own: it is killed and restarted."""
+    from tests.postgres_server import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+
+
+#: The journal's wait for a PostgreSQL connection (gatepay_async._journal_db.POOL_WAIT).
+JOURNAL_POOL_WAIT = 10.0
+
+
+def _issued_refs(url: str) -> int:
+    return _states(url).count("issued")
+
+
+def test_a_postgresql_journal_killed_mid_campaign_loses_no_key_and_sends_nothing_twice(
+    tmp_path: Path, own_postgres: object, slow_sandbox: tuple[str, Path]
+) -> None:
+    """Attack: the PostgreSQL server holding a campaign's journal is SIGKILLed (server and
+    backends: no shutdown) while a ``bulk-create`` worker sends, then restarted (crash
+    recovery). The worker stops cleanly (no traceback, exit 2, before sending anything
+    more), every card GatePay issued has its key in the output or on stderr; the run
+    again with the same journal and output takes those cards back and sends the rest:
+    no card twice, and every card's key in the final output (or its row unknown, in
+    doubt, and its key printed by the first run)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import gatepay_command, gatepay_environ
+    from tests.postgres_server import PostgresServer
+    from tests.test_bulk_campaign import _cards, _rows
+    from tests.test_cli import CLIENT_ID, SECRET_KEY, read_output, write_input
+
+    assert isinstance(own_postgres, PostgresServer)
+    base_url, cards_db = slow_sandbox
+    journal_url = own_postgres.new_database()
+    count = 120
+    source = write_input(tmp_path / "in.csv", _rows(count))
+    out = tmp_path / "out.csv"
+    env = {**gatepay_environ(base_url, CLIENT_ID, SECRET_KEY), "GATEPAY_JOURNAL": journal_url}
+    command = gatepay_command(
+        *("bulk-create", str(source), "--out", str(out), "--no-progress"),
+        *("--concurrency", "8", "--lease", "2"),
+    )
+    worker = subprocess.Popen(  # noqa: S603 - our own module
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while _issued_refs(journal_url) < 16:
+            assert worker.poll() is None, worker.communicate()
+            assert time.monotonic() < deadline, "the worker made no progress"
+            time.sleep(0.02)
+        own_postgres.kill()  # mid-run: requests in flight, records queued
+        killed_at = time.monotonic()
+        stdout, stderr = worker.communicate(timeout=45)
+        stopped_after = time.monotonic() - killed_at
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
+    assert "Traceback" not in stderr, stderr
+    assert worker.returncode == 2, stdout + stderr  # the journal failed: not a usage error
+    assert "cannot write to the journal" in stderr, stderr
+    # It stopped within the journal's wait for a connection, without waiting on the dead
+    # server again to write the output (before: 30 s, then 30 s more for each read).
+    assert stopped_after < JOURNAL_POOL_WAIT + 8, stopped_after
+    issued_then = _cards(cards_db)
+    written = {row["ref"]: row for row in read_output(out)}  # written from memory
+    unwritten = [
+        line.split(",") for line in stderr.splitlines() if re.match(r"r\d+,\S+,\S+$", line)
+    ]
+    for ref, number, key in unwritten:  # the keys the database never got: in the output
+        assert (written[ref]["card_number"], written[ref]["key"]) == (number, key)
+    first_run = stderr + out.read_text()
+
+    own_postgres.launch()  # crash recovery: what was committed is there
+    resumed = subprocess.run(  # noqa: S603 - our own module
+        command, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "Traceback" not in resumed.stderr, resumed.stderr
+    if unwritten:
+        assert f"took {len(unwritten)} card(s)" in resumed.stderr, resumed.stderr
+    cards = _cards(cards_db)  # fails if a title was issued twice
+    assert set(issued_then) <= set(cards)
+    final = {row["ref"]: row for row in read_output(out)}
+    assert len(final) == count
+    for title, (number, key) in cards.items():
+        row = final[title.replace("title-", "r", 1)]
+        if row["state"] == "issued":
+            assert (row["card_number"], row["key"]) == (number, key)
+        else:  # in doubt: the answer was lost with the database; its key was printed
+            assert row["state"] == "unknown", row
+            assert key in first_run, title
+    unknown = [row for row in final.values() if row["state"] != "issued"]
+    assert all(row["state"] == "unknown" for row in unknown), unknown
+    assert len(unknown) <= 8  # at most the requests in flight when the server died
+    print(f"stopped {stopped_after:.1f} s after the kill; {len(unknown)} row(s) in doubt")
