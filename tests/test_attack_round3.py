@@ -540,3 +540,37 @@ def test_a_postgresql_journal_killed_mid_campaign_loses_no_key_and_sends_nothing
     assert all(row["state"] == "unknown" for row in unknown), unknown
     assert len(unknown) <= 8  # at most the requests in flight when the server died
     print(f"stopped {stopped_after:.1f} s after the kill; {len(unknown)} row(s) in doubt")
+
+
+@pytest.mark.parametrize("shape", ["gzip bomb", "endless body"])
+def test_answers_past_the_size_cap_are_refused_unread_over_aiohttp(shape: str) -> None:
+    """Attack: a create answered with a gzip bomb (16 MiB inflated from some 16 KiB) or
+    a 64 MiB chunked body, through ``DefaultAioHttpClient()``: refused at the cap
+    (``max_response_bytes``) without reading it whole, unknown, sent once (held: the
+    cap is the client's, whatever the transport)."""
+    import asyncio
+
+    from gatepay_async import DefaultAioHttpClient, OutcomeUnknownError
+    from tests._async.conftest import client_at
+    from tests._async.test_attack_transports import _create
+    from tests._async.test_hostile_servers import endless, serve_bomb
+    from tests.raw_server import RawServer
+
+    async def run() -> OutcomeUnknownError:
+        http_client = DefaultAioHttpClient()
+        try:
+            async with client_at(server.url, timeout=10.0, http_client=http_client) as gp:
+                with pytest.raises(OutcomeUnknownError) as info:
+                    await _create(gp)
+                return info.value
+        finally:
+            await http_client.aclose()
+
+    with RawServer(serve_bomb if shape == "gzip bomb" else endless) as server:
+        error = asyncio.run(run())
+        assert server.finished.wait(15)
+    assert server.hits == 1
+    assert "max_response_bytes" in repr(error.cause) + str(error)
+    assert error.answer is not None
+    assert len(error.answer.body) <= 1024 * 1024 + 1  # what was read, up to the cap
+    assert server.sent < 32 * 1024 * 1024  # the client hung up early (socket buffers aside)
