@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from gatepay_async._config import (
     USER_AGENT,
     ClientConfig,
 )
+from gatepay_async._connection_reuse import refuse_reuse_if_overrun
 from gatepay_async._cookies import NoCookies
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import (
@@ -452,10 +453,35 @@ async def _read_answer(
     if response.is_stream_consumed:  # a response object handed out again (test doubles)
         body.check_decoded(response.content)
         return
+    if isinstance(response.stream, httpx.AsyncByteStream):
+        response.stream = _OverrunCheck(response.stream, response.status_code)
     async for chunk in response.aiter_raw():
         body.feed(chunk)
         deadline.check()
     response._content = body.finish()  # what httpx's own read() fills
+
+
+class _OverrunCheck(httpx.AsyncByteStream):
+    """An answer's body that, once read to its end and before its connection goes back
+    to the pool, has that connection closed if the server sent bytes past the answer
+    (see ``_connection_reuse``)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, status_code: int) -> None:
+        self._stream = stream
+        self._status_code = status_code
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+        if refuse_reuse_if_overrun(self._stream):
+            logger.warning(
+                "the server sent more than its answer (status %d): its connection is"
+                " closed, never reused",
+                self._status_code,
+            )
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 def _received(status_code: int | None, reading: list[CappedBody]) -> RawAnswer | None:

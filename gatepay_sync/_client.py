@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from gatepay_async._config import (
     USER_AGENT,
     ClientConfig,
 )
+from gatepay_async._connection_reuse import refuse_reuse_if_overrun
 from gatepay_async._cookies import NoCookies
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import (
@@ -453,10 +454,35 @@ def _read_answer(
     if response.is_stream_consumed:  # a response object handed out again (test doubles)
         body.check_decoded(response.content)
         return
+    if isinstance(response.stream, httpx.SyncByteStream):
+        response.stream = _OverrunCheck(response.stream, response.status_code)
     for chunk in response.iter_raw():
         body.feed(chunk)
         deadline.check()
     response._content = body.finish()  # what httpx's own read() fills
+
+
+class _OverrunCheck(httpx.SyncByteStream):
+    """An answer's body that, once read to its end and before its connection goes back
+    to the pool, has that connection closed if the server sent bytes past the answer
+    (see ``_connection_reuse``)."""
+
+    def __init__(self, stream: httpx.SyncByteStream, status_code: int) -> None:
+        self._stream = stream
+        self._status_code = status_code
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            yield chunk
+        if refuse_reuse_if_overrun(self._stream):
+            logger.warning(
+                "the server sent more than its answer (status %d): its connection is"
+                " closed, never reused",
+                self._status_code,
+            )
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def _received(status_code: int | None, reading: list[CappedBody]) -> RawAnswer | None:
