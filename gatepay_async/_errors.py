@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from gatepay_async._codes import AUTHENTICATION_CODES, INVALID_REQUEST_CODES
-from gatepay_async._redact import redact_text
+from gatepay_async._redact import redact_text, redact_value
 
 __all__ = [
     "APIConnectionError",
@@ -167,11 +167,15 @@ class APIError(GatePayError):
         path: str = "",
         retry_after: float | None = None,
     ) -> None:
-        self.message = message
+        # Masked here, not only in the text: programs log ``exc.message`` and ``exc.label``,
+        # and the attributes travel with the error (pickles into a task queue's result
+        # store, error tools' exception data). A refusal issued no card: nothing of it is
+        # lost. An unknown create keeps GatePay's raw answer in OutcomeUnknownError.answer.
+        self.message = redact_text(message)
         self.code = code
-        self.label = label
+        self.label = None if label is None else redact_text(label)
         self.status_code = status_code
-        self.body = body
+        self.body = redact_value(body)
         self.method = method
         self.path = path
         self.retry_after = retry_after

@@ -513,14 +513,14 @@ class DatabaseJournal(RecordMethods):
                 batch, self._pending = self._pending, []
             if not batch:
                 return
-            try:
-                lost, stray = self._run(lambda tx: self._write(tx, batch), fail=False)
-            except BaseException as exc:
-                with self._lock:
-                    self._pending[:0] = batch
-                    if isinstance(exc, DatabaseError):
-                        raise self._fail(exc) from None
-                raise
+            outcome = self._write_batch(batch)
+            if isinstance(outcome, JournalError):
+                # Raised from here, outside any except block and without the batch: error
+                # tools show every frame's locals, and the records hold GatePay's answers
+                # and the cards' keys (they stay queued, see :meth:`unwritten_cards`).
+                del batch
+                raise outcome
+            lost, stray = outcome
             with self._lock:
                 for ref, _, _, _ in batch:
                     self._pending_refs[ref] -= 1
@@ -529,6 +529,20 @@ class DatabaseJournal(RecordMethods):
                 self._lost.update(lost)
                 for ref in stray:  # another worker's row: read it again if asked
                     self._known.pop(ref, None)
+
+    def _write_batch(
+        self, batch: list[tuple[str, str, str, str]]
+    ) -> tuple[list[str], list[str]] | JournalError:
+        """``batch`` written in one transaction: (lost intents, records not applied); or,
+        if the database failed, the error to raise, the batch queued again."""
+        try:
+            return self._run(lambda tx: self._write(tx, batch), fail=False)  # type: ignore[no-any-return]
+        except BaseException as exc:
+            with self._lock:
+                self._pending[:0] = batch
+                if isinstance(exc, DatabaseError):
+                    return self._fail(exc)
+            raise
 
     def close(self) -> None:
         """Flush, end this worker's claims on rows not sent, and close. Twice is harmless."""

@@ -39,7 +39,7 @@ from gatepay_async._ledger import Ledger, ledger_account
 from gatepay_async._log_redaction import install_log_redaction
 from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet
-from gatepay_async._redact import redact_text, redact_url, scrub_known
+from gatepay_async._redact import redact_text, redact_url, redact_value, scrub_known
 from gatepay_async._response_cap import ACCEPT_ENCODING, CappedBody
 from gatepay_async._retry import (
     RetryPolicy,
@@ -515,9 +515,18 @@ def _request_secrets(request: httpx.Request) -> list[str]:
 
 
 def _scrub_exception(exc: BaseException, request: httpx.Request) -> None:
-    """Mask in ``exc``'s text any key the request carried (a server may echo it back)."""
+    """Mask in ``exc``'s text, and in the attributes that quote the answer, any key the
+    request carried (a server may echo it back)."""
     secrets = _request_secrets(request)
     if secrets:
         exc.args = tuple(
             scrub_known(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args
         )
+        for name in _ANSWER_QUOTES:
+            if name in vars(exc):
+                setattr(exc, name, redact_value(getattr(exc, name), secrets))
+
+
+#: The attributes of a read's error that quote GatePay's answer (APIError's and
+#: ResponseValidationError's).
+_ANSWER_QUOTES = ("message", "label", "body", "snippet", "reason")
