@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import httpx
 
 from gatepay_async._codes import AUTHENTICATION_CODES, INVALID_REQUEST_CODES
 from gatepay_async._redact import redact_text
@@ -76,6 +77,12 @@ class GatePayError(Exception):
         # GatePayError, a process pool broke) or turn into another text. The attributes
         # are the state, restored by BaseException.__setstate__.
         return (_rebuilt, (type(self), self.args), self.__dict__)
+
+    #: The headers of GatePay's answer, when the error was raised after one arrived.
+    headers: httpx.Headers | None = None
+    #: How many sends the call made, on an error that ended a call's retry loop (its
+    #: text says the count when it is more than one).
+    attempts: int | None = None
 
 
 def _rebuilt(cls: type[GatePayError], args: tuple[Any, ...]) -> GatePayError:

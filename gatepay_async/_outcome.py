@@ -48,6 +48,7 @@ __all__ = [
     "CreateOutcome",
     "Outcome",
     "SendCreate",
+    "as_requested",
     "body_kind",
     "create_answer",
     "create_lost",
@@ -310,7 +311,7 @@ def create_answer(
             card = decode_card_leniently(
                 card_data, _first(card_data, _NUMBER_KEYS), _first(card_data, _KEY_KEYS)
             )
-            return CreateOutcome(Outcome.ISSUED, response, card=card)
+            return CreateOutcome(Outcome.ISSUED, response, card=as_requested(card, request))
         try:  # the decoder names the error: the refusal itself, or the unknown's cause
             decode_envelope(response, method=method, path=path)
         except APIError as exc:
@@ -324,6 +325,22 @@ def create_answer(
         return _unknown(request, cause, answer, response)
     except Exception as exc:  # a bug must not turn a paid card into a crash
         return _unknown(request, exc, answer, response)
+
+
+def as_requested(card: GiftCard, request: CreateRequest) -> GiftCard:
+    """``card`` with the title, template, currency and amount it was issued with, where
+    GatePay's answer left them out (its create answer carries no title); a value GatePay
+    gave wins."""
+    changes: dict[str, Any] = {}
+    if not card.title:
+        changes["title"] = request.title
+    if not card.template_id:
+        changes["template_id"] = request.template_id
+    if not card.currency:
+        changes["currency"] = request.currency
+    if card.amount is None:
+        changes["amount"] = request.amount
+    return attrs.evolve(card, **changes) if changes else card
 
 
 def lost_answer_kind(exc: APIConnectionError) -> str:

@@ -16,12 +16,14 @@ from gatepay_async._errors import (
     OutcomeUnknownError,
     RateLimitError,
     RequestNotSentError,
+    RequestNotSentTimeoutError,
     ResponseValidationError,
     ServerError,
     ValidationError,
     WaitTimeoutError,
 )
 from gatepay_async._journal import Journal, JournalError
+from gatepay_async._log_switch import setup_logging
 from gatepay_async._ledger import Ledger, LedgerError
 from gatepay_async._models import (
     GiftCard,
@@ -31,9 +33,13 @@ from gatepay_async._models import (
     MerchantBalance,
 )
 from gatepay_async._paths import PathSet
+from gatepay_async._raw_response import RawResponse
 from gatepay_async._version import __version__
 
 from ._client import GatePay
+from ._transport import DefaultHttpxClient
+
+setup_logging()  # GATEPAY_LOG=debug|info
 
 __all__ = [
     "APIConnectionError",
@@ -44,6 +50,7 @@ __all__ = [
     "BulkResult",
     "BulkState",
     "CardSpec",
+    "DefaultHttpxClient",
     "GatePayError",
     "GiftCard",
     "GiftCardBalance",
@@ -57,8 +64,10 @@ __all__ = [
     "MerchantBalance",
     "OutcomeUnknownError",
     "PathSet",
+    "RawResponse",
     "RateLimitError",
     "RequestNotSentError",
+    "RequestNotSentTimeoutError",
     "ResponseValidationError",
     "ServerError",
     "ValidationError",

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from gatepay_async._ledger import Ledger
 from gatepay_async._outcome import CreateCall, CreateOutcome
+from gatepay_async._request_options import RequestOptions
 from gatepay_async._secret import Secret
 
 __all__ = ["ClientAPI"]
@@ -40,8 +41,11 @@ class ClientAPI(Protocol):
         *,
         body: bytes | Secret = b"",
         params: Mapping[str, str | Secret] | None = None,
+        options: RequestOptions = ...,
     ) -> Any:
         """Send a signed read; the envelope's data, or the mapped error raised."""
 
-    def _send_create(self, path: str, call: CreateCall) -> CreateOutcome:
+    def _send_create(
+        self, path: str, call: CreateCall, options: RequestOptions = ...
+    ) -> CreateOutcome:
         """Send a create; GatePay's last raw answer and the outcome decided on it."""
