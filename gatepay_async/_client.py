@@ -323,11 +323,14 @@ class AsyncGatePay:
             await async_sleep(first_wait)
         base_wait = wait_after_attempt(first_attempt=2)
 
+        stop = stop_after_sends(max_sends, rate_limited_sends=rate_limited_sends, first_attempt=2)
+
         def logged_wait(retry_state: RetryCallState) -> float:
             seconds = base_wait(retry_state)
             outcome = retry_state.outcome
             error = outcome.exception() if outcome is not None else None
-            if error is not None:
+            # tenacity asks for the wait before it checks the stop: log real retries only.
+            if error is not None and should_retry(policy, error) and not stop(retry_state):
                 _log_retry(error, retry_state.attempt_number + 1, max_sends, seconds)
             return seconds
 
@@ -346,9 +349,7 @@ class AsyncGatePay:
             wait = paused_wait
 
         retrying = AsyncRetrying(
-            stop=stop_after_sends(
-                max_sends, rate_limited_sends=rate_limited_sends, first_attempt=2
-            ),
+            stop=stop,
             wait=wait,
             retry=retry_if_exception(lambda exc: should_retry(policy, exc)),
             sleep=async_sleep,
@@ -403,7 +404,7 @@ class AsyncGatePay:
                 if call.on_answer is not None:
                     await call.on_answer(response)  # durable before anything interprets it
                 outcome = call.interpret(response, method=request.method, path=path)
-                if outcome.error is not None:
+                if isinstance(outcome.error, GatePayError):
                     outcome.error.headers = response.headers
         if outcome is None:
             # The guard swallowed its own cancellation: a bulk run abandoned this attempt

@@ -13,7 +13,7 @@ import enum
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -148,7 +148,7 @@ class _Serialisable:
         """The model's fields by name, JSON-safe."""
         return {
             field.name: json_safe(getattr(self, field.name))
-            for field in attrs.fields(type(self))  # type: ignore[misc]
+            for field in attrs.fields(cast(Any, type(self)))
         }
 
     def to_json(self, **dumps_kwargs: Any) -> str:
@@ -163,7 +163,7 @@ class _Serialisable:
 
         if not isinstance(data, Mapping):
             raise ValidationError("data", f"must be a mapping, got {type(data).__name__}")
-        fields = attrs.fields(attrs.resolve_types(cls))  # type: ignore[type-var, misc]
+        fields = attrs.fields(attrs.resolve_types(cast(Any, cls)))
         known = {field.name: field for field in fields}
         unknown = sorted(set(data) - set(known))
         if unknown:

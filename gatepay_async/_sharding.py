@@ -109,7 +109,9 @@ class LazyPools(Generic[P]):
         return [pool for pool in self._pools if pool is not None]
 
 
-def ssl_context_maker(verify: ssl.SSLContext | str | bool, cert: Any) -> Callable[[], ssl.SSLContext]:
+def ssl_context_maker(
+    verify: ssl.SSLContext | str | bool, cert: Any
+) -> Callable[[], ssl.SSLContext]:
     """What makes the one SSL context of a transport's pools: the caller's own context,
     or one made (on first use) from ``verify`` (a CA bundle path, or False) and ``cert``."""
     if isinstance(verify, ssl.SSLContext):
