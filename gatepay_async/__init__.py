@@ -23,8 +23,8 @@ from gatepay_async._errors import (
     WaitTimeoutError,
 )
 from gatepay_async._journal import Journal, JournalError
-from gatepay_async._log_switch import setup_logging
 from gatepay_async._ledger import Ledger, LedgerError
+from gatepay_async._log_switch import setup_logging
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -65,8 +65,8 @@ __all__ = [
     "MerchantBalance",
     "OutcomeUnknownError",
     "PathSet",
-    "RawResponse",
     "RateLimitError",
+    "RawResponse",
     "RequestNotSentError",
     "RequestNotSentTimeoutError",
     "ResponseValidationError",

@@ -4,9 +4,9 @@ default httpx client and the closed client (issue: a complete SDK)."""
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 
-import time
 import httpx
 import pytest
 
