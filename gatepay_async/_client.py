@@ -257,9 +257,7 @@ class AsyncGatePay:
                 " with block); nothing was sent"
             )
 
-    async def _send_create(
-        self, path: str, call: CreateCall, options: RequestOptions = NO_OPTIONS
-    ) -> CreateOutcome:
+    async def _send_create(self, path: str, call: CreateCall) -> CreateOutcome:
         """Send ``call``'s create; return GatePay's last raw answer and its outcome.
 
         The outcome is ``_outcome``'s decision on that answer (or on its absence); the
@@ -267,6 +265,7 @@ class AsyncGatePay:
         or refused with 429). Raises only what ``call``'s hooks raise.
         """
         self._check_open()
+        options = call.options  # the call's own timeout and headers, if any
         request = self._sender.build(
             "POST", path, content=call.request.body, params=None, options=options
         )

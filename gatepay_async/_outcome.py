@@ -16,6 +16,7 @@ import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -34,6 +35,7 @@ from gatepay_async._errors import (
     ResponseValidationError,
 )
 from gatepay_async._models import GiftCard
+from gatepay_async._request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._validation import CreateRequest
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "CreateOutcome",
     "Outcome",
     "SendCreate",
+    "as_issued",
     "as_requested",
     "body_kind",
     "create_answer",
@@ -328,18 +331,31 @@ def create_answer(
 
 
 def as_requested(card: GiftCard, request: CreateRequest) -> GiftCard:
-    """``card`` with the title, template, currency and amount it was issued with, where
-    GatePay's answer left them out (its create answer carries no title); a value GatePay
-    gave wins."""
+    """``card`` with the title, template, currency and amount of the create that issued
+    it, where GatePay's answer left them out (its create answer carries no title); a
+    value GatePay gave wins."""
+    return as_issued(
+        card,
+        title=request.title,
+        template_id=request.template_id,
+        currency=request.currency,
+        amount=request.amount,
+    )
+
+
+def as_issued(
+    card: GiftCard, *, title: str, template_id: str, currency: str, amount: Decimal
+) -> GiftCard:
+    """:func:`as_requested` from the request's fields (as a journal's intent keeps them)."""
     changes: dict[str, Any] = {}
     if not card.title:
-        changes["title"] = request.title
+        changes["title"] = title
     if not card.template_id:
-        changes["template_id"] = request.template_id
+        changes["template_id"] = template_id
     if not card.currency:
-        changes["currency"] = request.currency
+        changes["currency"] = currency
     if card.amount is None:
-        changes["amount"] = request.amount
+        changes["amount"] = amount
     return attrs.evolve(card, **changes) if changes else card
 
 
@@ -389,6 +405,8 @@ class CreateCall:
     pause: Callable[[BaseException, float], Any] | None = None
     rate_limited_sends: int | None = None
     guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
+    #: The caller's per-call ``timeout=`` and ``extra_headers=`` (checked already).
+    options: RequestOptions = NO_OPTIONS
 
     def interpret(self, response: httpx.Response, *, method: str, path: str) -> CreateOutcome:
         return create_answer(self.request, response, method=method, path=path)

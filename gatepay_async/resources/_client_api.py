@@ -44,7 +44,5 @@ class AsyncClientAPI(Protocol):
     ) -> Any:
         """Send a signed read; the envelope's data, or the mapped error raised."""
 
-    async def _send_create(
-        self, path: str, call: CreateCall, options: RequestOptions = ...
-    ) -> CreateOutcome:
+    async def _send_create(self, path: str, call: CreateCall) -> CreateOutcome:
         """Send a create; GatePay's last raw answer and the outcome decided on it."""

@@ -27,7 +27,7 @@ from gatepay_async._models import (
 from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet, paths_for
 from gatepay_async._raw_response import RawResponse, async_raw
-from gatepay_async._request_options import NO_OPTIONS, RequestOptions, request_options
+from gatepay_async._request_options import RequestOptions, request_options
 from gatepay_async._secret import Secret, hide
 from gatepay_async._synchronization import async_monotonic, async_sleep
 from gatepay_async._validation import build_create_request, card_lookup, sealed_json
@@ -122,19 +122,17 @@ class AsyncGiftCards:
                 )
             account = self._client._ledger_account
             return await async_create_once(
-                lambda call: self._send_create(call, options), ledger, checked, key, account
+                self._send_create, ledger, checked, key, account, options=options
             )
-        outcome = await self._send_create(CreateCall(checked), options)
+        outcome = await self._send_create(CreateCall(checked, options=options))
         return outcome.card_or_raise()
 
-    async def _send_create(
-        self, call: CreateCall, options: RequestOptions = NO_OPTIONS
-    ) -> CreateOutcome:
+    async def _send_create(self, call: CreateCall) -> CreateOutcome:
         """The one internal create, of ``create`` and ``create_many``: send ``call``'s
         request and return GatePay's raw answer with its outcome (``_outcome`` decides).
         ``call`` carries what a bulk run plugs in: the hook that makes each raw answer
         durable before it is decided, the shared 429 pause, the attempt guard."""
-        return await self._client._send_create(self._paths.create, call, options)
+        return await self._client._send_create(self._paths.create, call)
 
     async def query(
         self,

@@ -45,7 +45,5 @@ class ClientAPI(Protocol):
     ) -> Any:
         """Send a signed read; the envelope's data, or the mapped error raised."""
 
-    def _send_create(
-        self, path: str, call: CreateCall, options: RequestOptions = ...
-    ) -> CreateOutcome:
+    def _send_create(self, path: str, call: CreateCall) -> CreateOutcome:
         """Send a create; GatePay's last raw answer and the outcome decided on it."""

@@ -28,7 +28,7 @@ from gatepay_async._models import (
 from gatepay_async._outcome import CreateCall, CreateOutcome
 from gatepay_async._paths import PathSet, paths_for
 from gatepay_async._raw_response import RawResponse, raw
-from gatepay_async._request_options import NO_OPTIONS, RequestOptions, request_options
+from gatepay_async._request_options import RequestOptions, request_options
 from gatepay_async._secret import Secret, hide
 from gatepay_async._synchronization import monotonic, sleep
 from gatepay_async._validation import build_create_request, card_lookup, sealed_json
@@ -123,19 +123,17 @@ class GiftCards:
                 )
             account = self._client._ledger_account
             return create_once(
-                lambda call: self._send_create(call, options), ledger, checked, key, account
+                self._send_create, ledger, checked, key, account, options=options
             )
-        outcome = self._send_create(CreateCall(checked), options)
+        outcome = self._send_create(CreateCall(checked, options=options))
         return outcome.card_or_raise()
 
-    def _send_create(
-        self, call: CreateCall, options: RequestOptions = NO_OPTIONS
-    ) -> CreateOutcome:
+    def _send_create(self, call: CreateCall) -> CreateOutcome:
         """The one internal create, of ``create`` and ``create_many``: send ``call``'s
         request and return GatePay's raw answer with its outcome (``_outcome`` decides).
         ``call`` carries what a bulk run plugs in: the hook that makes each raw answer
         durable before it is decided, the shared 429 pause, the attempt guard."""
-        return self._client._send_create(self._paths.create, call, options)
+        return self._client._send_create(self._paths.create, call)
 
     def query(
         self,
