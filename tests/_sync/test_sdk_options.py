@@ -7,12 +7,14 @@ from __future__ import annotations
 import logging
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
 
 from gatepay_sync import (
     GatePay,
+    CardSpec,
     DefaultHttpxClient,
     GatePayError,
     InvalidRequestError,
@@ -253,3 +255,35 @@ def test_default_httpx_client_keeps_the_sdk_defaults_and_takes_proxy_and_tls(
     pool = proxied._transport._pools.get(0)  # type: ignore[attr-defined]
     assert "Proxy" in type(pool._pool).__name__
     proxied.close()
+
+
+def test_create_many_results_journal_read_backs_and_ledger_replays_carry_the_title(
+    tmp_path: Path,
+) -> None:
+    answer = helpers.success(helpers.card_data())  # GatePay's create answer: no title
+    specs = [
+        CardSpec(
+            ref="a", title="Spring", template_id=helpers.TEMPLATE_ID, currency="USDT", amount="2"
+        )
+    ]
+    recorder = helpers.Recorder(answer)
+    with mock_client(recorder, ledger=f"sqlite:///{tmp_path}/ledger.db") as gp:
+        with gp.gift_cards.create_many(specs, journal=tmp_path / "j.jsonl") as results:
+            first = [result for result in results]
+        with gp.gift_cards.create_many(specs, journal=tmp_path / "j.jsonl") as results:
+            again = [result for result in results]
+        created = gp.gift_cards.create(
+            title="Once", template_id=helpers.TEMPLATE_ID, currency="USDT", amount="1",
+            idempotency_key="order-1",
+        )  # fmt: skip
+        replayed = gp.gift_cards.create(
+            title="Once", template_id=helpers.TEMPLATE_ID, currency="USDT", amount="1",
+            idempotency_key="order-1",
+        )  # fmt: skip
+    assert first[0].card is not None
+    assert first[0].card.title == "Spring"
+    assert again[0].from_journal
+    assert again[0].card == first[0].card
+    assert created.title == "Once"
+    assert replayed == created
+    assert recorder.count == 2  # the run's create and the keyed one; nothing resent
