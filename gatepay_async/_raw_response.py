@@ -60,8 +60,9 @@ class RawResponse(Generic[T]):
 
 
 def _answered(error: GatePayError, answers: list[httpx.Response]) -> bool:
-    """Whether ``error`` was raised on the last answer (errors after one carry its headers)."""
-    return bool(answers) and error.headers is not None and error.headers is answers[-1].headers
+    """Whether ``error`` was raised on an answer: errors raised after one carry its headers.
+    The error that ends a call is its last attempt's, whose answer is the last one noted."""
+    return bool(answers) and error.headers is not None
 
 
 def async_raw(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:

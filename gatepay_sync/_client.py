@@ -24,6 +24,7 @@ from gatepay_async._config import (
 )
 from gatepay_async._envelope import decode_envelope
 from gatepay_async._errors import (
+    AnswerHeaders,
     APIConnectionError,
     APITimeoutError,
     GatePayError,
@@ -376,7 +377,7 @@ class GatePay:
             return decode_envelope(response, method=request.method, path=path)
         except GatePayError as exc:
             _scrub_exception(exc, request)
-            exc.headers = response.headers
+            exc.headers = AnswerHeaders(response.headers)
             raise
 
     def _create_attempt(
@@ -405,7 +406,7 @@ class GatePay:
                     call.on_answer(response)  # durable before anything interprets it
                 outcome = call.interpret(response, method=request.method, path=path)
                 if isinstance(outcome.error, GatePayError):
-                    outcome.error.headers = response.headers
+                    outcome.error.headers = AnswerHeaders(response.headers)
         if outcome is None:
             # The guard swallowed its own cancellation: a bulk run abandoned this attempt
             # while it was in flight. It may have reached GatePay.

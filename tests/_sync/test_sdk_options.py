@@ -287,3 +287,19 @@ def test_create_many_results_journal_read_backs_and_ledger_replays_carry_the_tit
     assert created.title == "Once"
     assert replayed == created
     assert recorder.count == 2  # the run's create and the keyed one; nothing resent
+
+
+def test_an_errors_headers_render_without_the_key_a_redirect_echoes() -> None:
+    location = f"https://elsewhere.test/balance?key={helpers.CARD_KEY}"
+    answer = helpers.raw(
+        302, "", headers={"Location": location, "Set-Cookie": f"session={helpers.CARD_KEY}"}
+    )
+    with mock_client(helpers.Recorder(answer), max_retries=0) as gp:
+        with pytest.raises(GatePayError) as caught:
+            gp.gift_cards.balance(key=helpers.CARD_KEY)
+    headers = caught.value.headers
+    assert headers is not None
+    assert headers["location"] == location  # the values are the caller's, as received
+    for text in (repr(headers), str(caught.value), repr(caught.value)):
+        assert helpers.CARD_KEY[:12] not in text
+        assert helpers.CARD_KEY[-12:] not in text
