@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gatepay_async import (
+    APITimeoutError,
     AsyncGatePay,
     CardSpec,
     DefaultAsyncHttpxClient,
@@ -22,6 +23,7 @@ from gatepay_async import (
     ValidationError,
 )
 from gatepay_async._sharding import LazyPools
+from gatepay_async._synchronization import async_sleep
 from gatepay_async.sandbox import SandboxServer
 from gatepay_async.sandbox._faults import parse_fault
 from tests import helpers
@@ -73,6 +75,22 @@ async def test_a_call_timeout_cuts_the_attempt_on_the_direct_path(
             await gp.gift_cards.list_templates(timeout=0.2)
         assert time.perf_counter() - started < 0.9
     assert "timeout" in str(caught.value).lower() or "timed out" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_call_timeout_cuts_the_attempt_through_the_httpx_client_too() -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await async_sleep(1.0)
+        return helpers.success([])
+
+    async with mock_client(slow, max_retries=0) as gp:
+        # The client's own 30 s would let this answer through. (A sync mock handler cannot
+        # be cut mid-sleep: the attempt is refused once it returns, past its deadline.)
+        with pytest.raises(APITimeoutError, match="0.2 s"):
+            await gp.gift_cards.list_templates(timeout=0.2)
+        with pytest.raises(ValidationError) as caught:
+            await gp.gift_cards.list_templates(timeout=-1)
+        assert caught.value.argument == "timeout"
 
 
 @pytest.mark.anyio

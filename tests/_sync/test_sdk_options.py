@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from gatepay_sync import (
+    APITimeoutError,
     GatePay,
     CardSpec,
     DefaultHttpxClient,
@@ -23,6 +24,7 @@ from gatepay_sync import (
     ValidationError,
 )
 from gatepay_async._sharding import LazyPools
+from gatepay_async._synchronization import sleep
 from gatepay_async.sandbox import SandboxServer
 from gatepay_async.sandbox._faults import parse_fault
 from tests import helpers
@@ -71,6 +73,21 @@ def test_a_call_timeout_cuts_the_attempt_on_the_direct_path(
             gp.gift_cards.list_templates(timeout=0.2)
         assert time.perf_counter() - started < 0.9
     assert "timeout" in str(caught.value).lower() or "timed out" in str(caught.value)
+
+
+def test_a_call_timeout_cuts_the_attempt_through_the_httpx_client_too() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        sleep(1.0)
+        return helpers.success([])
+
+    with mock_client(slow, max_retries=0) as gp:
+        # The client's own 30 s would let this answer through. (A sync mock handler cannot
+        # be cut mid-sleep: the attempt is refused once it returns, past its deadline.)
+        with pytest.raises(APITimeoutError, match="0.2 s"):
+            gp.gift_cards.list_templates(timeout=0.2)
+        with pytest.raises(ValidationError) as caught:
+            gp.gift_cards.list_templates(timeout=-1)
+        assert caught.value.argument == "timeout"
 
 
 @pytest.mark.parametrize(
