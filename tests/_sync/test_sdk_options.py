@@ -83,7 +83,7 @@ def test_a_call_timeout_cuts_the_attempt_through_the_httpx_client_too() -> None:
     with mock_client(slow, max_retries=0) as gp:
         # The client's own 30 s would let this answer through. (A sync mock handler cannot
         # be cut mid-sleep: the attempt is refused once it returns, past its deadline.)
-        with pytest.raises(APITimeoutError, match="0.2 s"):
+        with pytest.raises(APITimeoutError, match=r"0\.2 s"):
             gp.gift_cards.list_templates(timeout=0.2)
         with pytest.raises(ValidationError) as caught:
             gp.gift_cards.list_templates(timeout=-1)
