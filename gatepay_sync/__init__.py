@@ -16,6 +16,7 @@ from gatepay_async._errors import (
     OutcomeUnknownError,
     RateLimitError,
     RequestNotSentError,
+    RequestNotSentTimeoutError,
     ResponseValidationError,
     ServerError,
     ValidationError,
@@ -23,6 +24,7 @@ from gatepay_async._errors import (
 )
 from gatepay_async._journal import Journal, JournalError
 from gatepay_async._ledger import Ledger, LedgerError
+from gatepay_async._log_switch import setup_logging
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -31,9 +33,13 @@ from gatepay_async._models import (
     MerchantBalance,
 )
 from gatepay_async._paths import PathSet
+from gatepay_async._raw_response import RawResponse
 from gatepay_async._version import __version__
 
 from ._client import GatePay
+from ._transport import DefaultHttpxClient
+
+setup_logging()  # GATEPAY_LOG=debug|info
 
 __all__ = [
     "APIConnectionError",
@@ -44,6 +50,7 @@ __all__ = [
     "BulkResult",
     "BulkState",
     "CardSpec",
+    "DefaultHttpxClient",
     "GatePayError",
     "GiftCard",
     "GiftCardBalance",
@@ -58,7 +65,9 @@ __all__ = [
     "OutcomeUnknownError",
     "PathSet",
     "RateLimitError",
+    "RawResponse",
     "RequestNotSentError",
+    "RequestNotSentTimeoutError",
     "ResponseValidationError",
     "ServerError",
     "ValidationError",

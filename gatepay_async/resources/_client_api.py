@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from gatepay_async._ledger import Ledger
 from gatepay_async._outcome import CreateCall, CreateOutcome
+from gatepay_async._request_options import RequestOptions
 from gatepay_async._secret import Secret
 
 __all__ = ["AsyncClientAPI"]
@@ -39,6 +40,7 @@ class AsyncClientAPI(Protocol):
         *,
         body: bytes | Secret = b"",
         params: Mapping[str, str | Secret] | None = None,
+        options: RequestOptions = ...,
     ) -> Any:
         """Send a signed read; the envelope's data, or the mapped error raised."""
 

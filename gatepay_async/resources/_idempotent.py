@@ -20,6 +20,7 @@ import httpx
 from gatepay_async._ledger import Ledger, LedgerError
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import AsyncSendCreate, CreateCall, CreateOutcome, Outcome, decide
+from gatepay_async._request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._synchronization import (
     AsyncCancelShield,
     async_run_blocking,
@@ -45,6 +46,8 @@ async def async_create_once(
     request: CreateRequest,
     key: str,
     account: str,
+    *,
+    options: RequestOptions = NO_OPTIONS,
 ) -> GiftCard:
     """The card for ``key`` in ``account`` (``_ledger.ledger_account``): the stored one,
     or the one a single create issues.
@@ -56,7 +59,7 @@ async def async_create_once(
     """
     waiting = [False]  # between attempts: a cancellation may stop the call there
     return await async_run_detached(
-        lambda: _create_once(send_create, ledger, request, key, account, waiting),
+        lambda: _create_once(send_create, ledger, request, key, account, waiting, options),
         lambda: waiting[0],
     )
 
@@ -68,6 +71,7 @@ async def _create_once(
     key: str,
     account: str,
     waiting: list[bool],
+    options: RequestOptions,
 ) -> GiftCard:
     with AsyncCancelShield():  # a claimed key is always followed by its send
         begun = await async_run_blocking(lambda: ledger.begin(key, request, account=account))
@@ -98,7 +102,13 @@ async def _create_once(
 
     try:
         outcome = await send_create(
-            CreateCall(request, on_answer=on_answer, pause=pause, guard=AsyncCancelShield)
+            CreateCall(
+                request,
+                on_answer=on_answer,
+                pause=pause,
+                guard=AsyncCancelShield,
+                options=options,
+            )
         )
     except BaseException as exc:
         # Cancelled between attempts, or the ledger failed to keep a refusal: either way

@@ -21,6 +21,7 @@ import httpx
 from gatepay_async._ledger import Ledger, LedgerError
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import SendCreate, CreateCall, CreateOutcome, Outcome, decide
+from gatepay_async._request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._synchronization import (
     CancelShield,
     run_blocking,
@@ -46,6 +47,8 @@ def create_once(
     request: CreateRequest,
     key: str,
     account: str,
+    *,
+    options: RequestOptions = NO_OPTIONS,
 ) -> GiftCard:
     """The card for ``key`` in ``account`` (``_ledger.ledger_account``): the stored one,
     or the one a single create issues.
@@ -57,7 +60,7 @@ def create_once(
     """
     waiting = [False]  # between attempts: a cancellation may stop the call there
     return run_detached(
-        lambda: _create_once(send_create, ledger, request, key, account, waiting),
+        lambda: _create_once(send_create, ledger, request, key, account, waiting, options),
         lambda: waiting[0],
     )
 
@@ -69,6 +72,7 @@ def _create_once(
     key: str,
     account: str,
     waiting: list[bool],
+    options: RequestOptions,
 ) -> GiftCard:
     with CancelShield():  # a claimed key is always followed by its send
         begun = run_blocking(lambda: ledger.begin(key, request, account=account))
@@ -99,7 +103,13 @@ def _create_once(
 
     try:
         outcome = send_create(
-            CreateCall(request, on_answer=on_answer, pause=pause, guard=CancelShield)
+            CreateCall(
+                request,
+                on_answer=on_answer,
+                pause=pause,
+                guard=CancelShield,
+                options=options,
+            )
         )
     except BaseException as exc:
         # Cancelled between attempts, or the ledger failed to keep a refusal: either way
