@@ -15,12 +15,14 @@ from gatepay_async._errors import (
     OutcomeUnknownError,
     RateLimitError,
     RequestNotSentError,
+    RequestNotSentTimeoutError,
     ResponseValidationError,
     ServerError,
     ValidationError,
     WaitTimeoutError,
 )
 from gatepay_async._http.aiohttp_transport import DefaultAioHttpClient  # unasync: async-only
+from gatepay_async._log_switch import setup_logging
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -32,8 +34,12 @@ from gatepay_async._primitives.version import __version__
 from gatepay_async._storage.journal import Journal, JournalError
 from gatepay_async._storage.ledger import Ledger, LedgerError
 from gatepay_async._wire.paths import PathSet
+from gatepay_async.resources._raw_response import RawResponse
 
 from ._client import AsyncGatePay
+from ._http.transport import DefaultAsyncHttpxClient
+
+setup_logging()  # GATEPAY_LOG=debug|info
 
 __all__ = [
     "APIConnectionError",
@@ -45,6 +51,7 @@ __all__ = [
     "BulkState",
     "CardSpec",
     "DefaultAioHttpClient",  # unasync: async-only
+    "DefaultAsyncHttpxClient",
     "GatePayError",
     "GiftCard",
     "GiftCardBalance",
@@ -59,7 +66,9 @@ __all__ = [
     "OutcomeUnknownError",
     "PathSet",
     "RateLimitError",
+    "RawResponse",
     "RequestNotSentError",
+    "RequestNotSentTimeoutError",
     "ResponseValidationError",
     "ServerError",
     "ValidationError",

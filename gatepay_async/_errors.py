@@ -16,14 +16,16 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+import httpx
 
 from gatepay_async._codes import AUTHENTICATION_CODES, INVALID_REQUEST_CODES
-from gatepay_async._secrets.redact import redact_text
+from gatepay_async._secrets.redact import mask_secret, redact_text, redact_url, redact_value
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnswerHeaders",
     "AuthenticationError",
     "GatePayError",
     "InvalidRequestError",
@@ -77,6 +79,13 @@ class GatePayError(Exception):
         # are the state, restored by BaseException.__setstate__.
         return (_rebuilt, (type(self), self.args), self.__dict__)
 
+    #: The headers of GatePay's answer, when the error was raised after one arrived
+    #: (an :class:`AnswerHeaders`: their repr is masked, their values are as received).
+    headers: httpx.Headers | None = None
+    #: How many sends the call made, on an error that ended a call's retry loop (its
+    #: text says the count when it is more than one).
+    attempts: int | None = None
+
 
 def _rebuilt(cls: type[GatePayError], args: tuple[Any, ...]) -> GatePayError:
     """A pickled error again, without its constructor: ``args`` (its text) as it was."""
@@ -105,6 +114,28 @@ def _also_from_its_text(init: Callable[..., None]) -> Callable[..., None]:
         init(self, *args, **kwargs)
 
     return __init__
+
+
+#: Headers whose whole value is a credential: shown masked.
+_CREDENTIAL_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})
+#: Headers holding a URL, whose query may echo a card key (a redirect after balance(key=)).
+_URL_HEADERS = frozenset({"location", "content-location", "refresh", "link"})
+
+
+class AnswerHeaders(httpx.Headers):
+    """An answer's headers as an error carries them: the values as received, a repr
+    (what error tools and logs render) with credentials and URL query values masked."""
+
+    def __repr__(self) -> str:
+        shown = []
+        for name, value in self.multi_items():
+            lowered = name.lower()
+            if lowered in _CREDENTIAL_HEADERS:
+                value = mask_secret(value)
+            elif lowered in _URL_HEADERS:
+                value = redact_url(value)
+            shown.append((name, redact_text(value)))
+        return f"{type(self).__name__}({shown!r})"
 
 
 class ValidationError(GatePayError, ValueError):
@@ -167,11 +198,15 @@ class APIError(GatePayError):
         path: str = "",
         retry_after: float | None = None,
     ) -> None:
-        self.message = message
+        # Masked here, not only in the text: programs log ``exc.message`` and ``exc.label``,
+        # and the attributes travel with the error (pickles into a task queue's result
+        # store, error tools' exception data). A refusal issued no card: nothing of it is
+        # lost. An unknown create keeps GatePay's raw answer in OutcomeUnknownError.answer.
+        self.message = redact_text(message)
         self.code = code
-        self.label = label
+        self.label = None if label is None else redact_text(label)
         self.status_code = status_code
-        self.body = body
+        self.body = redact_value(body)
         self.method = method
         self.path = path
         self.retry_after = retry_after

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -99,8 +100,105 @@ def _key_repr(key: str) -> str:
     return repr(mask_secret(key))
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with only JSON types: a Decimal as its exact text, a datetime in ISO 8601,
+    a status by name; mappings and sequences converted inside."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _frozen_items(value: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
+    return frozenset(value.items())
+
+
+#: ``extra`` (and ``raw_status``) hold what GatePay sent as it was parsed, a fraction as
+#: a Decimal: they compare by their JSON form, so that a model read back from its
+#: ``to_dict()`` (where that Decimal is its text) equals the model. Not hashed: they may
+#: hold lists and objects.
+def _extra_field(**kwargs: Any) -> Any:
+    return attrs.field(eq=json_safe, hash=False, **kwargs)
+
+
+T_Model = TypeVar("T_Model", bound="_Serialisable")
+
+
+class _Serialisable:
+    """``to_dict()``, ``to_json()`` and ``from_dict()`` of a model.
+
+    ``to_dict()`` is JSON-safe: a Decimal as its exact text, datetimes in ISO 8601, the
+    status by name, ``extra`` kept, and the card key included (it is the caller's data:
+    keep the output as you keep the key). ``from_dict(m.to_dict()) == m``.
+
+    Models are hashable: the hash covers every field but ``extra`` and ``raw_status``
+    (what GatePay sent besides, which may hold lists); equal models hash equal.
+    """
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model's fields by name, JSON-safe."""
+        return {
+            field.name: json_safe(getattr(self, field.name))
+            for field in attrs.fields(cast(Any, type(self)))
+        }
+
+    def to_json(self, **dumps_kwargs: Any) -> str:
+        """``to_dict()`` as JSON text (``json.dumps`` keyword arguments pass through)."""
+        return json.dumps(self.to_dict(), **dumps_kwargs)
+
+    @classmethod
+    def from_dict(cls: type[T_Model], data: Mapping[str, Any]) -> T_Model:
+        """The model from a ``to_dict()`` (field names, JSON-safe values). A value of the
+        wrong kind raises ValidationError naming the field."""
+        from gatepay_async._errors import ValidationError  # the errors import models
+
+        if not isinstance(data, Mapping):
+            raise ValidationError("data", f"must be a mapping, got {type(data).__name__}")
+        fields = attrs.fields(attrs.resolve_types(cast(Any, cls)))
+        known = {field.name: field for field in fields}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValidationError("data", f"unknown fields {', '.join(map(repr, unknown))}")
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            try:
+                values[name] = _from_json_value(value, known[name].type)
+            except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
+                raise ValidationError(name, f"cannot read {value!r}: {exc}") from None
+        try:
+            return cls(**values)
+        except TypeError as exc:  # a required field missing
+            raise ValidationError("data", str(exc)) from None
+
+
+def _from_json_value(value: Any, kind: Any) -> Any:
+    """One field's value from its JSON-safe form."""
+    if kind == GiftCardStatus:
+        return GiftCardStatus[value] if isinstance(value, str) else GiftCardStatus(value)
+    if kind == Decimal | None:
+        return None if value is None else _to_decimal(value, None)
+    if kind == dt.datetime | None:
+        return None if value is None else dt.datetime.fromisoformat(value)
+    if kind == dict[str, Decimal]:
+        return {str(k): _to_decimal(v, None) for k, v in value.items()}
+    if kind in (str, str | None) and not (value is None or isinstance(value, str)):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    if kind == dict[str, Any] and not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
 @attrs.frozen(kw_only=True)
-class GiftCard:
+class GiftCard(_Serialisable):
     """One gift card, as create or query returns it. ``key`` is a bearer secret.
 
     Only ``card_number`` and ``key`` identify a card; every other field is description.
@@ -115,7 +213,7 @@ class GiftCard:
     status: GiftCardStatus = _aliased(
         "status", raw_copy="raw_status", default=GiftCardStatus.UNKNOWN
     )
-    raw_status: Any = _aliased(default=None)
+    raw_status: Any = _aliased(default=None, eq=json_safe, hash=False)
     title: str | None = _aliased("title", default="")
     template_id: str | None = _aliased("card_temp_id", "templateId", "template_id", default="")
     creator: int | str | None = _aliased("creator", default=None)
@@ -126,11 +224,11 @@ class GiftCard:
     created_at: dt.datetime | None = _aliased("create_time", "createTime", default=None)
     exchanged_at: dt.datetime | None = _aliased("exchange_time", "exchangeTime", default=None)
     last_given_at: dt.datetime | None = _aliased("last_give_time", "lastGiveTime", default=None)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = _extra_field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
-class GiftCardBalance:
+class GiftCardBalance(_Serialisable):
     """A card's balance; an answer in the per-currency shape fills ``balances``."""
 
     card_number: str = _aliased("card_num", "cardNumber", "card_number", default="")
@@ -139,13 +237,13 @@ class GiftCardBalance:
     status: GiftCardStatus = _aliased(
         "status", raw_copy="raw_status", default=GiftCardStatus.UNKNOWN
     )
-    raw_status: Any = _aliased(default=None)
-    balances: dict[str, Decimal] = _aliased("balances", factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    raw_status: Any = _aliased(default=None, eq=json_safe, hash=False)
+    balances: dict[str, Decimal] = _aliased("balances", factory=dict, eq=_frozen_items)
+    extra: dict[str, Any] = _extra_field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
-class MerchantBalance:
+class MerchantBalance(_Serialisable):
     """The merchant's available funds per currency (``GET /v1/pay/balance``, no parameters).
 
     ``balances`` maps each currency code to its amount. ``extra`` keeps everything else
@@ -154,12 +252,12 @@ class MerchantBalance:
     dropped: decoding raises ResponseValidationError instead.
     """
 
-    balances: dict[str, Decimal] = attrs.field(factory=dict)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    balances: dict[str, Decimal] = attrs.field(factory=dict, eq=_frozen_items)
+    extra: dict[str, Any] = _extra_field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
-class GiftCardTemplate:
+class GiftCardTemplate(_Serialisable):
     """A cover template for new cards."""
 
     template_id: str = _aliased("card_temp_id", "templateId", "template_id", "id")
@@ -169,7 +267,7 @@ class GiftCardTemplate:
     title_en: str = _aliased("title_en", "titleEn", default="")
     title_cn: str = _aliased("title_cn", "titleCn", default="")
     cover_type: str = _aliased("cover_type", "coverType", default="")
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = _extra_field(factory=dict, repr=False)
 
 
 # --------------------------------------------------------------------------- converter

@@ -16,11 +16,13 @@ from gatepay_async._errors import (
     OutcomeUnknownError,
     RateLimitError,
     RequestNotSentError,
+    RequestNotSentTimeoutError,
     ResponseValidationError,
     ServerError,
     ValidationError,
     WaitTimeoutError,
 )
+from gatepay_async._log_switch import setup_logging
 from gatepay_async._models import (
     GiftCard,
     GiftCardBalance,
@@ -32,8 +34,12 @@ from gatepay_async._primitives.version import __version__
 from gatepay_async._storage.journal import Journal, JournalError
 from gatepay_async._storage.ledger import Ledger, LedgerError
 from gatepay_async._wire.paths import PathSet
+from gatepay_async.resources._raw_response import RawResponse
 
 from ._client import GatePay
+from ._http.transport import DefaultHttpxClient
+
+setup_logging()  # GATEPAY_LOG=debug|info
 
 __all__ = [
     "APIConnectionError",
@@ -44,6 +50,7 @@ __all__ = [
     "BulkResult",
     "BulkState",
     "CardSpec",
+    "DefaultHttpxClient",
     "GatePayError",
     "GiftCard",
     "GiftCardBalance",
@@ -58,7 +65,9 @@ __all__ = [
     "OutcomeUnknownError",
     "PathSet",
     "RateLimitError",
+    "RawResponse",
     "RequestNotSentError",
+    "RequestNotSentTimeoutError",
     "ResponseValidationError",
     "ServerError",
     "ValidationError",

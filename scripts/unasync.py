@@ -105,6 +105,7 @@ SUBS = [
         (r"\bStopAsyncIteration\b", "StopIteration"),
         (r"\bhandle_async_request\b", "handle_request"),
         (r"\bAsyncByteStream\b", "SyncByteStream"),  # httpx's name; ByteStream is another class
+        (r"\bDefaultAsyncHttpxClient\b", "DefaultHttpxClient"),  # openai-python's name
         (r"\bAsync([A-Z]\w*)", r"\1"),
         (r"\b(?:async|ASYNC)_(\w+)", r"\1"),
         (r"\basync (def|with|for)\b", r"\1"),

@@ -13,6 +13,7 @@ extra. None: the fixture fails (never skips) and says what to install.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -73,6 +74,29 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, reaped by init, counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 class PostgresServer:
     """A throwaway PostgreSQL server. ``with PostgresServer() as server: ...``"""
 
@@ -99,7 +123,6 @@ class PostgresServer:
     def start(self) -> None:
         if self.user is not None:
             os.chown(self.folder, self.user.pw_uid, self.user.pw_gid)
-        log = self.folder / "server.log"
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
         subprocess.run(  # noqa: S603 - the installed initdb, fixed arguments
             [
@@ -120,7 +143,14 @@ class PostgresServer:
             env=env,
             **self._run_as(),  # type: ignore[arg-type]
         )
-        with open(log, "wb") as out:
+        self.launch()
+
+    def launch(self) -> None:
+        """Start the server on its data directory (made by :meth:`start`), and wait until
+        it accepts connections: after :meth:`kill`, a restart (crash recovery included)."""
+        log = self.folder / "server.log"
+        env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
+        with open(log, "ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 - the installed postgres
                 [
                     str(self.bin / "postgres"),
@@ -156,6 +186,23 @@ class PostgresServer:
                         f"PostgreSQL did not accept connections:\n{log.read_text()[-2000:]}"
                     ) from None
                 time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the server and its backends, as a crash would (no shutdown, no
+        checkpoint): the next :meth:`launch` recovers from the write-ahead log."""
+        process = self.process
+        assert process is not None
+        backends = _children(process.pid)
+        process.kill()
+        process.wait()
+        for pid in backends:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + START_SECONDS
+        while any(_alive(pid) for pid in backends):  # they hold its shared memory
+            if time.monotonic() > deadline:
+                raise RuntimeError("PostgreSQL's backends outlived SIGKILL")
+            time.sleep(0.02)
 
     def new_database(self) -> str:
         """A new empty database; its URL."""

@@ -10,13 +10,16 @@ receive nothing while a mock is on.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import respx
+import wrapt
 
 from gatepay_async import AsyncGatePay, CardSpec, DefaultAioHttpClient
 from gatepay_async._http.aiohttp_transport import AioHttpTransport
@@ -110,3 +113,54 @@ async def test_the_aiohttp_transport_sends_through_aiohttp_once_the_mock_is_off(
     assert real
     assert MOCK_TEMPLATE_ID not in [template.template_id for template in real]
     assert gatepay_sandbox.attempts("templates") == 1
+
+
+def wrap_calling_through(kind: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Wrap httpx's transport as a tracing tool does: the wrapper calls the original.
+    ``kind`` is how: ``functools.wraps`` or a wrapt ``FunctionWrapper`` (OpenTelemetry's
+    httpx instrumentation and ddtrace wrap with wrapt)."""
+    calls: list[str] = []
+    original = httpx.AsyncHTTPTransport.handle_async_request
+
+    if kind == "functools":
+
+        @functools.wraps(original)
+        async def traced(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> Any:
+            calls.append(str(request.url.path))
+            return await original(self, request)
+
+        monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", traced)
+    else:
+
+        async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            calls.append(str(args[0].url.path))
+            return await wrapped(*args, **kwargs)
+
+        wrapped = wrapt.FunctionWrapper(original, wrapper)
+        monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["functools", "wrapt"])
+async def test_a_tracer_wrapping_httpxs_transport_leaves_the_aiohttp_transport_on_aiohttp(
+    kind: str, gatepay_sandbox: GatePaySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrapper that calls the original is a tracer, not a mock: requests of
+    ``DefaultAioHttpClient`` still go through aiohttp (and reach the server), and a plain
+    httpx client's still pass the wrapper."""
+    calls = wrap_calling_through(kind, monkeypatch)
+    async with (
+        DefaultAioHttpClient() as http_client,
+        aiohttp_gatepay(gatepay_sandbox, http_client=http_client) as gp,
+    ):
+        transport = http_client._transport
+        assert isinstance(transport, AioHttpTransport)
+        templates = await gp.gift_cards.list_templates()
+        assert transport._session is not None  # sent through aiohttp
+        assert transport._httpx_transport is None
+    assert templates
+    assert calls == []
+    assert gatepay_sandbox.attempts("templates") == 1
+    async with aiohttp_gatepay(gatepay_sandbox) as plain:
+        await plain.gift_cards.list_templates()
+    assert len(calls) == 1  # the plain client still passes the tracer

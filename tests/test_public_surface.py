@@ -13,14 +13,14 @@ from gatepay_sync import GatePay
 
 #: Async-only: the fast asyncio transport has no sync twin.
 ASYNC_ONLY = {"DefaultAioHttpClient"}
-SHARED = [name for name in gatepay_async.__all__ if name not in {"AsyncGatePay", *ASYNC_ONLY}]
+#: Names each facade has its own class of (openai-python's names for the httpx clients).
+TWINS = {"AsyncGatePay": "GatePay", "DefaultAsyncHttpxClient": "DefaultHttpxClient"}
+SHARED = [name for name in gatepay_async.__all__ if name not in {*TWINS, *ASYNC_ONLY}]
 
 
 def test_both_packages_export_the_same_names() -> None:
     assert sorted(gatepay_sync.__all__) == sorted(
-        "GatePay" if n == "AsyncGatePay" else n
-        for n in gatepay_async.__all__
-        if n not in ASYNC_ONLY
+        TWINS.get(n, n) for n in gatepay_async.__all__ if n not in ASYNC_ONLY
     )
     assert not hasattr(gatepay_sync, "DefaultAioHttpClient")
 
@@ -91,3 +91,30 @@ def test_balance_and_path_names_are_public_in_both_packages(name: str) -> None:
     assert name in gatepay_async.__all__
     assert name in gatepay_sync.__all__
     assert getattr(gatepay_sync, name) is getattr(gatepay_async, name)
+
+
+def test_each_facade_has_its_default_httpx_client_of_its_kind() -> None:
+    import httpx
+
+    assert issubclass(gatepay_async.DefaultAsyncHttpxClient, httpx.AsyncClient)
+    assert issubclass(gatepay_sync.DefaultHttpxClient, httpx.Client)
+    assert not hasattr(gatepay_sync, "DefaultAsyncHttpxClient")
+
+
+def test_with_options_and_raw_twins_exist_in_both_facades() -> None:
+    for client in (
+        GatePay(client_id="c", secret_key="s"),
+        AsyncGatePay(client_id="c", secret_key="s"),
+    ):
+        copy = client.with_options(timeout=5.0, max_retries=0)
+        assert type(copy) is type(client)
+        raw = client.gift_cards.with_raw_response
+        for name in (
+            "list_templates",
+            "create",
+            "query",
+            "balance",
+            "merchant_balance",
+            "wait_for_status",
+        ):
+            assert callable(getattr(raw, name)), name

@@ -55,6 +55,10 @@ SAMPLES: list[tuple[str, str | None]] = [
     ("async for chunk in response.aiter_raw():", "for chunk in response.iter_raw():"),
     ("await transport.handle_async_request(req)", "transport.handle_request(req)"),
     ("class _Stream(httpx.AsyncByteStream):", "class _Stream(httpx.SyncByteStream):"),
+    (
+        "from ._transport import DefaultAsyncHttpxClient",
+        "from ._transport import DefaultHttpxClient",
+    ),
     ("except StopAsyncIteration:", "except StopIteration:"),
 ]
 

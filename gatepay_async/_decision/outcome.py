@@ -16,6 +16,7 @@ import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -34,6 +35,7 @@ from gatepay_async._errors import (
 from gatepay_async._models import GiftCard
 from gatepay_async._wire.decoding import decode_card_leniently
 from gatepay_async._wire.envelope import decode_envelope, parse_json
+from gatepay_async._wire.request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._wire.validation import CreateRequest
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "CreateOutcome",
     "Outcome",
     "SendCreate",
+    "as_issued",
+    "as_requested",
     "body_kind",
     "create_answer",
     "create_lost",
@@ -310,7 +314,7 @@ def create_answer(
             card = decode_card_leniently(
                 card_data, _first(card_data, _NUMBER_KEYS), _first(card_data, _KEY_KEYS)
             )
-            return CreateOutcome(Outcome.ISSUED, response, card=card)
+            return CreateOutcome(Outcome.ISSUED, response, card=as_requested(card, request))
         try:  # the decoder names the error: the refusal itself, or the unknown's cause
             decode_envelope(response, method=method, path=path)
         except APIError as exc:
@@ -324,6 +328,35 @@ def create_answer(
         return _unknown(request, cause, answer, response)
     except Exception as exc:  # a bug must not turn a paid card into a crash
         return _unknown(request, exc, answer, response)
+
+
+def as_requested(card: GiftCard, request: CreateRequest) -> GiftCard:
+    """``card`` with the title, template, currency and amount of the create that issued
+    it, where GatePay's answer left them out (its create answer carries no title); a
+    value GatePay gave wins."""
+    return as_issued(
+        card,
+        title=request.title,
+        template_id=request.template_id,
+        currency=request.currency,
+        amount=request.amount,
+    )
+
+
+def as_issued(
+    card: GiftCard, *, title: str, template_id: str, currency: str, amount: Decimal
+) -> GiftCard:
+    """:func:`as_requested` from the request's fields (as a journal's intent keeps them)."""
+    changes: dict[str, Any] = {}
+    if not card.title:
+        changes["title"] = title
+    if not card.template_id:
+        changes["template_id"] = template_id
+    if not card.currency:
+        changes["currency"] = currency
+    if card.amount is None:
+        changes["amount"] = amount
+    return attrs.evolve(card, **changes) if changes else card
 
 
 def lost_answer_kind(exc: APIConnectionError) -> str:
@@ -372,6 +405,8 @@ class CreateCall:
     pause: Callable[[BaseException, float], Any] | None = None
     rate_limited_sends: int | None = None
     guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
+    #: The caller's per-call ``timeout=`` and ``extra_headers=`` (checked already).
+    options: RequestOptions = NO_OPTIONS
 
     def interpret(self, response: httpx.Response, *, method: str, path: str) -> CreateOutcome:
         return create_answer(self.request, response, method=method, path=path)

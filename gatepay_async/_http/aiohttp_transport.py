@@ -23,8 +23,9 @@ httpx's transport or httpcore's pool (pytest-httpx; respx, whose default mode pa
 httpcore) and left aiohttp alone, each request goes through an ``httpx.AsyncHTTPTransport``
 instead, so the replacement answers it (``_http.patches``): no mocked test reaches the network
 just because its client sends through aiohttp. (A tracing tool that wraps httpx's
-transport moves the requests so too.) While aiohttp's own sending is replaced (as
-aioresponses does), requests stay on aiohttp, for that replacement to answer.
+transport and calls it is no mock: requests stay on aiohttp.) While aiohttp's own sending
+is replaced (as aioresponses does), requests stay on aiohttp, for that replacement to
+answer.
 
 Every answer the default transport (h11) reads, this one reads the same: aiohttp's header
 limits are raised to httpcore's (a long security-policy header is common), and an answer

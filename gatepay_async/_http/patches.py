@@ -71,10 +71,30 @@ _HTTPCORE_ASYNC_PATH = (
 )
 
 
+def _calls_through(function: Any, source: str | None) -> bool:
+    """``function`` is the library's own, or a wrapper around it that says so through
+    ``__wrapped__`` (wrapt's proxies, ``functools.wraps``): tracing tools wrap and call
+    the original. Mocks replace it with a function of their own (respx, pytest-httpx)."""
+    for _ in range(8):  # wrappers of wrappers, but never a cycle
+        if _own(function, source):
+            return True
+        function = getattr(function, "__wrapped__", None)
+        if function is None:
+            return False
+    return False
+
+
 def httpx_async_transport_own() -> bool:
     """``httpx.AsyncHTTPTransport`` and the httpcore classes under it send as they were
-    written: nothing replaced their ``handle_async_request``."""
-    if not _own(httpx.AsyncHTTPTransport.handle_async_request, _HTTPX_TRANSPORT_SOURCE):
+    written, or through a wrapper that calls them (a tracing tool such as OpenTelemetry's
+    httpx instrumentation): no mock replaced their ``handle_async_request``.
+
+    Only ``DefaultAioHttpClient`` asks, to decide whether a mock must answer its requests
+    through httpx; a tracer of httpx's transport is no reason to leave aiohttp (the
+    merchant traces aiohttp with aiohttp's instrumentation). The direct send asks
+    :func:`httpx_client_own`, which takes no wrapper: a tracer wrapping ``send`` must run.
+    """
+    if not _calls_through(httpx.AsyncHTTPTransport.handle_async_request, _HTTPX_TRANSPORT_SOURCE):
         return False
     # httpx imports httpcore only once a transport is made, and importing it costs more
     # than a client: never imported means never replaced (a tool imports it to patch it).
@@ -85,7 +105,7 @@ def httpx_async_transport_own() -> bool:
         module = modules.get(module_name)
         if module is None:  # httpcore is being imported: nothing patched it yet
             return True
-        if not _own(getattr(module, class_name).handle_async_request, module.__file__):
+        if not _calls_through(getattr(module, class_name).handle_async_request, module.__file__):
             return False
     return True
 

@@ -28,6 +28,7 @@ from gatepay_async._http.cookies import NoCookies
 from gatepay_async._http.patches import CLIENT_SEND_PATH, httpx_client_own
 from gatepay_async._secrets.redact import redact_url
 from gatepay_async._secrets.secret import Secret, reveal
+from gatepay_async._wire.request_options import NO_OPTIONS, RequestOptions
 
 __all__ = ["AsyncSender", "MaskedRequest", "masked"]
 
@@ -60,14 +61,25 @@ class AsyncSender:
         *,
         content: bytes | Secret,
         params: Mapping[str, str | Secret] | None,
+        options: RequestOptions = NO_OPTIONS,
     ) -> httpx.Request:
         """The request ``build_request`` would make, made without the client layer if it adds
         nothing (the same URL, headers in the same order, body and timeout extension).
 
         A key (in ``content`` or ``params``) is revealed here, inline, into the request
         only; the request's repr masks its query values (:class:`MaskedRequest`).
+        ``options`` (checked already) adds the call's headers after the client's and
+        replaces the timeout.
         """
         client = self._client
+        headers = _JSON_HEADERS
+        timeout = self._timeout
+        timeouts = self._timeouts
+        if options is not NO_OPTIONS:
+            if options.extra_headers:
+                headers = {**_JSON_HEADERS, **dict(options.extra_headers)}
+            if options.timeout is not None:
+                timeout, timeouts = options.timeout, options.timeout.as_dict()
         if not _plain_client(client):
             return masked(
                 client.build_request(
@@ -75,8 +87,8 @@ class AsyncSender:
                     self._base_url + path,
                     content=_wire_bytes(content),
                     params=None if params is None else _wire_params(params),
-                    headers=_JSON_HEADERS,
-                    timeout=self._timeout,
+                    headers=headers,
+                    timeout=timeout,
                 )
             )
         if params is None:
@@ -87,15 +99,15 @@ class AsyncSender:
                 method,
                 url,
                 content=_wire_bytes(content),
-                headers=client._merge_headers(_JSON_HEADERS),
-                extensions={"timeout": dict(self._timeouts)},
+                headers=client._merge_headers(headers),
+                extensions={"timeout": dict(timeouts)},
             )
         return MaskedRequest(
             method,
             httpx.URL(self._base_url + path, params=_wire_params(params)),
             content=_wire_bytes(content),
-            headers=client._merge_headers(_JSON_HEADERS),
-            extensions={"timeout": dict(self._timeouts)},
+            headers=client._merge_headers(headers),
+            extensions={"timeout": dict(timeouts)},
         )
 
     async def send(self, request: httpx.Request) -> httpx.Response:

@@ -10,11 +10,11 @@ import os
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
-__all__ = ["CONNECTIONS_PER_SHARD", "LazyPools", "Shards", "shard_limits"]
+__all__ = ["CONNECTIONS_PER_SHARD", "LazyPools", "Shards", "shard_limits", "ssl_context_maker"]
 
 P = TypeVar("P")
 
@@ -68,9 +68,16 @@ class LazyPools(Generic[P]):
     a request) makes pools of its own instead of sending on its parent's connections.
     """
 
-    def __init__(self, count: int, make: Callable[[ssl.SSLContext], P]) -> None:
+    def __init__(
+        self,
+        count: int,
+        make: Callable[[ssl.SSLContext], P],
+        *,
+        make_context: Callable[[], ssl.SSLContext] = httpx.create_ssl_context,
+    ) -> None:
         self._pools: list[P | None] = [None] * count
         self._make = make
+        self._make_context = make_context
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.ssl_context: ssl.SSLContext | None = None
@@ -91,7 +98,7 @@ class LazyPools(Generic[P]):
                 pool = self._pools[index]
                 if pool is None:
                     if self.ssl_context is None:
-                        self.ssl_context = httpx.create_ssl_context()
+                        self.ssl_context = self._make_context()
                     pool = self._pools[index] = self._make(self.ssl_context)
         return pool
 
@@ -100,3 +107,16 @@ class LazyPools(Generic[P]):
         if self._pid != os.getpid():
             self._forget_inherited()
         return [pool for pool in self._pools if pool is not None]
+
+
+def ssl_context_maker(
+    verify: ssl.SSLContext | str | bool, cert: Any
+) -> Callable[[], ssl.SSLContext]:
+    """What makes the one SSL context of a transport's pools: the caller's own context,
+    or one made (on first use) from ``verify`` (a CA bundle path, or False) and ``cert``."""
+    if isinstance(verify, ssl.SSLContext):
+        context = verify
+        return lambda: context
+    if verify is True and cert is None:
+        return httpx.create_ssl_context
+    return lambda: httpx.create_ssl_context(verify=verify, cert=cert)

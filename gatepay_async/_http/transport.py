@@ -15,13 +15,17 @@ SSL context, itself made on first use: loading the CA certificates once per pool
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
-from gatepay_async._http.sharding import LazyPools, Shards, shard_limits
+from gatepay_async._http.config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, USER_AGENT
+from gatepay_async._http.cookies import NoCookies
+from gatepay_async._http.sharding import LazyPools, Shards, shard_limits, ssl_context_maker
 
-__all__ = ["AsyncShardedTransport"]
+__all__ = ["AsyncShardedTransport", "DefaultAsyncHttpxClient", "default_async_http_client"]
 
 
 class _ReleasingStream(httpx.AsyncByteStream):
@@ -51,11 +55,22 @@ class AsyncShardedTransport(httpx.AsyncBaseTransport):
     #: (``_http.sending``).
     DIRECT_SEND_SAFE = True
 
-    def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
+    def __init__(
+        self,
+        limits: httpx.Limits,
+        *,
+        http2: bool = False,
+        proxy: str | httpx.URL | httpx.Proxy | None = None,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+    ) -> None:
         count, per_shard = shard_limits(limits)
         self._pools: LazyPools[httpx.AsyncHTTPTransport] = LazyPools(
             count,
-            lambda context: httpx.AsyncHTTPTransport(verify=context, limits=per_shard, http2=http2),
+            lambda context: httpx.AsyncHTTPTransport(
+                verify=context, limits=per_shard, http2=http2, proxy=proxy
+            ),
+            make_context=ssl_context_maker(verify, cert),
         )
         self._shards = Shards(count)
 
@@ -73,3 +88,45 @@ class AsyncShardedTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for pool in self._pools.made():
             await pool.aclose()
+
+
+class DefaultAsyncHttpxClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` with the SDK's defaults: sharded pools holding up to 256
+    keep-alive connections, the SDK's timeout and User-Agent, no cookie jar, redirects
+    never followed. It also takes ``proxy=``, ``http2=``, ``verify=`` and ``cert=`` (passed
+    to every pool), and any other ``httpx.AsyncClient`` argument. Pass it as
+    ``AsyncGatePay(http_client=...)``; the caller closes it.
+    """
+
+    def __init__(
+        self,
+        *,
+        proxy: str | httpx.URL | httpx.Proxy | None = None,
+        http2: bool = False,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
+        kwargs.setdefault("follow_redirects", False)
+        kwargs.setdefault(
+            "transport",
+            AsyncShardedTransport(limits, http2=http2, proxy=proxy, verify=verify, cert=cert),
+        )
+        super().__init__(timeout=timeout, **kwargs)
+        if "cookies" not in kwargs:
+            self._cookies = NoCookies()  # GatePay sets none; reading them costs CPU
+
+
+def default_async_http_client(*, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """The client an ``AsyncGatePay`` makes for itself (a plain ``httpx.AsyncClient``:
+    the direct send path of ``_sending`` checks for httpx's own class methods)."""
+    client = httpx.AsyncClient(
+        timeout=timeout,
+        transport=AsyncShardedTransport(DEFAULT_LIMITS),
+        headers={"User-Agent": USER_AGENT},
+    )
+    client._cookies = NoCookies()  # GatePay sets none; reading them costs CPU
+    return client

@@ -158,7 +158,7 @@ async def async_run_detached(
         asyncio.get_running_loop()
     except RuntimeError:  # trio: its cancellation is the one an anyio shield stops
         return await work()
-    task = asyncio.ensure_future(work())
+    task = asyncio.ensure_future(_ended(work))
     cancelled: asyncio.CancelledError | None = None
     stopping = False
     while not task.done():
@@ -177,7 +177,23 @@ async def async_run_detached(
         if not task.cancelled():
             task.exception()  # retrieved: work's outcome is already where it belongs
         raise cancelled
-    return task.result()
+    result, error = task.result()
+    if error is not None:
+        raise error
+    return result  # type: ignore[return-value]
+
+
+async def _ended(
+    work: Callable[[], Coroutine[Any, Any, T]],
+) -> tuple[T | None, Exception | None]:
+    """``work()``'s result or error, the error returned rather than raised: the caller
+    raises it. An error leaving a task is an unhandled error to the tools that watch
+    tasks (Sentry's AsyncioIntegration reports each one), though the caller's code
+    catches it: an OutcomeUnknownError it handles would be reported as a crash."""
+    try:
+        return await work(), None
+    except Exception as exc:
+        return None, exc
 
 
 def run_detached(work: Callable[[], T], cancellable: Callable[[], bool]) -> T:

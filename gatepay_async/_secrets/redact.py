@@ -11,9 +11,10 @@ unterminated value, as in an answer cut anywhere, is masked too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = ["mask_secret", "redact_text", "redact_url", "scrub_known"]
+__all__ = ["mask_secret", "redact_text", "redact_url", "redact_value", "scrub_known"]
 
 # A name starts where a word starts (the lookbehind): otherwise every position inside a
 # long run of letters would start a match attempt, and a 50 KB body took a minute.
@@ -27,6 +28,8 @@ _SECRET_VALUE = re.compile(
     r"(?P<value>(?:[^\"'\\&,;}\]\s<>]|\\/)+)",  # "\/" is an escaped "/" (base64 keys)
     re.IGNORECASE,
 )
+# A JSON member's name that says its value is a secret (``key``, ``card_key``, ``cardKey``).
+_SECRET_NAME = re.compile(rf"^{_NAME}$", re.IGNORECASE)
 # Prose such as "card key ABCD1234EFGH not found": a long token right after the name.
 _SECRET_WORD = re.compile(
     rf"(?P<head>\b{_NAME}\s+)(?P<value>[A-Za-z0-9_\-+/=]{{8,}})", re.IGNORECASE
@@ -80,3 +83,23 @@ def scrub_known(text: str, secrets: Iterable[str]) -> str:
         if len(secret) >= _MIN_KNOWN and secret in text:
             text = text.replace(secret, mask_secret(secret))
     return text
+
+
+def redact_value(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """``value`` (an answer's decoded JSON, or text) with every secret masked: a member
+    whose name says it is a secret, secret-bearing fields in text, and the ``secrets``
+    the caller knows wherever they appear. Containers are copied, never changed."""
+    if isinstance(value, str):
+        return scrub_known(redact_text(value), secrets)
+    if isinstance(value, bytes):
+        return redact_value(value.decode("utf-8", "replace"), secrets).encode()
+    if isinstance(value, Mapping):
+        return {
+            name: mask_secret(item)
+            if isinstance(name, str) and isinstance(item, str) and _SECRET_NAME.match(name)
+            else redact_value(item, secrets)
+            for name, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_value(item, secrets) for item in value)
+    return value

@@ -57,6 +57,9 @@ CONNECT_SECONDS = 10
 POSTGRES_LOCK_TIMEOUT_MS = 60_000
 #: Connections a PostgreSQL pool keeps at most (creates wait for one beyond this).
 POSTGRES_POOL_SIZE = 8
+#: How long a transaction waits for a pooled PostgreSQL connection by default (psycopg's
+#: pool's own default): many creates may share a ledger's few connections.
+POSTGRES_POOL_WAIT = 30.0
 #: Transactions that lost a deadlock or a serialization check are run again this often.
 TRANSACTION_ATTEMPTS = 5
 
@@ -193,18 +196,21 @@ class Database:
     client) opens connections of its own on first use instead of sharing its parent's.
     """
 
-    def __init__(self, url: DatabaseURL) -> None:
+    def __init__(self, url: DatabaseURL, *, pool_wait: float = POSTGRES_POOL_WAIT) -> None:
+        """``pool_wait``: PostgreSQL only, how long a transaction waits for a connection
+        before it fails (a server that went away fails every transaction after this)."""
         self.url = url
         self.dialect: Dialect = url.dialect
         self._closed = False
         self._fork_lock = threading.Lock()
         self._pid = os.getpid()
+        self._pool_wait = pool_wait
         self._backend = self._open()
 
     def _open(self) -> _Backend:
         if self.url.dialect == "sqlite":
             return _SQLite(Path(self.url.target))
-        return _Postgres(self.url)
+        return _Postgres(self.url, self._pool_wait)
 
     def transaction(self, work: Callable[[Transaction], T]) -> T:
         """``work(tx)`` in one transaction, committed (durably) when it returns.
@@ -349,7 +355,7 @@ class _PostgresTransaction:
 class _Postgres:
     """A psycopg connection pool; each transaction takes one connection."""
 
-    def __init__(self, url: DatabaseURL) -> None:
+    def __init__(self, url: DatabaseURL, pool_wait: float = POSTGRES_POOL_WAIT) -> None:
         try:
             import psycopg
             import psycopg_pool
@@ -375,6 +381,7 @@ class _Postgres:
                 # while the database is up.
                 check=psycopg_pool.ConnectionPool.check_connection,
                 configure=_configure_postgres,
+                timeout=pool_wait,
                 open=False,
                 name="gatepay",
             )

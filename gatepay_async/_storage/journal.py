@@ -420,6 +420,18 @@ class Journal(RecordMethods):
             self._pending[:] = [data] if data else []
             if not data:
                 return
+        failure = self._write_all(data)
+        if failure is not None:
+            # Raised from here, outside any except block and without the records: error
+            # tools show every frame's locals, and the records hold GatePay's answers
+            # and the cards' keys (they stay in memory, see :meth:`failure`).
+            del data
+            raise failure
+        self._pending.clear()
+        self._written += len(data)
+
+    def _write_all(self, data: bytes) -> JournalError | None:
+        """Write ``data`` whole (hold the lock); the error to raise if the disk failed."""
         view = memoryview(data)
         try:
             while view:
@@ -430,9 +442,8 @@ class Journal(RecordMethods):
             # skipped when the journal is read back.
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._written)
-            raise self._fail(exc) from None
-        self._pending.clear()
-        self._written += len(data)
+            return self._fail(exc)
+        return None
 
     def _fail(self, exc: OSError) -> JournalError:
         """Enter the failed state (hold the lock) and return the error to raise."""

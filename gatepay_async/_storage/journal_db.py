@@ -69,6 +69,11 @@ __all__ = ["DEFAULT_LEASE", "DatabaseJournal"]
 READ_CHUNK = 500
 #: Decided refs kept in memory beyond this are forgotten (read again if asked).
 CACHE_REFS = 8192
+#: How long a transaction waits for a PostgreSQL connection (the server's first answer
+#: counts as much when the journal is opened). A journal needs a few connections at once
+#: (one flush, one claim), never the pool's all: a wait this long means the server is
+#: gone, and the run stops then rather than after the pool's default wait.
+POOL_WAIT = 10.0
 
 RECORDS, REFS = "gatepay_journal_records", "gatepay_journal_refs"
 WORKERS = "gatepay_journal_workers"
@@ -227,7 +232,7 @@ class DatabaseJournal(RecordMethods):
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
             raise ValidationError("lease", f"must be a number of seconds > 0, got {lease!r}")
         try:
-            database = Database(parsed)
+            database = Database(parsed, pool_wait=POOL_WAIT)
         except DatabaseError as exc:
             raise JournalError(f"cannot open the journal: {exc}") from None
         owner = owner or secrets.token_hex(12)
@@ -380,12 +385,13 @@ class DatabaseJournal(RecordMethods):
         )
         update = (
             f"UPDATE {REFS} SET state = 'unknown', recorded = 'unknown',"
-            f" decided_at = {self._now}, last_record = ?"
+            " decided_at = ?, last_record = ?"
             " WHERE campaign = ? AND ref = ? AND state = 'intent'"
         )
 
         def work(tx: Transaction) -> int:
             rows = tx.execute(select, (self._campaign, *owners))
+            decided_at = _decision_time(tx, self._campaign)
             ids = _new_ids(tx, len(rows))
             records = []
             for number, (ref, text) in enumerate(rows):
@@ -397,7 +403,7 @@ class DatabaseJournal(RecordMethods):
                 records,
             )
             for number, (ref, _) in enumerate(rows):
-                tx.execute(update, (ids[number], self._campaign, ref))
+                tx.execute(update, (decided_at, ids[number], self._campaign, ref))
             return len(rows)
 
         settled = int(self._run(work))
@@ -411,6 +417,8 @@ class DatabaseJournal(RecordMethods):
     # ------------------------------------------------------------------ reading
 
     def prefetch(self, refs: Sequence[str]) -> None:
+        if self._failure is not None:
+            return  # the database failed: what is read is what this worker knows
         refs = list(dict.fromkeys(refs))
         for start in range(0, len(refs), READ_CHUNK):
             chunk = refs[start : start + READ_CHUNK]
@@ -442,7 +450,9 @@ class DatabaseJournal(RecordMethods):
             f"SELECT ref FROM {REFS} WHERE campaign = ? AND recorded IS NOT NULL"
             " ORDER BY first_record"
         )
-        refs = [ref for (ref,) in self._run(lambda tx: tx.execute(sql, (self._campaign,)))]
+        refs = []
+        if self._failure is None:
+            refs = [ref for (ref,) in self._run(lambda tx: tx.execute(sql, (self._campaign,)))]
         with self._lock:
             queued = list(dict.fromkeys(ref for ref, _, _, _ in self._pending))
         known = set(refs)
@@ -503,14 +513,14 @@ class DatabaseJournal(RecordMethods):
                 batch, self._pending = self._pending, []
             if not batch:
                 return
-            try:
-                lost, stray = self._run(lambda tx: self._write(tx, batch), fail=False)
-            except BaseException as exc:
-                with self._lock:
-                    self._pending[:0] = batch
-                    if isinstance(exc, DatabaseError):
-                        raise self._fail(exc) from None
-                raise
+            outcome = self._write_batch(batch)
+            if isinstance(outcome, JournalError):
+                # Raised from here, outside any except block and without the batch: error
+                # tools show every frame's locals, and the records hold GatePay's answers
+                # and the cards' keys (they stay queued, see :meth:`unwritten_cards`).
+                del batch
+                raise outcome
+            lost, stray = outcome
             with self._lock:
                 for ref, _, _, _ in batch:
                     self._pending_refs[ref] -= 1
@@ -519,6 +529,20 @@ class DatabaseJournal(RecordMethods):
                 self._lost.update(lost)
                 for ref in stray:  # another worker's row: read it again if asked
                     self._known.pop(ref, None)
+
+    def _write_batch(
+        self, batch: list[tuple[str, str, str, str]]
+    ) -> tuple[list[str], list[str]] | JournalError:
+        """``batch`` written in one transaction: (lost intents, records not applied); or,
+        if the database failed, the error to raise, the batch queued again."""
+        try:
+            return self._run(lambda tx: self._write(tx, batch), fail=False)  # type: ignore[no-any-return]
+        except BaseException as exc:
+            with self._lock:
+                self._pending[:0] = batch
+                if isinstance(exc, DatabaseError):
+                    return self._fail(exc)
+            raise
 
     def close(self) -> None:
         """Flush, end this worker's claims on rows not sent, and close. Twice is harmless."""
@@ -529,8 +553,9 @@ class DatabaseJournal(RecordMethods):
             if self._failure is None:
                 self.flush()
         finally:
-            with contextlib.suppress(DatabaseError, JournalError):
-                self._database.transaction(self._leave)
+            if self._failure is None:  # else the database is failing: claims run out
+                with contextlib.suppress(DatabaseError, JournalError):
+                    self._database.transaction(self._leave)
             with self._lock:
                 self._closed = True
             if self._owns_database:
@@ -585,13 +610,15 @@ class DatabaseJournal(RecordMethods):
         written: it is not sent."""
         self._seen(tx)
         ids = _new_ids(tx, len(batch))
+        decided_at = _decision_time(tx, self._campaign)
         applied: list[bool] = []
         for group in _distinct_refs(batch):
-            rows = ", ".join(f"(?, ?, ?, ?, ?, 0, {self._now}, ?, ?)" for _ in group)
+            rows = ", ".join("(?, ?, ?, ?, ?, 0, ?, ?, ?)" for _ in group)
             params: list[Any] = []
             for number in group:
                 ref, state, _, _ = batch[number]
-                params += (self._campaign, ref, state, state, self.owner, ids[number], ids[number])
+                params += (self._campaign, ref, state, state, self.owner)
+                params += (decided_at, ids[number], ids[number])
             params.append(self._started_ms)
             sql = _RECORD.format(rows=rows)
             done = {ref for (ref,) in tx.execute(sql, params)}
@@ -629,16 +656,23 @@ class DatabaseJournal(RecordMethods):
                 self._known[ref] = found.get(ref, _ABSENT)
 
     def _lookup(self, ref: str) -> _Known:
+        """What the journal holds for ``ref``. Once the database failed, what this worker
+        knows (what it read, and what it recorded, written or not), without waiting on a
+        database that may be gone: the output is then written from memory, the cards the
+        database never got included, and the next run writes it whole."""
         with self._lock:
             known = self._known.get(ref)
-        if known is not None:
-            return known
+        if known is not None or self._failure is not None:
+            return known or _ABSENT
         self.prefetch([ref])
         with self._lock:
             return self._known.get(ref, _ABSENT)
 
     def _run(self, work: Any, *, fail: bool = True) -> Any:
-        """``work`` in one transaction; a DatabaseError as a JournalError."""
+        """``work`` in one transaction; a DatabaseError as a JournalError. Once the
+        journal failed, its failure at once: the database is not waited on again."""
+        if self._failure is not None:
+            raise self._failure
         if not fail:
             return self._database.transaction(work)
         try:
@@ -663,6 +697,20 @@ def _new_ids(tx: Transaction, count: int) -> list[int]:
         ((last,),) = tx.execute(_NEW_IDS["sqlite"])
         return list(range(int(last) + 1, int(last) + 1 + count))
     return sorted(int(value) for (value,) in tx.execute(_NEW_IDS["postgresql"], (count,)))
+
+
+def _decision_time(tx: Transaction, campaign: str) -> int:
+    """When a decision written now is taken to be made (ms): the database's clock, but
+    never before the start of a worker of the campaign. "Decided before this worker
+    started" compares this with a start: a database clock stepped back (NTP, a VM
+    restored, a failover to a host whose clock lags) must not date a running sibling's
+    fresh unknown before a worker's start, which would let retry_unknown send it again."""
+    ((latest_start, now),) = tx.execute(
+        f"SELECT COALESCE(max(started_ms), 0), {NOW_MS[tx.dialect]} FROM {WORKERS}"
+        " WHERE campaign = ?",
+        (campaign,),
+    )
+    return max(int(latest_start), int(now))
 
 
 def _distinct_refs(batch: list[tuple[str, str, str, str]]) -> Iterator[list[int]]:

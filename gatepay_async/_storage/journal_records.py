@@ -47,7 +47,7 @@ from typing import Any
 import attrs
 
 from gatepay_async._bulk_models import BulkState
-from gatepay_async._decision.outcome import recover_card
+from gatepay_async._decision.outcome import as_issued, recover_card
 from gatepay_async._errors import GatePayError
 from gatepay_async._models import GiftCard
 from gatepay_async._wire.decoding import decode_card
@@ -146,6 +146,7 @@ def entry_of(ref: str, last_state: str, record: Mapping[str, Any] | None) -> Jou
         if raw is not None:
             card = recover_card(*raw)
             if card is not None:
+                card = _as_intended(card, intent)
                 return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
             return JournalEntry(
                 ref, state, error=INTERRUPTED_AFTER_ANSWER, interrupted=True, intent=intent
@@ -161,12 +162,13 @@ def entry_of(ref: str, last_state: str, record: Mapping[str, Any] | None) -> Jou
                 error=f"the journal's issued record is unreadable: {exc}",
                 intent=intent,
             )
-        return JournalEntry(ref, state, card=card, intent=intent)
+        return JournalEntry(ref, state, card=_as_intended(card, intent), intent=intent)
     error = record.get("error") if record else None
     if last_state == UNKNOWN and record and isinstance(record.get("answer"), Mapping):
         raw = _answer_of(record["answer"])
         card = recover_card(*raw) if raw is not None else None
         if card is not None:
+            card = _as_intended(card, intent)
             return JournalEntry(ref, BulkState.ISSUED, card=card, intent=intent, recovered=True)
     return JournalEntry(ref, state, error=str(error) if error is not None else None, intent=intent)
 
@@ -202,6 +204,24 @@ def _answer_of(record: Mapping[str, Any]) -> tuple[int, bytes] | None:
         except ValueError:
             return None
     return None
+
+
+def _as_intended(card: GiftCard, intent: Mapping[str, str] | None) -> GiftCard:
+    """A card read back from the journal with the title, template, currency and amount
+    its intent recorded, where GatePay's answer left them out (as ``create`` returns it)."""
+    if intent is None:
+        return card
+    try:
+        amount = Decimal(intent["amount"])
+    except ArithmeticError:
+        return card
+    return as_issued(
+        card,
+        title=intent["title"],
+        template_id=intent["template_id"],
+        currency=intent["currency"],
+        amount=amount,
+    )
 
 
 def _intent_of(record: Mapping[str, Any] | None) -> Mapping[str, str] | None:

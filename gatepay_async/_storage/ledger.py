@@ -33,6 +33,7 @@ import attrs
 from gatepay_async._decision.outcome import (
     CreateOutcome,
     Outcome,
+    as_requested,
     issued_data,
     recover_card,
     unknown_error,
@@ -448,10 +449,10 @@ def _stored(sealed: Sealed[tuple[Any, ...]], request: CreateRequest, account: st
         # attempt that died before recording its outcome counts as issued).
         card = recover_card(answer.status_code, answer.body)
         if card is not None:
-            return card
+            return as_requested(card, request)  # the same request: see the check above
     if state == ISSUED and card_text is not None:
         try:
-            return decode_card(json.loads(card_text))
+            return as_requested(decode_card(json.loads(card_text)), request)
         except (ValueError, GatePayError):
             pass
     if state == INTENT:

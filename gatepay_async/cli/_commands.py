@@ -39,7 +39,7 @@ def run_api_call(call: Callable[[], Awaitable[T]]) -> T:
         raise click.UsageError(str(exc)) from None
 
 
-def _lookup(card_number: str | None, key: str | None) -> dict[str, str]:
+def _lookup(card_number: str | None, key: str | None) -> dict[str, Any]:
     if (card_number is None) == (key is None):
         raise click.UsageError("pass exactly one of --card-number or --key")
     return {"card_number": card_number} if card_number is not None else {"key": key or ""}

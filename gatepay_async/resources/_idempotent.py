@@ -32,6 +32,7 @@ from gatepay_async._primitives.synchronization import (
     async_sleep,
 )
 from gatepay_async._storage.ledger import Ledger, LedgerError
+from gatepay_async._wire.request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._wire.validation import CreateRequest
 
 __all__ = ["async_create_once"]
@@ -51,6 +52,8 @@ async def async_create_once(
     request: CreateRequest,
     key: str,
     account: str,
+    *,
+    options: RequestOptions = NO_OPTIONS,
 ) -> GiftCard:
     """The card for ``key`` in ``account`` (``_storage.ledger.ledger_account``): the stored one,
     or the one a single create issues.
@@ -62,7 +65,7 @@ async def async_create_once(
     """
     waiting = [False]  # between attempts: a cancellation may stop the call there
     return await async_run_detached(
-        lambda: _create_once(send_create, ledger, request, key, account, waiting),
+        lambda: _create_once(send_create, ledger, request, key, account, waiting, options),
         lambda: waiting[0],
     )
 
@@ -74,6 +77,7 @@ async def _create_once(
     key: str,
     account: str,
     waiting: list[bool],
+    options: RequestOptions,
 ) -> GiftCard:
     with AsyncCancelShield():  # a claimed key is always followed by its send
         begun = await async_run_blocking(lambda: ledger.begin(key, request, account=account))
@@ -104,7 +108,13 @@ async def _create_once(
 
     try:
         outcome = await send_create(
-            CreateCall(request, on_answer=on_answer, pause=pause, guard=AsyncCancelShield)
+            CreateCall(
+                request,
+                on_answer=on_answer,
+                pause=pause,
+                guard=AsyncCancelShield,
+                options=options,
+            )
         )
     except BaseException as exc:
         # Cancelled between attempts, or the ledger failed to keep a refusal: either way

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+
+import httpx
 
 from gatepay_async._bulk.plan import JournalArgument
 from gatepay_async._bulk_models import AsyncSpecs, BulkResult
@@ -26,14 +28,16 @@ from gatepay_async._wire.decoding import (
     decode_templates,
 )
 from gatepay_async._wire.paths import PathSet, paths_for
+from gatepay_async._wire.request_options import RequestOptions, request_options
 from gatepay_async._wire.validation import build_create_request, card_lookup, sealed_json
+from gatepay_async.resources._raw_response import RawResponse, async_raw
 from gatepay_async.resources._waiting import GROWTH, describe_lookup, wait_plan
 
 from ._client_api import AsyncClientAPI
 from ._idempotent import async_create_once
 from .bulk import AsyncBulkIssuer, AsyncBulkRun
 
-__all__ = ["AsyncGiftCards"]
+__all__ = ["AsyncGiftCards", "AsyncGiftCardsWithRawResponse"]
 
 # The query-string names of the balance lookup (seeds 000/001 use camelCase).
 _BALANCE_PARAMS = {"card_number": "cardNumber", "key": "key"}
@@ -47,10 +51,29 @@ class AsyncGiftCards:
         # Where each operation lives: the caller's ``paths``, else per ``on_behalf_of``.
         self._paths = paths_for(client.on_behalf_of, paths)
 
-    async def list_templates(self) -> list[GiftCardTemplate]:
-        """The cover templates available for new cards."""
+    @property
+    def with_raw_response(self) -> AsyncGiftCardsWithRawResponse:
+        """The same operations, each returning the raw answer (``status_code``,
+        ``headers``) whose ``parse()`` gives the plain call's result or raises its error."""
+        return AsyncGiftCardsWithRawResponse(self)
+
+    async def list_templates(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> list[GiftCardTemplate]:
+        """The cover templates available for new cards.
+
+        Every operation takes ``timeout=`` (seconds, or an ``httpx.Timeout``, for this call
+        only) and ``extra_headers=`` (sent on the wire; the ``X-GatePay-*`` headers,
+        ``Content-Type`` and ``Host`` are the SDK's: giving one raises ValidationError).
+        """
+        options = request_options(timeout, extra_headers)
         # Decoded inline: a local holding the answer would show in error tools.
-        return decode_templates(await self._client._send("GET", self._paths.templates))
+        return decode_templates(
+            await self._client._send("GET", self._paths.templates, options=options)
+        )
 
     async def create(
         self,
@@ -60,6 +83,8 @@ class AsyncGiftCards:
         currency: str,
         amount: Decimal | int | str,
         idempotency_key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GiftCard:
         """Issue one gift card.
 
@@ -78,10 +103,14 @@ class AsyncGiftCards:
         is in flight, or ended unknown, raises OutcomeUnknownError and nothing is sent;
         one that was refused or never sent is sent again. LedgerError: the ledger
         cannot be reached (nothing was sent).
+
+        The card comes back with the title, template, currency and amount it was issued
+        with; where GatePay's answer gives one of them, GatePay's value.
         """
         checked = build_create_request(
             title=title, template_id=template_id, currency=currency, amount=amount
         )
+        options = request_options(timeout, extra_headers)
         if idempotency_key is not None:
             key = check_idempotency_key(idempotency_key)
             ledger = self._client._idempotency_ledger
@@ -92,8 +121,10 @@ class AsyncGiftCards:
                     " (or a postgresql:// URL, or a Ledger)",
                 )
             account = self._client._ledger_account
-            return await async_create_once(self._send_create, ledger, checked, key, account)
-        outcome = await self._send_create(CreateCall(checked))
+            return await async_create_once(
+                self._send_create, ledger, checked, key, account, options=options
+            )
+        outcome = await self._send_create(CreateCall(checked, options=options))
         return outcome.card_or_raise()
 
     async def _send_create(self, call: CreateCall) -> CreateOutcome:
@@ -103,18 +134,33 @@ class AsyncGiftCards:
         durable before it is decided, the shared 429 pause, the attempt guard."""
         return await self._client._send_create(self._paths.create, call)
 
-    async def query(self, *, card_number: str | None = None, key: str | None = None) -> GiftCard:
+    async def query(
+        self,
+        *,
+        card_number: str | None = None,
+        key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> GiftCard:
         """A card's details, by exactly one of ``card_number`` or ``key``."""
         masked_key = hide(key)
         del key  # error tools show this frame's locals: only the masked key stays here
-        return await self._query(*card_lookup(card_number, masked_key))
+        options = request_options(timeout, extra_headers)
+        return await self._query(*card_lookup(card_number, masked_key), options)
 
-    async def _query(self, field: str, value: str | Secret) -> GiftCard:
+    async def _query(self, field: str, value: str | Secret, options: RequestOptions) -> GiftCard:
         body = sealed_json({field: value})
-        return decode_card(await self._client._send("POST", self._paths.query, body=body))
+        return decode_card(
+            await self._client._send("POST", self._paths.query, body=body, options=options)
+        )
 
     async def balance(
-        self, *, card_number: str | None = None, key: str | None = None
+        self,
+        *,
+        card_number: str | None = None,
+        key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GiftCardBalance:
         """A card's balance, by exactly one of ``card_number`` or ``key``.
 
@@ -123,17 +169,28 @@ class AsyncGiftCards:
         masked_key = hide(key)
         del key  # error tools show this frame's locals: only the masked key stays here
         field, value = card_lookup(card_number, masked_key)
+        options = request_options(timeout, extra_headers)
         params = {_BALANCE_PARAMS[field]: value}
-        return decode_balance(await self._client._send("GET", self._paths.balance, params=params))
+        return decode_balance(
+            await self._client._send("GET", self._paths.balance, params=params, options=options)
+        )
 
-    async def merchant_balance(self) -> MerchantBalance:
+    async def merchant_balance(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> MerchantBalance:
         """The merchant's available funds per currency.
 
         ``GET`` on the balance path with no parameters, as GatePay's official clients call
         it. Every currency in the answer is in ``balances``; an amount that is not a
         decimal raises ResponseValidationError instead of being left out.
         """
-        return decode_merchant_balance(await self._client._send("GET", self._paths.balance))
+        options = request_options(timeout, extra_headers)
+        return decode_merchant_balance(
+            await self._client._send("GET", self._paths.balance, options=options)
+        )
 
     def create_many(
         self,
@@ -229,6 +286,8 @@ class AsyncGiftCards:
         statuses: Iterable[GiftCardStatus | int | str] | GiftCardStatus,
         timeout: float = 60.0,
         interval: float = 1.0,
+        extra_headers: Mapping[str, str] | None = None,
+        request_timeout: float | httpx.Timeout | None = None,
     ) -> GiftCard:
         """Poll ``query`` until the card's status is one of ``statuses``; return the card.
 
@@ -236,18 +295,20 @@ class AsyncGiftCards:
         seconds, each wait 1.5 times the previous one (at most 30 s, or ``interval`` if
         larger). Raises :class:`WaitTimeoutError`, naming the last status seen, if none
         of ``statuses`` is reached within ``timeout`` seconds. Errors of ``query`` itself
-        (after its own retries) are raised as they are.
+        (after its own retries) are raised as they are. Here ``timeout`` is the whole
+        wait's; ``request_timeout`` is each poll's, and ``extra_headers`` go on each poll.
         """
         masked_key = hide(key)
         del key  # error tools show this frame's locals: only the masked key stays here
         field, value = card_lookup(card_number, masked_key)
+        options = request_options(request_timeout, extra_headers)
         wanted, max_interval = wait_plan(statuses, timeout=timeout, interval=interval)
         deadline = async_monotonic() + timeout
         delay = interval
         polls = 0
         card: GiftCard | None = None
         while True:
-            card = await self._query(field, value)
+            card = await self._query(field, value, options)
             polls += 1
             if card.status in wanted:
                 return card
@@ -262,3 +323,44 @@ class AsyncGiftCards:
                 )
             await async_sleep(min(delay, remaining))
             delay = min(delay * GROWTH, max_interval)
+
+
+class AsyncGiftCardsWithRawResponse:
+    """``client.gift_cards.with_raw_response``: each operation returns a
+    :class:`~gatepay_async.resources._raw_response.RawResponse` of GatePay's last answer to it.
+
+    ``parse()`` gives the plain call's result or raises its error: the call made is the
+    plain one (for ``create``, the same outcome decision). A call that ends with no
+    answer (never sent, connection lost, timed out: for a create, OutcomeUnknownError
+    without ``.answer``, or RequestNotSentError) raises that error here, as the plain
+    call does. ``create`` takes no ``idempotency_key``: a key seen before returns the
+    stored card without sending, so there is no answer to show.
+    """
+
+    def __init__(self, gift_cards: AsyncGiftCards) -> None:
+        self.list_templates = async_raw(gift_cards.list_templates)
+        self.query = async_raw(gift_cards.query)
+        self.balance = async_raw(gift_cards.balance)
+        self.merchant_balance = async_raw(gift_cards.merchant_balance)
+        self.wait_for_status = async_raw(gift_cards.wait_for_status)
+        self._create = async_raw(gift_cards.create)
+
+    async def create(
+        self,
+        *,
+        title: str,
+        template_id: str,
+        currency: str,
+        amount: Decimal | int | str,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RawResponse[GiftCard]:
+        """``create``'s raw twin (see the class)."""
+        return await self._create(
+            title=title,
+            template_id=template_id,
+            currency=currency,
+            amount=amount,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )

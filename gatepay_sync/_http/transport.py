@@ -16,13 +16,17 @@ SSL context, itself made on first use: loading the CA certificates once per pool
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
-from gatepay_async._http.sharding import LazyPools, Shards, shard_limits
+from gatepay_async._http.config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, USER_AGENT
+from gatepay_async._http.cookies import NoCookies
+from gatepay_async._http.sharding import LazyPools, Shards, shard_limits, ssl_context_maker
 
-__all__ = ["ShardedTransport"]
+__all__ = ["ShardedTransport", "DefaultHttpxClient", "default_async_http_client"]
 
 
 class _ReleasingStream(httpx.SyncByteStream):
@@ -52,11 +56,22 @@ class ShardedTransport(httpx.BaseTransport):
     #: (``_http.sending``).
     DIRECT_SEND_SAFE = True
 
-    def __init__(self, limits: httpx.Limits, *, http2: bool = False) -> None:
+    def __init__(
+        self,
+        limits: httpx.Limits,
+        *,
+        http2: bool = False,
+        proxy: str | httpx.URL | httpx.Proxy | None = None,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+    ) -> None:
         count, per_shard = shard_limits(limits)
         self._pools: LazyPools[httpx.HTTPTransport] = LazyPools(
             count,
-            lambda context: httpx.HTTPTransport(verify=context, limits=per_shard, http2=http2),
+            lambda context: httpx.HTTPTransport(
+                verify=context, limits=per_shard, http2=http2, proxy=proxy
+            ),
+            make_context=ssl_context_maker(verify, cert),
         )
         self._shards = Shards(count)
 
@@ -74,3 +89,45 @@ class ShardedTransport(httpx.BaseTransport):
     def close(self) -> None:
         for pool in self._pools.made():
             pool.close()
+
+
+class DefaultHttpxClient(httpx.Client):
+    """An ``httpx.Client`` with the SDK's defaults: sharded pools holding up to 256
+    keep-alive connections, the SDK's timeout and User-Agent, no cookie jar, redirects
+    never followed. It also takes ``proxy=``, ``http2=``, ``verify=`` and ``cert=`` (passed
+    to every pool), and any other ``httpx.Client`` argument. Pass it as
+    ``GatePay(http_client=...)``; the caller closes it.
+    """
+
+    def __init__(
+        self,
+        *,
+        proxy: str | httpx.URL | httpx.Proxy | None = None,
+        http2: bool = False,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: Any = None,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("headers", {"User-Agent": USER_AGENT})
+        kwargs.setdefault("follow_redirects", False)
+        kwargs.setdefault(
+            "transport",
+            ShardedTransport(limits, http2=http2, proxy=proxy, verify=verify, cert=cert),
+        )
+        super().__init__(timeout=timeout, **kwargs)
+        if "cookies" not in kwargs:
+            self._cookies = NoCookies()  # GatePay sets none; reading them costs CPU
+
+
+def default_async_http_client(*, timeout: httpx.Timeout) -> httpx.Client:
+    """The client an ``GatePay`` makes for itself (a plain ``httpx.Client``:
+    the direct send path of ``_sending`` checks for httpx's own class methods)."""
+    client = httpx.Client(
+        timeout=timeout,
+        transport=ShardedTransport(DEFAULT_LIMITS),
+        headers={"User-Agent": USER_AGENT},
+    )
+    client._cookies = NoCookies()  # GatePay sets none; reading them costs CPU
+    return client

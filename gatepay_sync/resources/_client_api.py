@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from gatepay_async._decision.outcome import CreateCall, CreateOutcome
 from gatepay_async._secrets.secret import Secret
 from gatepay_async._storage.ledger import Ledger
+from gatepay_async._wire.request_options import RequestOptions
 
 __all__ = ["ClientAPI"]
 
@@ -40,6 +41,7 @@ class ClientAPI(Protocol):
         *,
         body: bytes | Secret = b"",
         params: Mapping[str, str | Secret] | None = None,
+        options: RequestOptions = ...,
     ) -> Any:
         """Send a signed read; the envelope's data, or the mapped error raised."""
 

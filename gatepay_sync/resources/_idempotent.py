@@ -33,6 +33,7 @@ from gatepay_async._primitives.synchronization import (
     sleep,
 )
 from gatepay_async._storage.ledger import Ledger, LedgerError
+from gatepay_async._wire.request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._wire.validation import CreateRequest
 
 __all__ = ["create_once"]
@@ -52,6 +53,8 @@ def create_once(
     request: CreateRequest,
     key: str,
     account: str,
+    *,
+    options: RequestOptions = NO_OPTIONS,
 ) -> GiftCard:
     """The card for ``key`` in ``account`` (``_storage.ledger.ledger_account``): the stored one,
     or the one a single create issues.
@@ -63,7 +66,7 @@ def create_once(
     """
     waiting = [False]  # between attempts: a cancellation may stop the call there
     return run_detached(
-        lambda: _create_once(send_create, ledger, request, key, account, waiting),
+        lambda: _create_once(send_create, ledger, request, key, account, waiting, options),
         lambda: waiting[0],
     )
 
@@ -75,6 +78,7 @@ def _create_once(
     key: str,
     account: str,
     waiting: list[bool],
+    options: RequestOptions,
 ) -> GiftCard:
     with CancelShield():  # a claimed key is always followed by its send
         begun = run_blocking(lambda: ledger.begin(key, request, account=account))
@@ -105,7 +109,13 @@ def _create_once(
 
     try:
         outcome = send_create(
-            CreateCall(request, on_answer=on_answer, pause=pause, guard=CancelShield)
+            CreateCall(
+                request,
+                on_answer=on_answer,
+                pause=pause,
+                guard=CancelShield,
+                options=options,
+            )
         )
     except BaseException as exc:
         # Cancelled between attempts, or the ledger failed to keep a refusal: either way
