@@ -1,12 +1,19 @@
-"""One flush (an fsync) shared by every caller waiting for one at the same moment."""
+"""One flush (an fsync), or one database transaction, shared by every caller waiting for
+one at the same moment."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
 
 from gatepay_async._synchronization import AsyncFlag, AsyncThreadLock, async_run_blocking
 
-__all__ = ["AsyncGroupCommit"]
+__all__ = ["AsyncCallBatches", "AsyncGroupCommit", "Ended"]
+
+T = TypeVar("T")
 
 #: How long a caller waits for a running flush before it looks again (seconds).
 WAIT_TURN = 0.1
@@ -60,3 +67,82 @@ class AsyncGroupCommit:
                     with self._lock:
                         self._running = None
                     done.set()
+
+
+@attrs.define(eq=False)  # one job is itself only
+class _Job:
+    """One caller's call in a batch; ``done`` once its batch ended."""
+
+    call: Callable[[], Any]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+#: What a call ended with: (its result, None) or (None, what it raised).
+Ended = tuple[Any, Exception | None]
+
+
+class AsyncCallBatches:
+    """Run the blocking calls of concurrent callers together, one hand-off to a worker
+    thread per batch (group commit).
+
+    ``await run(call)`` returns ``call()``'s result, or raises what it raised, once the
+    batch that ran it has ended. Callers that arrive while a batch runs share the next
+    one. ``run_together(calls)`` runs a batch and says how each call ended; the ledger's
+    runs them in one database transaction (``Database.together``), so that sixteen
+    creates claiming their keys at once cost one commit, not sixteen, and each caller
+    still returns only once its write is durable.
+    """
+
+    def __init__(self, run_together: Callable[[Sequence[Callable[[], Any]]], list[Ended]]) -> None:
+        self._run_together = run_together
+        self._lock = AsyncThreadLock()
+        self._pending: list[_Job] = []
+        self._running: AsyncFlag | None = None  # set when the running batch ends
+
+    async def run(self, call: Callable[[], T]) -> T:
+        job = _Job(call)
+        with self._lock:
+            self._pending.append(job)
+        try:
+            while True:
+                done: AsyncFlag | None = None
+                batch: list[_Job] = []
+                try:
+                    with self._lock:
+                        if job.done:
+                            break
+                        running = self._running
+                        if running is None:
+                            done = self._running = AsyncFlag()
+                            batch, self._pending = self._pending, []
+                    if running is not None:
+                        # In short turns, as AsyncGroupCommit's waiters (same reason).
+                        await running.wait(WAIT_TURN)
+                        continue
+                    await async_run_blocking(functools.partial(self._run_batch, batch))
+                finally:
+                    if done is not None:
+                        with self._lock:
+                            # Calls taken but not run (the runner interrupted before or
+                            # during the hand-off) go back to the queue for the next one.
+                            self._pending[:0] = [
+                                each for each in batch if not each.done and each is not job
+                            ]
+                            self._running = None
+                        done.set()
+        finally:
+            with self._lock:
+                if not job.done and job in self._pending:  # interrupted: never run it
+                    self._pending.remove(job)
+        if job.error is not None:
+            raise job.error
+        result: T = job.result
+        return result
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        """In a worker thread: run ``batch``; each job marked done with how it ended."""
+        ended = self._run_together([job.call for job in batch])
+        for job, (result, error) in zip(batch, ended, strict=True):
+            job.result, job.error, job.done = result, error, True

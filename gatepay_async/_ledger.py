@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -134,6 +135,8 @@ class Ledger:
                 f"must be a sqlite:/// or postgresql:// URL or a Ledger, got {type(url).__name__}",
             )
         self.url = _parse_url(url, argument="ledger")
+        #: What each thread keeps beside this ledger (the idempotent creates' batches).
+        self.per_thread = threading.local()
         try:
             self._database = Database(self.url)
         except DatabaseError as exc:
@@ -325,6 +328,13 @@ class Ledger:
             return len(rows)
 
         return int(self._run(adopt))
+
+    def together(self, calls: Sequence[Callable[[], Any]]) -> list[tuple[Any, Exception | None]]:
+        """Calls of this ledger's methods (:meth:`begin`, :meth:`record_answer`,
+        :meth:`record_outcome`) with their transactions run as one: one commit, durable
+        when this returns. How each ended: ``(result, None)`` or ``(None, what it
+        raised)``, exactly as if each had run alone (see ``Database.together``)."""
+        return self._database.together(calls)
 
     # ------------------------------------------------------------------ internals
 

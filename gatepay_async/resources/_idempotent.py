@@ -17,12 +17,12 @@ import logging
 
 import httpx
 
+from gatepay_async._group_commit import AsyncCallBatches
 from gatepay_async._ledger import Ledger, LedgerError
 from gatepay_async._models import GiftCard
 from gatepay_async._outcome import AsyncSendCreate, CreateCall, CreateOutcome, Outcome, decide
 from gatepay_async._synchronization import (
     AsyncCancelShield,
-    async_run_blocking,
     async_run_detached,
     async_sleep,
 )
@@ -69,8 +69,9 @@ async def _create_once(
     account: str,
     waiting: list[bool],
 ) -> GiftCard:
+    batches = async_batches_of(ledger)  # concurrent creates share each commit
     with AsyncCancelShield():  # a claimed key is always followed by its send
-        begun = await async_run_blocking(lambda: ledger.begin(key, request, account=account))
+        begun = await batches.run(lambda: ledger.begin(key, request, account=account))
     if begun.card is not None:
         return begun.card
     owner = begun.owner
@@ -80,7 +81,7 @@ async def _create_once(
     async def on_answer(response: httpx.Response) -> None:
         status, body = response.status_code, response.content
         try:
-            await async_run_blocking(lambda: ledger.record_answer(key, owner, status, body))
+            await batches.run(lambda: ledger.record_answer(key, owner, status, body))
         except LedgerError as exc:
             logger.warning(NOT_RECORDED, "answer", exc)
             unrecorded.append(exc)
@@ -117,11 +118,24 @@ async def _create_once(
     return outcome.card_or_raise()
 
 
+def async_batches_of(ledger: Ledger) -> AsyncCallBatches:
+    """The ledger's group commit for this thread's creates: the claims, answers and
+    outcomes of concurrent creates share one transaction, one commit and one hand-off to
+    a worker thread. Per thread: an event loop runs in one."""
+    batches: AsyncCallBatches | None = getattr(ledger.per_thread, "async_batches", None)
+    if batches is None:
+        batches = AsyncCallBatches(ledger.together)
+        ledger.per_thread.async_batches = batches
+    return batches
+
+
 async def _record(ledger: Ledger, key: str, owner: str, outcome: CreateOutcome) -> None:
     """Record ``outcome``; a ledger failure is logged, never raised: the outcome (a card,
     above all) still reaches the caller, and the row stays ``intent`` (in doubt)."""
     try:
-        kept = await async_run_blocking(lambda: ledger.record_outcome(key, owner, outcome))
+        kept = await async_batches_of(ledger).run(
+            lambda: ledger.record_outcome(key, owner, outcome)
+        )
     except LedgerError as exc:
         logger.warning(NOT_RECORDED, "outcome", exc)
         return
