@@ -17,6 +17,9 @@ T = TypeVar("T")
 
 #: How long a caller waits for a running flush before it looks again (seconds).
 WAIT_TURN = 0.1
+#: A task waits for its batch in one turn: nothing stops a task between taking a batch
+#: and setting its flag (threads take turns: a Ctrl-C may land there).
+ASYNC_WAIT_TURN = None  # unasync: async-only
 
 
 class AsyncGroupCommit:
@@ -74,6 +77,7 @@ class _Job:
     """One caller's call in a batch; ``done`` once its batch ended."""
 
     call: Callable[[], Any]
+    taken: AsyncFlag | None = None  # the flag of the batch that runs it
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -88,18 +92,21 @@ class AsyncCallBatches:
     thread per batch (group commit).
 
     ``await run(call)`` returns ``call()``'s result, or raises what it raised, once the
-    batch that ran it has ended. Callers that arrive while a batch runs share the next
-    one. ``run_together(calls)`` runs a batch and says how each call ended; the ledger's
-    runs them in one database transaction (``Database.together``), so that sixteen
-    creates claiming their keys at once cost one commit, not sixteen, and each caller
-    still returns only once its write is durable.
+    batch that ran it has ended. Callers that arrive while ``width`` batches run share
+    the next one. ``run_together(calls)`` runs a batch and says how each call ended; the
+    ledger's runs them in one database transaction (``Database.together``), so that
+    sixteen creates claiming their keys at once cost one commit, not sixteen, and each
+    caller still returns only once its write is durable.
     """
 
-    def __init__(self, run_together: Callable[[Sequence[Callable[[], Any]]], list[Ended]]) -> None:
+    def __init__(
+        self, run_together: Callable[[Sequence[Callable[[], Any]]], list[Ended]], width: int = 1
+    ) -> None:
         self._run_together = run_together
+        self._width = width
         self._lock = AsyncThreadLock()
         self._pending: list[_Job] = []
-        self._running: AsyncFlag | None = None  # set when the running batch ends
+        self._running: list[AsyncFlag] = []  # one per running batch, set when it ends
 
     async def run(self, call: Callable[[], T]) -> T:
         job = _Job(call)
@@ -113,13 +120,17 @@ class AsyncCallBatches:
                     with self._lock:
                         if job.done:
                             break
-                        running = self._running
-                        if running is None:
-                            done = self._running = AsyncFlag()
+                        awaited = job.taken or (
+                            self._running[0] if len(self._running) >= self._width else None
+                        )
+                        if awaited is None:
+                            done = AsyncFlag()
+                            self._running.append(done)
                             batch, self._pending = self._pending, []
-                    if running is not None:
-                        # In short turns, as AsyncGroupCommit's waiters (same reason).
-                        await running.wait(WAIT_TURN)
+                            for each in batch:
+                                each.taken = done
+                    if awaited is not None:
+                        await awaited.wait(ASYNC_WAIT_TURN)
                         continue
                     await async_run_blocking(functools.partial(self._run_batch, batch))
                 finally:
@@ -127,10 +138,11 @@ class AsyncCallBatches:
                         with self._lock:
                             # Calls taken but not run (the runner interrupted before or
                             # during the hand-off) go back to the queue for the next one.
-                            self._pending[:0] = [
-                                each for each in batch if not each.done and each is not job
-                            ]
-                            self._running = None
+                            again = [each for each in batch if not each.done and each is not job]
+                            for each in again:
+                                each.taken = None
+                            self._pending[:0] = again
+                            self._running.remove(done)
                         done.set()
         finally:
             with self._lock:

@@ -32,7 +32,13 @@ from typing import Any
 import attrs
 
 from gatepay_async._answer_frames import reads_answers
-from gatepay_async._database import NOW_MS, Database, DatabaseError, Transaction
+from gatepay_async._database import (
+    NOW_MS,
+    POSTGRES_POOL_SIZE,
+    Database,
+    DatabaseError,
+    Transaction,
+)
 from gatepay_async._database import parse_database_url as _parse_url
 from gatepay_async._decoding import decode_card
 from gatepay_async._errors import GatePayError, OutcomeUnknownError, RawAnswer, ValidationError
@@ -74,6 +80,9 @@ RELEASED = "released: no card found in GatePay's records for this attempt; may b
 #: Serialises concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL (which can otherwise
 #: fail on its catalog's unique index when two processes open a new database at once).
 _SCHEMA_LOCK_ID = 0x6761746570617931  # "gatepay1"
+
+#: Batches of PostgreSQL writes at once (half the pool: room for other callers).
+POSTGRES_BATCHES = max(1, POSTGRES_POOL_SIZE // 2)
 
 _COLUMNS = (
     "title, template_id, currency, amount, state, attempts, answer_status, answer_body, card,"
@@ -137,6 +146,9 @@ class Ledger:
         self.url = _parse_url(url, argument="ledger")
         #: What each thread keeps beside this ledger (the idempotent creates' batches).
         self.per_thread = threading.local()
+        #: How many batches of writes may run at once: SQLite writes one transaction at
+        #: a time anyway; PostgreSQL's pooled connections write in parallel.
+        self.batch_width = 1 if self.url.dialect == "sqlite" else POSTGRES_BATCHES
         try:
             self._database = Database(self.url)
         except DatabaseError as exc:

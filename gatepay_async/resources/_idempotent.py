@@ -124,7 +124,7 @@ def async_batches_of(ledger: Ledger) -> AsyncCallBatches:
     a worker thread. Per thread: an event loop runs in one."""
     batches: AsyncCallBatches | None = getattr(ledger.per_thread, "async_batches", None)
     if batches is None:
-        batches = AsyncCallBatches(ledger.together)
+        batches = AsyncCallBatches(ledger.together, width=ledger.batch_width)
         ledger.per_thread.async_batches = batches
     return batches
 

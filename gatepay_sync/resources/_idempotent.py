@@ -125,7 +125,7 @@ def batches_of(ledger: Ledger) -> CallBatches:
     a worker thread. Per thread: an event loop runs in one."""
     batches: CallBatches | None = getattr(ledger.per_thread, "batches", None)
     if batches is None:
-        batches = CallBatches(ledger.together)
+        batches = CallBatches(ledger.together, width=ledger.batch_width)
         ledger.per_thread.batches = batches
     return batches
 
