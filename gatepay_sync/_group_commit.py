@@ -83,6 +83,9 @@ class _Job:
     error: BaseException | None = None
 
 
+#: The error of a call whose batch's runner was interrupted while the batch ran.
+INTERRUPTED = "the batch that ran this call was interrupted: whether it was written is unknown"
+
 #: What a call ended with: (its result, None) or (None, what it raised).
 Ended = tuple[Any, Exception | None]
 
@@ -116,6 +119,7 @@ class CallBatches:
             while True:
                 done: Flag | None = None
                 batch: list[_Job] = []
+                handed_off = False
                 try:
                     with self._lock:
                         if job.done:
@@ -132,17 +136,23 @@ class CallBatches:
                     if awaited is not None:
                         awaited.wait(WAIT_TURN)
                         continue
+                    handed_off = True
                     run_blocking(functools.partial(self._run_batch, batch))
                 finally:
                     if done is not None:
                         with self._lock:
-                            # Calls taken but not run (the runner interrupted before or
-                            # during the hand-off) go back to the queue for the next one.
-                            again = [each for each in batch if not each.done and each is not job]
-                            for each in again:
-                                each.taken = None
-                            self._pending[:0] = again
                             self._running.remove(done)
+                            unended = [each for each in batch if not each.done]
+                            if handed_off:
+                                # Interrupted while its batch ran: whether that committed
+                                # is unknown, and running it again could claim twice.
+                                for each in unended:
+                                    each.error, each.done = RuntimeError(INTERRUPTED), True
+                            else:  # never run: back to the queue for the next runner
+                                again = [each for each in unended if each is not job]
+                                for each in again:
+                                    each.taken = None
+                                self._pending[:0] = again
                         done.set()
         finally:
             with self._lock:

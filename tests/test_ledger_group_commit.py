@@ -6,7 +6,11 @@ Scripted answers (httpx.MockTransport) on the async client, asyncio and trio.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import pytest
 
 from gatepay_async import GiftCard, Ledger
 from gatepay_async._database import DatabaseError
+from gatepay_async._group_commit import AsyncCallBatches, Ended
 from gatepay_async._ledger import Begun, ledger_account
 from gatepay_async._validation import build_create_request
 from tests import helpers
@@ -153,3 +158,47 @@ def test_calls_run_together_commit_once_and_end_as_each_alone(
         )
         assert type(ended[0][1]).__name__ == "ValidationError"
         assert ended[1] == (True, None)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_batch_whose_runner_asyncio_cancels_is_never_run_twice() -> None:
+    """asyncio's own cancellation passes anyio's shields: a batch's runner may leave while
+    its worker thread still writes. The batch's other callers then get an error (whether
+    it was written is unknown), never a second run of their calls (a second claim)."""
+    ran: list[str] = []
+    gates = [threading.Event(), threading.Event()]  # one per batch, in order
+    batches_run: list[int] = []
+
+    def run_together(calls: Sequence[Callable[[], Any]]) -> list[Ended]:
+        gate = gates[len(batches_run)]
+        batches_run.append(len(calls))
+        gate.wait(5)
+        return [(call(), None) for call in calls]
+
+    batches = AsyncCallBatches(run_together)
+
+    def call(name: str) -> Callable[[], str]:
+        def record() -> str:
+            ran.append(name)
+            return name
+
+        return record
+
+    first = asyncio.ensure_future(batches.run(call("first")))  # runs alone, held
+    await asyncio.sleep(0.05)
+    leader = asyncio.ensure_future(batches.run(call("leader")))
+    follower = asyncio.ensure_future(batches.run(call("follower")))
+    await asyncio.sleep(0.05)
+    gates[0].set()  # "first" ends; "leader" and "follower" are taken as one batch
+    assert await first == "first"
+    await asyncio.sleep(0.05)
+    assert batches_run == [1, 2]
+    leader.cancel()  # while the batch of both is held in its worker thread
+    with pytest.raises(RuntimeError, match="interrupted"):
+        await follower
+    gates[1].set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await leader
+    await asyncio.sleep(0.1)  # the worker thread ends the batch it was running
+    assert sorted(ran) == ["first", "follower", "leader"]  # each call once
