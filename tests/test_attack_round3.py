@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gatepay_async import _database
+from gatepay_async._storage import database as _database
 from gatepay_async._storage.journal_db import DatabaseJournal
 
 # ---------------------------------------------------------------------- the database's clock

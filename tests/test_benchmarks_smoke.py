@@ -47,9 +47,10 @@ def test_run_all_quick_runs_every_script_and_rewrites_the_readme(tmp_path: Path)
 
 
 def test_the_database_benchmarks_run_quick(tmp_path: Path) -> None:
-    """``bench_ledger.py`` and ``bench_campaign.py`` need a PostgreSQL server (each starts
-    one as the tests do), so ``run_all.py`` leaves them out; they run alone."""
-    for script in ("bench_ledger.py", "bench_campaign.py"):
+    """``bench_ledger.py``, ``bench_ledger_writes.py`` and ``bench_campaign.py`` need a
+    PostgreSQL server (each starts one as the tests do), so ``run_all.py`` leaves them
+    out; they run alone."""
+    for script in ("bench_ledger.py", "bench_ledger_writes.py", "bench_campaign.py"):
         output = tmp_path / f"{script}.json"
         completed = subprocess.run(  # noqa: S603 - our own interpreter and script
             [sys.executable, str(BENCHMARKS / script), "--quick", "--json", str(output)],

@@ -205,6 +205,7 @@ class Database:
         self._fork_lock = threading.Lock()
         self._pid = os.getpid()
         self._pool_wait = pool_wait
+        self._shared = threading.local()  # the transaction ``together`` runs, per thread
         self._backend = self._open()
 
     def _open(self) -> _Backend:
@@ -218,11 +219,47 @@ class Database:
         Raises DatabaseError when the database cannot be reached or written; then
         nothing of ``work`` was committed.
         """
+        shared: Transaction | None = getattr(self._shared, "tx", None)
+        if shared is not None:  # inside ``together``: one part of its transaction
+            try:
+                return work(shared)
+            except BaseException:
+                self._shared.failed = True  # its statements may be half done: undo all
+                raise
         if self._closed:
             raise DatabaseError(f"the database {self.url.display} is closed")
         if self._pid != os.getpid():
             self._reopen_in_child()
         return self._backend.transaction(work)
+
+    def together(self, calls: Sequence[Callable[[], Any]]) -> list[tuple[Any, Exception | None]]:
+        """Each of ``calls`` (which write through :meth:`transaction`), their
+        transactions run as one (group commit): one commit, durable when this returns.
+
+        How each call ended: ``(result, None)`` or ``(None, what it raised)``, exactly as
+        if each had run alone. When anything inside the shared transaction fails (a
+        statement, or its commit), nothing of it was committed, and every call runs again
+        alone, so that one failing call fails no other and each gets what it alone gets.
+        """
+        if len(calls) == 1:
+            return [_ended(calls[0])]
+        ended: list[tuple[Any, Exception | None]] = []
+
+        def run_all(tx: Transaction) -> None:
+            ended.clear()  # a PostgreSQL transaction may be run again (a deadlock lost)
+            self._shared.tx, self._shared.failed = tx, False
+            try:
+                ended.extend(_ended(call) for call in calls)
+            finally:
+                self._shared.tx = None
+            if self._shared.failed:
+                raise _SharedFailed
+
+        try:
+            self.transaction(run_all)
+        except (_SharedFailed, DatabaseError):
+            return [_ended(call) for call in calls]
+        return ended
 
     def _reopen_in_child(self) -> None:
         with self._fork_lock:
@@ -242,6 +279,17 @@ class Database:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _SharedFailed(Exception):
+    """A part of ``together``'s transaction failed: roll it all back."""
+
+
+def _ended(call: Callable[[], Any]) -> tuple[Any, Exception | None]:
+    try:
+        return call(), None
+    except Exception as exc:
+        return None, exc
 
 
 class _Backend(Protocol):

@@ -1,15 +1,25 @@
-"""One flush (an fsync) shared by every caller waiting for one at the same moment."""
+"""One flush (an fsync), or one database transaction, shared by every caller waiting for
+one at the same moment."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
 
 from gatepay_async._primitives.synchronization import AsyncFlag, AsyncThreadLock, async_run_blocking
 
-__all__ = ["AsyncGroupCommit"]
+__all__ = ["AsyncCallBatches", "AsyncGroupCommit", "Ended"]
+
+T = TypeVar("T")
 
 #: How long a caller waits for a running flush before it looks again (seconds).
 WAIT_TURN = 0.1
+#: A task waits for its batch in one turn: nothing stops a task between taking a batch
+#: and setting its flag (threads take turns: a Ctrl-C may land there).
+ASYNC_WAIT_TURN = None  # unasync: async-only
 
 
 class AsyncGroupCommit:
@@ -60,3 +70,101 @@ class AsyncGroupCommit:
                     with self._lock:
                         self._running = None
                     done.set()
+
+
+@attrs.define(eq=False)  # one job is itself only
+class _Job:
+    """One caller's call in a batch; ``done`` once its batch ended."""
+
+    call: Callable[[], Any]
+    taken: AsyncFlag | None = None  # the flag of the batch that runs it
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+#: The error of a call whose batch's runner was interrupted while the batch ran.
+INTERRUPTED = "the batch that ran this call was interrupted: whether it was written is unknown"
+
+#: What a call ended with: (its result, None) or (None, what it raised).
+Ended = tuple[Any, Exception | None]
+
+
+class AsyncCallBatches:
+    """Run the blocking calls of concurrent callers together, one hand-off to a worker
+    thread per batch (group commit).
+
+    ``await run(call)`` returns ``call()``'s result, or raises what it raised, once the
+    batch that ran it has ended. Callers that arrive while ``width`` batches run share
+    the next one. ``run_together(calls)`` runs a batch and says how each call ended; the
+    ledger's runs them in one database transaction (``Database.together``), so that
+    sixteen creates claiming their keys at once cost one commit, not sixteen, and each
+    caller still returns only once its write is durable.
+    """
+
+    def __init__(
+        self, run_together: Callable[[Sequence[Callable[[], Any]]], list[Ended]], width: int = 1
+    ) -> None:
+        self._run_together = run_together
+        self._width = width
+        self._lock = AsyncThreadLock()
+        self._pending: list[_Job] = []
+        self._running: list[AsyncFlag] = []  # one per running batch, set when it ends
+
+    async def run(self, call: Callable[[], T]) -> T:
+        job = _Job(call)
+        with self._lock:
+            self._pending.append(job)
+        try:
+            while True:
+                done: AsyncFlag | None = None
+                batch: list[_Job] = []
+                handed_off = False
+                try:
+                    with self._lock:
+                        if job.done:
+                            break
+                        awaited = job.taken or (
+                            self._running[0] if len(self._running) >= self._width else None
+                        )
+                        if awaited is None:
+                            done = AsyncFlag()
+                            self._running.append(done)
+                            batch, self._pending = self._pending, []
+                            for each in batch:
+                                each.taken = done
+                    if awaited is not None:
+                        await awaited.wait(ASYNC_WAIT_TURN)
+                        continue
+                    handed_off = True
+                    await async_run_blocking(functools.partial(self._run_batch, batch))
+                finally:
+                    if done is not None:
+                        with self._lock:
+                            self._running.remove(done)
+                            unended = [each for each in batch if not each.done]
+                            if handed_off:
+                                # Interrupted while its batch ran: whether that committed
+                                # is unknown, and running it again could claim twice.
+                                for each in unended:
+                                    each.error, each.done = RuntimeError(INTERRUPTED), True
+                            else:  # never run: back to the queue for the next runner
+                                again = [each for each in unended if each is not job]
+                                for each in again:
+                                    each.taken = None
+                                self._pending[:0] = again
+                        done.set()
+        finally:
+            with self._lock:
+                if not job.done and job in self._pending:  # interrupted: never run it
+                    self._pending.remove(job)
+        if job.error is not None:
+            raise job.error
+        result: T = job.result
+        return result
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        """In a worker thread: run ``batch``; each job marked done with how it ended."""
+        ended = self._run_together([job.call for job in batch])
+        for job, (result, error) in zip(batch, ended, strict=True):
+            job.result, job.error, job.done = result, error, True

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +42,13 @@ from gatepay_async._decision.outcome import (
 from gatepay_async._errors import GatePayError, OutcomeUnknownError, RawAnswer, ValidationError
 from gatepay_async._models import GiftCard
 from gatepay_async._secrets.secret import Sealed
-from gatepay_async._storage.database import NOW_MS, Database, DatabaseError, Transaction
+from gatepay_async._storage.database import (
+    NOW_MS,
+    POSTGRES_POOL_SIZE,
+    Database,
+    DatabaseError,
+    Transaction,
+)
 from gatepay_async._storage.database import parse_database_url as _parse_url
 from gatepay_async._storage.ledger_account import (
     ACCOUNT_JOINED,
@@ -74,6 +81,9 @@ RELEASED = "released: no card found in GatePay's records for this attempt; may b
 #: Serialises concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL (which can otherwise
 #: fail on its catalog's unique index when two processes open a new database at once).
 _SCHEMA_LOCK_ID = 0x6761746570617931  # "gatepay1"
+
+#: Batches of PostgreSQL writes at once (half the pool: room for other callers).
+POSTGRES_BATCHES = max(1, POSTGRES_POOL_SIZE // 2)
 
 _COLUMNS = (
     "title, template_id, currency, amount, state, attempts, answer_status, answer_body, card,"
@@ -135,6 +145,11 @@ class Ledger:
                 f"must be a sqlite:/// or postgresql:// URL or a Ledger, got {type(url).__name__}",
             )
         self.url = _parse_url(url, argument="ledger")
+        #: What each thread keeps beside this ledger (the idempotent creates' batches).
+        self.per_thread = threading.local()
+        #: How many batches of writes may run at once: SQLite writes one transaction at
+        #: a time anyway; PostgreSQL's pooled connections write in parallel.
+        self.batch_width = 1 if self.url.dialect == "sqlite" else POSTGRES_BATCHES
         try:
             self._database = Database(self.url)
         except DatabaseError as exc:
@@ -326,6 +341,13 @@ class Ledger:
             return len(rows)
 
         return int(self._run(adopt))
+
+    def together(self, calls: Sequence[Callable[[], Any]]) -> list[tuple[Any, Exception | None]]:
+        """Calls of this ledger's methods (:meth:`begin`, :meth:`record_answer`,
+        :meth:`record_outcome`) with their transactions run as one: one commit, durable
+        when this returns. How each ended: ``(result, None)`` or ``(None, what it
+        raised)``, exactly as if each had run alone (see ``Database.together``)."""
+        return self._database.together(calls)
 
     # ------------------------------------------------------------------ internals
 

@@ -1,4 +1,5 @@
-"""Refs kept in memory compactly: tables in a private in-memory SQLite database.
+"""Refs kept compactly: tables in a private SQLite database, in memory up to a small page
+cache, the rest in an unlinked temporary file.
 
 A bulk run keeps something for every ref it handles, 100,000 and more. As Python objects
 a ref costs about 90 bytes before anything is stored with it (a ``str`` of about 64 bytes
@@ -28,17 +29,27 @@ def ref_of(key: bytes) -> str:
     return key.decode("utf-8", "surrogatepass")
 
 
-def memory_database(owner: object, schema: str) -> sqlite3.Connection:
-    """A private in-memory database holding ``schema``, closed when ``owner`` is collected.
+#: The page cache of each such database, in KiB (SQLite's negative ``cache_size``).
+CACHE_KIB = 4096
 
-    Its statements run one at a time and each writes at most one row, so there is nothing
-    to roll back: no rollback journal. Callers used from several threads serialise their
-    calls.
+
+def memory_database(owner: object, schema: str) -> sqlite3.Connection:
+    """A private database holding ``schema``, closed (and gone) when ``owner`` is collected.
+
+    SQLite's private temporary database (the empty file name): its pages live in a page
+    cache of ``CACHE_KIB`` and spill to a temporary file that SQLite unlinks as it opens
+    it, so that a run's memory stays flat however many refs it holds (a million refs
+    took about 55 MB in an in-memory database, 4 MB so, for the same CPU). Nothing in it
+    must survive a crash: no sync, and since its statements run one at a time and each
+    writes at most one row, nothing to roll back either: no rollback journal. Callers
+    used from several threads serialise their calls.
     """
     import sqlite3  # on first use: importing it costs a few ms, and most programs never need it
 
-    database = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    database = sqlite3.connect("", check_same_thread=False, isolation_level=None)
     database.execute("PRAGMA journal_mode = OFF")
+    database.execute("PRAGMA synchronous = OFF")
+    database.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     database.execute(schema)
     weakref.finalize(owner, database.close)
     return database

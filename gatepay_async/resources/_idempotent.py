@@ -27,10 +27,10 @@ from gatepay_async._decision.outcome import (
 from gatepay_async._models import GiftCard
 from gatepay_async._primitives.synchronization import (
     AsyncCancelShield,
-    async_run_blocking,
     async_run_detached,
     async_sleep,
 )
+from gatepay_async._storage.group_commit import AsyncCallBatches
 from gatepay_async._storage.ledger import Ledger, LedgerError
 from gatepay_async._wire.request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._wire.validation import CreateRequest
@@ -79,8 +79,9 @@ async def _create_once(
     waiting: list[bool],
     options: RequestOptions,
 ) -> GiftCard:
+    batches = async_batches_of(ledger)  # concurrent creates share each commit
     with AsyncCancelShield():  # a claimed key is always followed by its send
-        begun = await async_run_blocking(lambda: ledger.begin(key, request, account=account))
+        begun = await batches.run(lambda: ledger.begin(key, request, account=account))
     if begun.card is not None:
         return begun.card
     owner = begun.owner
@@ -90,7 +91,7 @@ async def _create_once(
     async def on_answer(response: httpx.Response) -> None:
         status, body = response.status_code, response.content
         try:
-            await async_run_blocking(lambda: ledger.record_answer(key, owner, status, body))
+            await batches.run(lambda: ledger.record_answer(key, owner, status, body))
         except LedgerError as exc:
             logger.warning(NOT_RECORDED, "answer", exc)
             unrecorded.append(exc)
@@ -133,11 +134,24 @@ async def _create_once(
     return outcome.card_or_raise()
 
 
+def async_batches_of(ledger: Ledger) -> AsyncCallBatches:
+    """The ledger's group commit for this thread's creates: the claims, answers and
+    outcomes of concurrent creates share one transaction, one commit and one hand-off to
+    a worker thread. Per thread: an event loop runs in one."""
+    batches: AsyncCallBatches | None = getattr(ledger.per_thread, "async_batches", None)
+    if batches is None:
+        batches = AsyncCallBatches(ledger.together, width=ledger.batch_width)
+        ledger.per_thread.async_batches = batches
+    return batches
+
+
 async def _record(ledger: Ledger, key: str, owner: str, outcome: CreateOutcome) -> None:
     """Record ``outcome``; a ledger failure is logged, never raised: the outcome (a card,
     above all) still reaches the caller, and the row stays ``intent`` (in doubt)."""
     try:
-        kept = await async_run_blocking(lambda: ledger.record_outcome(key, owner, outcome))
+        kept = await async_batches_of(ledger).run(
+            lambda: ledger.record_outcome(key, owner, outcome)
+        )
     except LedgerError as exc:
         logger.warning(NOT_RECORDED, "outcome", exc)
         return

@@ -28,10 +28,10 @@ from gatepay_async._decision.outcome import (
 from gatepay_async._models import GiftCard
 from gatepay_async._primitives.synchronization import (
     CancelShield,
-    run_blocking,
     run_detached,
     sleep,
 )
+from gatepay_sync._storage.group_commit import CallBatches
 from gatepay_async._storage.ledger import Ledger, LedgerError
 from gatepay_async._wire.request_options import NO_OPTIONS, RequestOptions
 from gatepay_async._wire.validation import CreateRequest
@@ -80,8 +80,9 @@ def _create_once(
     waiting: list[bool],
     options: RequestOptions,
 ) -> GiftCard:
+    batches = batches_of(ledger)  # concurrent creates share each commit
     with CancelShield():  # a claimed key is always followed by its send
-        begun = run_blocking(lambda: ledger.begin(key, request, account=account))
+        begun = batches.run(lambda: ledger.begin(key, request, account=account))
     if begun.card is not None:
         return begun.card
     owner = begun.owner
@@ -91,7 +92,7 @@ def _create_once(
     def on_answer(response: httpx.Response) -> None:
         status, body = response.status_code, response.content
         try:
-            run_blocking(lambda: ledger.record_answer(key, owner, status, body))
+            batches.run(lambda: ledger.record_answer(key, owner, status, body))
         except LedgerError as exc:
             logger.warning(NOT_RECORDED, "answer", exc)
             unrecorded.append(exc)
@@ -134,11 +135,24 @@ def _create_once(
     return outcome.card_or_raise()
 
 
+def batches_of(ledger: Ledger) -> CallBatches:
+    """The ledger's group commit for this thread's creates: the claims, answers and
+    outcomes of concurrent creates share one transaction, one commit and one hand-off to
+    a worker thread. Per thread: an event loop runs in one."""
+    batches: CallBatches | None = getattr(ledger.per_thread, "batches", None)
+    if batches is None:
+        batches = CallBatches(ledger.together, width=ledger.batch_width)
+        ledger.per_thread.batches = batches
+    return batches
+
+
 def _record(ledger: Ledger, key: str, owner: str, outcome: CreateOutcome) -> None:
     """Record ``outcome``; a ledger failure is logged, never raised: the outcome (a card,
     above all) still reaches the caller, and the row stays ``intent`` (in doubt)."""
     try:
-        kept = run_blocking(lambda: ledger.record_outcome(key, owner, outcome))
+        kept = batches_of(ledger).run(
+            lambda: ledger.record_outcome(key, owner, outcome)
+        )
     except LedgerError as exc:
         logger.warning(NOT_RECORDED, "outcome", exc)
         return
