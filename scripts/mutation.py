@@ -202,7 +202,12 @@ def _cosmic_ray(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 DESELECTED = "not trio and not postgresql"
 
 
-PYTEST = (sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")
+#: pytest for a mutant: stop at the first failure; without the plugins that only report
+#: (their imports took most of each run's time).
+PYTEST = (
+    *(sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"),
+    *("-p", "no:ddtrace", "-p", "no:hypothesispytest"),
+)
 
 
 def _test_command(tests: Sequence[str]) -> list[str]:
