@@ -37,6 +37,37 @@ def answer(status_code: int, payload: Any) -> httpx.Response:
     return httpx.Response(status_code, content=content, request=request)
 
 
+# ------------------------------------------------------------------- which status class
+
+CARD = {"status": "SUCCESS", "data": {"card_num": "GC100200300400", "card_key": "k" * 32}}
+
+
+@pytest.mark.parametrize(
+    ("status_code", "status_class", "outcome"),
+    [
+        (199, "other", Outcome.UNKNOWN),  # not a final answer: never proof of a card
+        (200, "2xx", Outcome.ISSUED),
+        (299, "2xx", Outcome.ISSUED),
+        (300, "3xx", Outcome.UNKNOWN),
+        (399, "3xx", Outcome.UNKNOWN),
+        (400, "other 4xx", Outcome.UNKNOWN),
+        (499, "other 4xx", Outcome.UNKNOWN),
+        (500, "5xx", Outcome.UNKNOWN),
+        (599, "5xx", Outcome.UNKNOWN),
+        (600, "other", Outcome.UNKNOWN),
+        (601, "other", Outcome.UNKNOWN),
+        (999, "other", Outcome.UNKNOWN),
+    ],
+)
+def test_each_status_class_ends_where_http_says(
+    status_code: int, status_class: str, outcome: Outcome
+) -> None:
+    """Only a 2xx answer holding a card is issued: a card under a status just outside
+    200-299 (a 199, a 300) is unknown, and no status above 599 is a server error."""
+    assert outcome_module.status_class(status_code) == status_class
+    assert decide(status_code, body(CARD)) is outcome
+
+
 # ------------------------------------------------------------------------ what an envelope is
 
 
