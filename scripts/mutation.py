@@ -115,15 +115,31 @@ def _spans(source: str, names: Iterable[str]) -> list[tuple[int, int]]:
     return spans
 
 
+def _keyword_only_marker(lines: Sequence[str], position: Sequence[int]) -> bool:
+    """Whether ``position`` is the bare ``*`` of a signature (``def f(a, *, b)``): cosmic-ray
+    reads it as a multiplication and makes it ``/``, which changes nothing for callers
+    that pass those arguments by name, as the type checker makes every caller do."""
+    text = lines[position[0] - 1][position[1] :]
+    return text.startswith("*") and text[1:].lstrip().startswith((",", ")"))
+
+
 def _skip_reason(
-    source: str, original_shape: str, operator: str, occurrence: int, line: int, spans: list[Any]
+    source: str,
+    original_shape: str,
+    operator: str,
+    occurrence: int,
+    position: Sequence[int],
+    spans: list[Any],
 ) -> str | None:
     """Why a mutant is not run (None: it is run)."""
+    line, column = position
     from cosmic_ray.mutating import mutate_code
     from cosmic_ray.plugins import get_operator
 
     if spans and not any(first <= line <= last for first, last in spans):
         return "outside the functions chosen"
+    if _keyword_only_marker(source.splitlines(), (line, column)):
+        return "keyword-only marker"
     if any(re.match(pattern, operator) for pattern in EXCLUDED_OPERATORS):
         return "excluded operator"
     mutated = mutate_code(source, get_operator(operator)(), occurrence)
@@ -156,7 +172,7 @@ def _mark_skipped(session: Path, module: Path, only: Sequence[str]) -> dict[str,
                 original_shape,
                 mutation.operator_name,
                 mutation.occurrence,
-                mutation.start_pos[0],
+                mutation.start_pos,
                 spans,
             )
             if reason is not None:
@@ -310,6 +326,8 @@ def _mutants(dump: str, source: str) -> list[dict[str, Any]]:
         if result is None or result["worker_outcome"] in ("skipped", "no-test"):
             continue
         (mutation,) = item["mutations"]
+        if _keyword_only_marker(lines, mutation["start_pos"]):  # runs made before the filter
+            continue
         outcome = result["test_outcome"]
         if result["output"] == "timeout":
             outcome = TIMEOUT
