@@ -456,10 +456,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=(), help="run only these module names")
     parser.add_argument("--jobs", type=int, default=2, help="targets mutated side by side")
     parser.add_argument("--out", type=Path, default=ROOT / "mutation-report")
+    parser.add_argument(
+        "--report", action="store_true", help="only write the report of the results in --out"
+    )
     parser.add_argument("--run-tests", nargs="+", metavar="TEST", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_tests:  # the command each mutant is tested with
         return run_tests(args.run_tests)
+    if args.report:
+        done = [json.loads(path.read_text(encoding="utf-8")) for path in args.out.glob("*.json")]
+        if args.only:
+            done = [result for result in done if result["module"] in args.only]
+        return 0 if report(done, args.out) else 1
     targets = {}
     for text in args.target:
         spec, _, tests = text.partition("=")
