@@ -16,8 +16,8 @@ modules use ``from __future__ import annotations``), and the operator families i
 :data:`EXCLUDED_OPERATORS`.
 
 A mutant is keyed by what survives unrelated edits: its module's name (not its folder),
-the operator, the text of the mutated line and its occurrence among mutants of that
-operator on lines with that same text -- never by line number or byte offset.
+the operator, the text of the mutated line, the mutant's version of it, and its
+occurrence among mutants alike in all of these -- never by line number or offset.
 """
 
 from __future__ import annotations
@@ -331,32 +331,59 @@ def _mutants(dump: str, source: str) -> list[dict[str, Any]]:
         outcome = result["test_outcome"]
         if result["output"] == "timeout":
             outcome = TIMEOUT
+        diff = result["diff"] or ""
         ran.append(
             {
                 "operator": mutation["operator_name"].removeprefix("core/"),
                 "position": mutation["start_pos"],
                 "line": lines[mutation["start_pos"][0] - 1].strip(),
                 "outcome": outcome,
-                "diff": result["diff"] or "",
+                "diff": diff,
             }
         )
-    ran.sort(key=lambda mutant: mutant["position"])
-    seen: dict[tuple[str, str], int] = defaultdict(int)
-    for mutant in ran:
-        key = (mutant["operator"], mutant["line"])
+    return _numbered(ran)
+
+
+def _numbered(mutants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``mutants`` in file order, each with its mutated text and its occurrence."""
+    for mutant in mutants:
+        mutant["mutant"] = _mutated_lines(mutant["diff"])
+    mutants.sort(key=lambda mutant: (mutant["position"], mutant["mutant"]))
+    seen: dict[tuple[str, str, str], int] = defaultdict(int)
+    for mutant in mutants:
+        key = (mutant["operator"], mutant["line"], mutant["mutant"])
         mutant["occurrence"] = seen[key]
         seen[key] += 1
-    return ran
+    return mutants
+
+
+def _mutated_lines(diff: str) -> str:
+    """The mutant's version of the lines it changes, as the diff shows them, stripped."""
+    added = [
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    return " / ".join(added)
 
 
 # -- the report -------------------------------------------------------------------------
 
 
-def _key(module: str, entry: Mapping[str, Any]) -> tuple[str, str, str, int]:
-    return (module, str(entry["operator"]), str(entry["line"]), int(entry["occurrence"]))
+Key = tuple[str, str, str, str, int]
 
 
-def load_equivalents(path: Path = EQUIVALENT_FILE) -> dict[tuple[str, str, str, int], str]:
+def _key(module: str, entry: Mapping[str, Any]) -> Key:
+    return (
+        module,
+        str(entry["operator"]),
+        str(entry["line"]),
+        str(entry["mutant"]),
+        int(entry.get("occurrence", 0)),
+    )
+
+
+def load_equivalents(path: Path = EQUIVALENT_FILE) -> dict[Key, str]:
     """The listed equivalent mutants: key -> reason."""
     if not path.exists():
         return {}
@@ -376,17 +403,24 @@ def _toml_entry(module: str, mutant: Mapping[str, Any]) -> str:
         f"module = {json.dumps(module)}\n"
         f"operator = {json.dumps(mutant['operator'])}\n"
         f"line = {json.dumps(mutant['line'])}\n"
-        f"occurrence = {mutant['occurrence']}\n"
-        'reason = "..."\n'
+        f"mutant = {json.dumps(mutant['mutant'])}\n"
+        + (f"occurrence = {mutant['occurrence']}\n" if mutant["occurrence"] else "")
+        + 'reason = "..."\n'
     )
 
 
-def report(results: Sequence[Mapping[str, Any]], out: Path) -> bool:
+def report(results: Sequence[dict[str, Any]], out: Path) -> bool:
     """Write ``out``/summary.md and survivors.md; whether every survivor is listed."""
     listed = load_equivalents()
     rows, survivors, seen_keys = [], [], set()
     for result in sorted(results, key=lambda r: str(r["module"])):
         module = str(result["module"])
+        source = ROOT / str(result["path"])
+        mutants = list(result["mutants"])
+        if source.exists():  # results of runs made before the keyword-only filter
+            lines = source.read_text(encoding="utf-8").splitlines()
+            mutants = [m for m in mutants if not _keyword_only_marker(lines, m["position"])]
+        result["mutants"] = _numbered(mutants)
         counts: dict[str, int] = defaultdict(int)
         for mutant in result["mutants"]:
             key = _key(module, mutant)
@@ -421,7 +455,7 @@ def report(results: Sequence[Mapping[str, Any]], out: Path) -> bool:
     ]
     if stale:
         summary += ["", "Listed equivalents that no longer match a surviving mutant:", ""]
-        summary += [f"- `{m}` {op} `{line}` #{n}" for m, op, line, n in stale]
+        summary += [f"- `{m}` {op}: `{line}` -> `{new}` #{n}" for m, op, line, new, n in stale]
     (out / "summary.md").write_text("\n".join(summary) + "\n", encoding="utf-8")
     details = ["# Surviving mutants not listed as equivalent", ""]
     for module, mutant in survivors:
