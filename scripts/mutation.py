@@ -230,14 +230,25 @@ def _test_command(tests: Sequence[str]) -> list[str]:
     return [sys.executable, "scripts/mutation.py", "--run-tests", *tests]
 
 
+#: pytest under a Hypothesis profile without deadlines (a loaded machine must not fail a
+#: test) that draws the same examples every run (a mutant's result does not depend on luck).
+_DETERMINISTIC_HYPOTHESIS = (
+    "import sys, hypothesis, pytest\n"
+    "hypothesis.settings.register_profile("
+    "'mutation', deadline=None, derandomize=True, database=None)\n"
+    "hypothesis.settings.load_profile('mutation')\n"
+    "sys.exit(pytest.main(sys.argv[1:]))\n"
+)
+
+
 def run_tests(tests: Sequence[str]) -> int:
     """pytest on each test file in turn, stopping at the first that fails: most mutants
     die in the first file and never pay for collecting the others."""
     for test in tests:
-        code = subprocess.run(  # noqa: S603 - pytest, from this interpreter
-            [*PYTEST, "-k", DESELECTED, test],
-            check=False,
-        ).returncode
+        command = [*PYTEST, "-k", DESELECTED, test]
+        if "hypothesis" in Path(test).read_text(encoding="utf-8"):
+            command[1:3] = ["-c", _DETERMINISTIC_HYPOTHESIS]
+        code = subprocess.run(command, check=False).returncode  # noqa: S603 - pytest
         if code != 0:
             return code
     return 0
