@@ -100,6 +100,23 @@ def test_literals_after_a_key_name_are_kept(literal: str) -> None:
     assert redact_text(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ('{"card_key":"abc12"}', '{"card_key":"abc1…"}'),  # a short key is masked too
+        ("key=AB", "key=AB…"),
+        ('{"key":"ABCDE…"}', '{"key":"ABCD…"}'),  # an ellipsis does not make a mask
+        ("secret=ABCDEFGH…", "secret=ABCD…"),
+    ],
+)
+def test_a_value_is_left_alone_only_when_it_is_already_a_mask(text: str, masked: str) -> None:
+    """Masking a text twice changes nothing (an error rebuilt from its text is masked
+    again); only a value that is what a mask looks like (at most 4 characters and the
+    ellipsis) is taken for one, whatever its length otherwise."""
+    assert redact_text(text) == masked
+    assert redact_text(masked) == masked
+
+
 def test_base64_slashes_escaped_in_json_are_masked() -> None:
     key = "ab/cd+ef/gh12345678=="
     text = '{"card_key": "' + key.replace("/", "\\/") + '"}'
