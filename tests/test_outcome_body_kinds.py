@@ -16,7 +16,7 @@ import pytest
 
 from gatepay_async import APIConnectionError, APITimeoutError, OutcomeUnknownError
 from gatepay_async import _outcome as outcome_module
-from gatepay_async._errors import RawAnswer
+from gatepay_async._errors import RawAnswer, RequestNotSentError, RequestNotSentTimeoutError
 from gatepay_async._outcome import Outcome, body_kind, create_answer, create_lost, decide
 from gatepay_async._validation import build_create_request
 
@@ -184,6 +184,27 @@ def test_a_data_string_with_a_lone_surrogate_is_unreadable_not_a_crash() -> None
     content = b'{"status": "SUCCESS", "data": "\\ud800"}'
     assert body_kind(content) == ("no envelope", None)
     assert decide(200, content) is Outcome.UNKNOWN
+
+
+LOST_AFTER_WRITING = "connection lost after the request was written"
+
+
+@pytest.mark.parametrize(
+    ("lost", "row"),
+    [
+        (RequestNotSentError("refused", method="POST"), "connection never made"),
+        (RequestNotSentTimeoutError("pool", method="POST"), "connection never made"),
+        (APITimeoutError("read", method="POST"), "timeout after the request was written"),
+        (
+            APIConnectionError("reset", method="POST"),
+            "connection lost after the request was written",
+        ),
+    ],
+)
+def test_each_create_without_an_answer_falls_in_its_row(lost: APIConnectionError, row: str) -> None:
+    """The row of the no-answer table (docs/reliability.md) each lost create is in."""
+    assert outcome_module.lost_answer_kind(lost) == row
+    assert create_lost(REQUEST, lost).outcome is outcome_module.LOST_ANSWERS[row]
 
 
 def test_a_bug_while_deciding_keeps_the_raw_answer_on_an_unknown(
