@@ -230,12 +230,13 @@ def _test_command(tests: Sequence[str]) -> list[str]:
     return [sys.executable, "scripts/mutation.py", "--run-tests", *tests]
 
 
-#: pytest under a Hypothesis profile without deadlines (a loaded machine must not fail a
-#: test) that draws the same examples every run (a mutant's result does not depend on luck).
+#: pytest under a Hypothesis profile without deadlines or health checks (a loaded machine
+#: must not fail a test) that draws the same examples every run (a mutant's result does
+#: not depend on luck).
 _DETERMINISTIC_HYPOTHESIS = (
     "import sys, hypothesis, pytest\n"
-    "hypothesis.settings.register_profile("
-    "'mutation', deadline=None, derandomize=True, database=None)\n"
+    "hypothesis.settings.register_profile('mutation', deadline=None, derandomize=True,"
+    " database=None, suppress_health_check=list(hypothesis.HealthCheck))\n"
     "hypothesis.settings.load_profile('mutation')\n"
     "sys.exit(pytest.main(sys.argv[1:]))\n"
 )
