@@ -170,3 +170,14 @@ def test_a_record_without_a_query_is_left_as_it_was() -> None:
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "HTTP %s", ("200",), None)
     assert QueryRedactingFilter().filter(record)
     assert (record.msg, record.args) == ("HTTP %s", ("200",))
+
+
+@pytest.mark.parametrize("value", [f"{KEY[:4]}中文{KEY[4:]}", "1234€5678", "clé-secrète"])
+def test_a_query_value_is_masked_in_a_record_whatever_its_characters(value: str) -> None:
+    """Non-Latin characters right after the four shown (a mask sorts before them) are
+    masked like any other."""
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, "HTTP Request: GET %s", (f"/b?key={value}",), None
+    )
+    assert QueryRedactingFilter().filter(record)
+    assert record.getMessage() == f"HTTP Request: GET /b?key={value[:4]}…"
