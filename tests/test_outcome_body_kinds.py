@@ -207,6 +207,26 @@ def test_each_create_without_an_answer_falls_in_its_row(lost: APIConnectionError
     assert create_lost(REQUEST, lost).outcome is outcome_module.LOST_ANSWERS[row]
 
 
+@pytest.mark.parametrize(
+    ("status_code", "payload", "refused"),
+    [
+        (400, {"status": "FAIL", "code": "400002", "message": "bad timestamp"}, True),
+        (429, {"status": "FAIL", "code": "429000"}, True),
+        (409, {"status": "FAIL", "code": "409000"}, False),  # a conflict may hide a card
+        (400, {"status": "FAIL", "data": {"card_num": NUMBER, "card_key": KEY}}, False),
+        (500, {"status": "FAIL"}, False),
+        (200, {"status": "SUCCESS", "data": {"card_num": NUMBER, "card_key": KEY}}, False),
+    ],
+)
+def test_only_a_refusal_lets_the_client_resend_a_create(
+    status_code: int, payload: Any, refused: bool
+) -> None:
+    """``CreateCall.refused`` is what the client asks before re-signing and resending a
+    create refused for its timestamp: only an answer the decision calls refused is."""
+    call = outcome_module.CreateCall(REQUEST)
+    assert call.refused(answer(status_code, payload)) is refused
+
+
 def test_a_bug_while_deciding_keeps_the_raw_answer_on_an_unknown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
