@@ -130,7 +130,8 @@ def _answer(status_code: int, envelope_status: str) -> httpx.Response:
         (499, "SUCCESS", True),
         (429, "FAIL", True),  # a FAIL envelope is a refusal, the 429 too
         (500, "FAIL", False),  # a server error is never read as a clock refusal
-        (302, "FAIL", False),
+        (300, "FAIL", False),  # a redirect is never read as a clock refusal
+        (399, "FAIL", False),
         (199, "FAIL", False),
         (600, "FAIL", False),
     ],
