@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gatepay_async import ResponseValidationError
-from gatepay_async._http.auth import GatePayAuth, new_nonce
+from gatepay_async._http.auth import GatePayAuth, new_nonce, refused_for_timestamp
 from gatepay_async._http.signing import verify
 from gatepay_sync import GatePay
 
@@ -109,3 +109,39 @@ def test_a_callers_client_streams_the_answer_under_the_cap() -> None:
     own.close()
     assert bodies
     assert all(body.chunks <= 1_000_000 // 65536 + 2 for body in bodies)
+
+
+def _answer(status_code: int, envelope_status: str) -> httpx.Response:
+    return httpx.Response(
+        status_code,
+        json={"status": envelope_status, "code": "400002", "message": "m"},
+        headers={"date": email.utils.formatdate(time.time(), usegmt=True)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("status_code", "envelope_status", "refused"),
+    [
+        (200, "FAIL", True),
+        (201, "FAIL", True),  # any 2xx carrying a FAIL envelope is read
+        (299, "FAIL", True),
+        (200, "SUCCESS", False),
+        (400, "SUCCESS", True),  # a 4xx is a refusal whatever its body says
+        (499, "SUCCESS", True),
+        (429, "FAIL", True),  # a FAIL envelope is a refusal, the 429 too
+        (500, "FAIL", False),  # a server error is never read as a clock refusal
+        (300, "FAIL", False),  # a redirect is never read as a clock refusal
+        (399, "FAIL", False),
+        (199, "FAIL", False),
+        (600, "FAIL", False),
+    ],
+)
+def test_a_refusal_for_the_timestamp_is_read_from_2xx_and_4xx_answers(
+    status_code: int, envelope_status: str, refused: bool
+) -> None:
+    """A request signed a minute before the server's Date, refused: which answers count
+    as a refusal for its timestamp (the client re-signs and resends those once)."""
+    signed = str(int((time.time() - 60) * 1000))
+    assert refused_for_timestamp(_answer(status_code, envelope_status), signed) is refused
+    now = str(int(time.time() * 1000))
+    assert refused_for_timestamp(_answer(status_code, envelope_status), now) is False

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from gatepay_async._bulk_models import BulkState
+from gatepay_async._storage.database import NOW_MS
 from gatepay_async._storage.journal_db import DatabaseJournal
 from gatepay_async.cli._app import cli
 from tests.conftest import gatepay_command, gatepay_environ
@@ -26,11 +27,13 @@ from tests.test_cli import (
     SECRET_KEY,
     TEMPLATE_ID,
     _start_sandbox,
+    _stats,
     _stop_sandbox,
     read_output,
     write_input,
 )
 from tests.test_cli_recover_output import sealed
+from tests.waiting import create_in_flight, wait_until
 
 CONCURRENCY = 8
 LEASE = 2.0
@@ -76,17 +79,34 @@ def _worker(
 
 
 _COUNT_ISSUED = "SELECT count(*) FROM gatepay_journal_refs WHERE recorded = 'issued'"
+#: Claims whose lease has not run out, on the database's clock (as the journal reads it).
+_COUNT_LIVE_CLAIMS = (
+    "SELECT count(*) FROM gatepay_journal_refs WHERE state = 'claimed' AND lease_until > {now}"
+)
+
+#: Rows decided in the database's current millisecond (or later).
+_COUNT_DECIDED_NOW = "SELECT count(*) FROM gatepay_journal_refs WHERE decided_at >= {now}"
 
 
 def _issued_in(journal_url: str) -> int:
     """How many refs the campaign's journal records issued (read by another connection)."""
+    return _count_in(journal_url, _COUNT_ISSUED)
+
+
+def _live_claims_in(journal_url: str) -> int:
+    """How many rows of the campaign are claimed under a lease that has not run out."""
+    return _count_in(journal_url, _COUNT_LIVE_CLAIMS)
+
+
+def _count_in(journal_url: str, query: str) -> int:
+    """A count in the campaign's journal, read by another connection (0: no table yet)."""
     if journal_url.startswith("sqlite:///"):
         path = Path(journal_url.removeprefix("sqlite:///"))
         if not path.exists():
             return 0
         connection = sqlite3.connect(path, timeout=30)
         try:
-            row = connection.execute(_COUNT_ISSUED).fetchone()
+            row = connection.execute(query.format(now=NOW_MS["sqlite"])).fetchone()
         except sqlite3.OperationalError:  # no table yet
             return 0
         finally:
@@ -94,7 +114,7 @@ def _issued_in(journal_url: str) -> int:
         return int(row[0]) if row else 0
     with psycopg.connect(journal_url) as pg:
         try:
-            found = pg.execute(_COUNT_ISSUED).fetchone()
+            found = pg.execute(query.format(now=NOW_MS["postgresql"])).fetchone()
         except psycopg.errors.UndefinedTable:
             return 0
     return int(found[0]) if found else 0
@@ -166,7 +186,12 @@ def test_three_workers_one_killed_then_a_resume_issue_each_card_once(
     for out in outs[1:]:
         _in_input_order(out, count)  # each survivor's output: complete, input order
 
-    time.sleep(LEASE)  # the dead worker's claims on rows it never sent run out
+    # The dead worker's claims on rows it never sent run out (LEASE after it took them).
+    wait_until(
+        lambda: _live_claims_in(campaign_url) == 0,
+        timeout=LEASE + 30,
+        what="the dead worker's claims run out",
+    )
     command, env = _worker(url, source, tmp_path / "out.csv", campaign_url, "--json")
     resumed = subprocess.run(  # noqa: S603 - our own module
         command, env=env, capture_output=True, text=True, timeout=240, check=False
@@ -306,7 +331,8 @@ def test_a_signal_to_the_workers_command_stops_every_worker_cleanly(
                 assert parent.poll() is None, parent.communicate()
                 assert time.monotonic() < deadline, "the campaign made no progress"
                 time.sleep(0.02)
-            time.sleep(0.1)  # mid-request
+            # Mid-request: the sandbox holds a create it has not answered.
+            wait_until(lambda: create_in_flight(_stats(url)), timeout=30, what="a create is sent")
             if to_group:
                 os.killpg(parent.pid, signal.SIGINT)
             else:
@@ -322,7 +348,8 @@ def test_a_signal_to_the_workers_command_stops_every_worker_cleanly(
         states = [row["state"] for row in output]
         assert "unknown" not in states  # one signal each: the requests in flight finished
         assert "not_attempted" in states  # and no new row was taken, by anyone
-        time.sleep(0.5)
+        # The sandbox has answered every create it received (and stored its card).
+        wait_until(lambda: not create_in_flight(_stats(url)), timeout=30, what="all answered")
         cards = _cards(db)
         assert states.count("issued") == len(cards)
         for worker in (1, 2):
@@ -433,7 +460,8 @@ def test_workers_option_leaves_a_dead_workers_sends_unknown_and_retry_unknown_se
                 assert parent.poll() is None, parent.communicate()
                 assert time.monotonic() < deadline, "the campaign made no progress"
                 time.sleep(0.02)
-            time.sleep(0.3)  # mid-request: the next rows are in flight
+            # Mid-request: the sandbox holds a create it has not answered (for 1 s).
+            wait_until(lambda: create_in_flight(_stats(url)), timeout=30, what="a create is sent")
             victims = [
                 int(entry.name)
                 for entry in Path("/proc").iterdir()
@@ -518,7 +546,12 @@ def test_after_the_workers_a_card_in_a_workers_output_is_taken_back_never_made_u
         assert entry.card.key == "KEY-r0-secret"
         assert parent.state("r1") is BulkState.UNKNOWN
         child.close()
-    time.sleep(0.01)
+    # A run sends again only what was decided before the millisecond it started.
+    wait_until(
+        lambda: _count_in(campaign_url, _COUNT_DECIDED_NOW) == 0,
+        timeout=10,
+        what="the database's clock is past the last decision",
+    )
     with DatabaseJournal.open(campaign_url) as rerun:
         rerun.claim(["r0", "r1"], retry_unknown=True)
         assert rerun.state("r0") is BulkState.ISSUED  # reported, never sent again

@@ -23,12 +23,15 @@ from tests.test_cli import (
     read_output,
     write_input,
 )
+from tests.waiting import ChildOutput, create_in_flight, wait_until
 
 ROWS = 200
 CONCURRENCY = 8
 LATENCY = 0.4
 #: For the abandon test: long enough to tell "waited for them" from "abandoned them".
 SLOW_LATENCY = 4.0
+#: What a run says on its first signal.
+STOPPING = "requests in flight; press Ctrl-C again to abandon them"
 
 
 @pytest.fixture
@@ -67,7 +70,6 @@ def _start_and_signal(
     signals: list[signal.Signals],
     *,
     count: int = ROWS,
-    gap: float = 0.0,
     issued: int = 16,
 ) -> subprocess.CompletedProcess[str]:
     """Start the run, wait for it to be mid-way, send ``signals``; its completed process."""
@@ -75,20 +77,23 @@ def _start_and_signal(
     victim = subprocess.Popen(  # noqa: S603 - our own module
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    out, err = ChildOutput(victim.stdout), ChildOutput(victim.stderr)
     try:
         deadline = time.monotonic() + 60
         while _issued_lines(tmp_path / "run.journal") < issued:
-            assert victim.poll() is None, victim.communicate()
+            assert victim.poll() is None, (out.text(), err.text())
             assert time.monotonic() < deadline, "the run made no progress"
             time.sleep(0.01)
-        time.sleep(0.1)  # mid-request: each takes LATENCY or more
+        # Mid-request: the sandbox holds a create it has not answered (each takes LATENCY).
+        wait_until(lambda: create_in_flight(_stats(url)), timeout=30, what="a create is sent")
         for number, sent in enumerate(signals):
-            if number:
-                time.sleep(gap)
+            if number:  # once the run has said it stops, and waits for its requests
+                err.wait_for(STOPPING, timeout=30)
             os.kill(victim.pid, sent)
         started = time.monotonic()
-        stdout, stderr = victim.communicate(timeout=60)
+        victim.wait(timeout=60)
         elapsed = time.monotonic() - started
+        stdout, stderr = out.text(), err.text()
     finally:
         if victim.poll() is None:
             victim.kill()
@@ -124,7 +129,7 @@ def test_one_signal_finishes_the_requests_in_flight_and_writes_every_key(
     result = _start_and_signal(tmp_path, url, [sent])
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr
-    assert "requests in flight; press Ctrl-C again to abandon them" in result.stderr
+    assert STOPPING in result.stderr
     output = read_output(tmp_path / "out.csv")
     states = [row["state"] for row in output]
     assert "unknown" not in states  # every request in flight finished and was recorded
@@ -147,7 +152,7 @@ def test_a_second_signal_abandons_the_requests_in_flight_as_unknown(
 ) -> None:
     url, db = sandbox
     result = _start_and_signal(
-        tmp_path, url, [signal.SIGTERM, signal.SIGINT], count=40, gap=0.05, issued=CONCURRENCY
+        tmp_path, url, [signal.SIGTERM, signal.SIGINT], count=40, issued=CONCURRENCY
     )
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr

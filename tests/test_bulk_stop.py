@@ -114,7 +114,7 @@ async def test_abandon_records_the_requests_in_flight_as_unknown(
                 while run.in_flight < 4:  # noqa: ASYNC110 - a counter, no event to wait on
                     await anyio.sleep(0.01)
                 run.stop()
-                await anyio.sleep(0.1)
+                await anyio.wait_all_tasks_blocked()  # every task has acted on stop()
                 assert run.in_flight == 4  # stop() waits for them...
                 run.abandon()  # ...abandon() does not
     assert len(fake.seen) == 4
@@ -241,7 +241,7 @@ def test_sync_ctrl_c_anywhere_in_the_start_or_the_readers_fsync_never_hangs_the_
 
 
 #: A Ctrl-C while the block starts its worker threads: in Thread.start of the fourth
-#: while the first three are sending (the sleep lets them). The start was counted down
+#: while the first three are sending (the tracer waits for them). The start was counted down
 #: although that thread ran anyway, so the block was left, and the journal closed, under
 #: a running create whose card then had no outcome recorded.
 _CTRL_C_WHILE_STARTING_WORKERS = """
@@ -265,7 +265,10 @@ def tracer(frame, event, arg):
         if frame.f_code.co_name == "wait":  # Thread.start waits for the thread to run
             starts.append(1)
             if len(starts) == 4:
-                time.sleep(0.2)
+                deadline = time.monotonic() + 30
+                while fake.in_flight < 3 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                assert fake.in_flight >= 3, "the first three never sent"
                 raise KeyboardInterrupt
     return None
 
@@ -285,7 +288,10 @@ with mock_client(fake.handler) as gp:
         assert fake.in_flight == 0, "the block was left under a running create"
     finally:
         sys.settrace(None)
-time.sleep(1.2)
+# A create the block was left under would end in its own time: let every thread end.
+for thread in threading.enumerate():
+    if thread is not threading.current_thread():
+        thread.join(30)
 with Journal.open(path) as journal:
     states = {ref: journal.state(ref) for ref in journal}
 assert len(fake.issued) == 4, fake.issued

@@ -40,7 +40,7 @@ async def test_closing_an_async_channel_releases_a_waiting_producer() -> None:
     with anyio.fail_after(5):
         async with anyio.create_task_group() as group:
             group.start_soon(produce)
-            await anyio.sleep(0.05)
+            await anyio.wait_all_tasks_blocked()  # the producer waits for room
             channel.close()
     assert outcomes == [True, False]
     assert await channel.get() is None

@@ -31,6 +31,7 @@ from tests.test_cli import (
     _stats,
     _stop_sandbox,
 )
+from tests.waiting import ChildOutput
 
 LATENCY = 3.0
 KEY = "order-4711"
@@ -66,7 +67,8 @@ def _keyed_create_in_flight(url: str, ledger: str) -> subprocess.Popen[str]:
             process.kill()
             pytest.fail(f"the create never reached the sandbox: {process.communicate()}")
         time.sleep(0.05)
-    time.sleep(0.3)  # the create is now waiting for the sandbox's answer
+    # The sandbox counts a create on arrival and answers it LATENCY later: the create is
+    # now waiting for its answer.
     return process
 
 
@@ -115,10 +117,12 @@ def test_second_signal_says_the_ledger_keeps_the_card_and_a_rerun_prints_it(
 ) -> None:
     ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
     process = _keyed_create_in_flight(slow_sandbox, ledger)
+    stdout, stderr = ChildOutput(process.stdout), ChildOutput(process.stderr)
     process.send_signal(first)
-    time.sleep(0.3)
+    stderr.wait_for(WAITING_KEYED, timeout=30)  # the first signal was handled
     process.send_signal(second)
-    out, err = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    out, err = stdout.text(), stderr.text()
     assert process.returncode == 3, err
     assert out == ""
     assert WAITING_KEYED in err
@@ -150,10 +154,12 @@ def test_second_signal_on_a_lost_answer_says_to_check_records_before_release(
     added.raise_for_status()
     ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
     process = _keyed_create_in_flight(slow_sandbox, ledger)
+    stdout, stderr = ChildOutput(process.stdout), ChildOutput(process.stderr)
     process.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    stderr.wait_for(WAITING_KEYED, timeout=30)  # the first signal was handled
     process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    _out, err = stdout.text(), stderr.text()
     assert process.returncode == 3, err
     message = _error(err)["message"]
     assert "its outcome is unknown, a card may exist; it was not resent" in message

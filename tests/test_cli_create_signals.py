@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import create_args, gatepay_command, gatepay_environ
 from tests.test_cli import CLIENT_ID, SECRET_KEY, TEMPLATE_ID, _start_sandbox, _stats, _stop_sandbox
+from tests.waiting import ChildOutput
 
 LATENCY = 3.0
 WAITING = "waiting for the create in flight to finish"
@@ -45,7 +46,8 @@ def _create_in_flight(url: str, *extra: str) -> subprocess.Popen[str]:
             process.kill()
             pytest.fail(f"the create never reached the sandbox: {process.communicate()}")
         time.sleep(0.05)
-    time.sleep(0.3)  # the create is now waiting for the sandbox's answer
+    # The sandbox counts a create on arrival and answers it LATENCY later: the create is
+    # now waiting for its answer.
     return process
 
 
@@ -78,11 +80,13 @@ def test_second_signal_abandons_the_create_exit_3(
     slow_sandbox: str, second: signal.Signals
 ) -> None:
     process = _create_in_flight(slow_sandbox)
+    stdout, stderr = ChildOutput(process.stdout), ChildOutput(process.stderr)
     process.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    stderr.wait_for(WAITING, timeout=30)  # the first signal was handled
     started = time.monotonic()
     process.send_signal(second)
-    out, err = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    out, err = stdout.text(), stderr.text()
     assert process.returncode == 3, err
     assert time.monotonic() - started < LATENCY  # it did not wait for the answer
     assert WAITING in err
@@ -93,10 +97,12 @@ def test_second_signal_abandons_the_create_exit_3(
 
 def test_second_signal_json_error_says_a_card_may_exist(slow_sandbox: str) -> None:
     process = _create_in_flight(slow_sandbox, "--json")
+    stdout, stderr = ChildOutput(process.stdout), ChildOutput(process.stderr)
     process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    stderr.wait_for(WAITING, timeout=30)  # the first signal was handled
     process.send_signal(signal.SIGTERM)
-    _out, err = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    _out, err = stdout.text(), stderr.text()
     assert process.returncode == 3
     error = json.loads(err.splitlines()[-1])["error"]
     assert error["card_may_exist"] is True

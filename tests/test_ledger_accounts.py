@@ -20,6 +20,7 @@ import httpx
 import psycopg
 import pytest
 
+from gatepay_async._storage import ledger_account as _ledger_account
 from gatepay_async._storage.ledger_account import joined_writers, ledger_account
 from gatepay_sync import GatePay, GiftCard, Ledger, ValidationError
 from tests import helpers
@@ -243,3 +244,31 @@ def test_every_account_that_joins_to_a_text_is_counted(joined: str, writers: int
     found = joined_writers(joined)
     assert len(found) == writers
     assert all(old_joined(*parts) == joined for parts in found)
+
+
+def test_the_account_encodings_are_the_values_ledgers_on_disk_hold() -> None:
+    """1 and 2 are written in ledgers already (1 is the column's default an older gatepay
+    relied on): a new value would read every existing row as another account's."""
+    assert (_ledger_account.ACCOUNT_JOINED, _ledger_account.ACCOUNT_JSON) == (1, 2)
+
+
+@pytest.mark.parametrize("other_base", ["https://a.example", "https://z.example"])
+def test_an_old_row_joined_from_another_account_is_never_served(other_base: str) -> None:
+    """Whether the other account's joined text sorts before or after this one's."""
+    mine = ledger_account("https://m.example", "merchant", None)
+    stored = _ledger_account.joined_account(other_base, "merchant", None)
+    assert (
+        _ledger_account.match_account(stored, _ledger_account.ACCOUNT_JOINED, mine)
+        is _ledger_account.AccountMatch.OTHER
+    )
+
+
+@pytest.mark.parametrize("encoding", [0, -1, 3])
+def test_a_row_in_an_encoding_this_version_does_not_know_is_another_accounts(
+    encoding: int,
+) -> None:
+    mine = ledger_account("https://m.example", "merchant", None)
+    stored = _ledger_account.joined_account("https://m.example", "merchant", None)
+    assert (
+        _ledger_account.match_account(stored, encoding, mine) is _ledger_account.AccountMatch.OTHER
+    )

@@ -17,7 +17,7 @@ import pytest
 from gatepay_async import APIConnectionError, APITimeoutError, OutcomeUnknownError
 from gatepay_async._decision import outcome as outcome_module
 from gatepay_async._decision.outcome import Outcome, body_kind, create_answer, create_lost, decide
-from gatepay_async._errors import RawAnswer
+from gatepay_async._errors import RawAnswer, RequestNotSentError, RequestNotSentTimeoutError
 from gatepay_async._wire.validation import build_create_request
 
 NUMBER = "GC100200300400"
@@ -35,6 +35,37 @@ def answer(status_code: int, payload: Any) -> httpx.Response:
     content = payload if isinstance(payload, bytes) else body(payload)
     request = httpx.Request("POST", "http://gatepay.test/v1/pay/gift/create")
     return httpx.Response(status_code, content=content, request=request)
+
+
+# ------------------------------------------------------------------- which status class
+
+CARD = {"status": "SUCCESS", "data": {"card_num": "GC100200300400", "card_key": "k" * 32}}
+
+
+@pytest.mark.parametrize(
+    ("status_code", "status_class", "outcome"),
+    [
+        (199, "other", Outcome.UNKNOWN),  # not a final answer: never proof of a card
+        (200, "2xx", Outcome.ISSUED),
+        (299, "2xx", Outcome.ISSUED),
+        (300, "3xx", Outcome.UNKNOWN),
+        (399, "3xx", Outcome.UNKNOWN),
+        (400, "other 4xx", Outcome.UNKNOWN),
+        (499, "other 4xx", Outcome.UNKNOWN),
+        (500, "5xx", Outcome.UNKNOWN),
+        (599, "5xx", Outcome.UNKNOWN),
+        (600, "other", Outcome.UNKNOWN),
+        (601, "other", Outcome.UNKNOWN),
+        (999, "other", Outcome.UNKNOWN),
+    ],
+)
+def test_each_status_class_ends_where_http_says(
+    status_code: int, status_class: str, outcome: Outcome
+) -> None:
+    """Only a 2xx answer holding a card is issued: a card under a status just outside
+    200-299 (a 199, a 300) is unknown, and no status above 599 is a server error."""
+    assert outcome_module.status_class(status_code) == status_class
+    assert decide(status_code, body(CARD)) is outcome
 
 
 # ------------------------------------------------------------------------ what an envelope is
@@ -153,6 +184,47 @@ def test_a_data_string_with_a_lone_surrogate_is_unreadable_not_a_crash() -> None
     content = b'{"status": "SUCCESS", "data": "\\ud800"}'
     assert body_kind(content) == ("no envelope", None)
     assert decide(200, content) is Outcome.UNKNOWN
+
+
+LOST_AFTER_WRITING = "connection lost after the request was written"
+
+
+@pytest.mark.parametrize(
+    ("lost", "row"),
+    [
+        (RequestNotSentError("refused", method="POST"), "connection never made"),
+        (RequestNotSentTimeoutError("pool", method="POST"), "connection never made"),
+        (APITimeoutError("read", method="POST"), "timeout after the request was written"),
+        (
+            APIConnectionError("reset", method="POST"),
+            "connection lost after the request was written",
+        ),
+    ],
+)
+def test_each_create_without_an_answer_falls_in_its_row(lost: APIConnectionError, row: str) -> None:
+    """The row of the no-answer table (docs/reliability.md) each lost create is in."""
+    assert outcome_module.lost_answer_kind(lost) == row
+    assert create_lost(REQUEST, lost).outcome is outcome_module.LOST_ANSWERS[row]
+
+
+@pytest.mark.parametrize(
+    ("status_code", "payload", "refused"),
+    [
+        (400, {"status": "FAIL", "code": "400002", "message": "bad timestamp"}, True),
+        (429, {"status": "FAIL", "code": "429000"}, True),
+        (409, {"status": "FAIL", "code": "409000"}, False),  # a conflict may hide a card
+        (400, {"status": "FAIL", "data": {"card_num": NUMBER, "card_key": KEY}}, False),
+        (500, {"status": "FAIL"}, False),
+        (200, {"status": "SUCCESS", "data": {"card_num": NUMBER, "card_key": KEY}}, False),
+    ],
+)
+def test_only_a_refusal_lets_the_client_resend_a_create(
+    status_code: int, payload: Any, refused: bool
+) -> None:
+    """``CreateCall.refused`` is what the client asks before re-signing and resending a
+    create refused for its timestamp: only an answer the decision calls refused is."""
+    call = outcome_module.CreateCall(REQUEST)
+    assert call.refused(answer(status_code, payload)) is refused
 
 
 def test_a_bug_while_deciding_keeps_the_raw_answer_on_an_unknown(

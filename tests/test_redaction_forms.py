@@ -100,6 +100,23 @@ def test_literals_after_a_key_name_are_kept(literal: str) -> None:
     assert redact_text(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ('{"card_key":"abc12"}', '{"card_key":"abc1…"}'),  # a short key is masked too
+        ("key=AB", "key=AB…"),
+        ('{"key":"ABCDE…"}', '{"key":"ABCD…"}'),  # an ellipsis does not make a mask
+        ("secret=ABCDEFGH…", "secret=ABCD…"),
+    ],
+)
+def test_a_value_is_left_alone_only_when_it_is_already_a_mask(text: str, masked: str) -> None:
+    """Masking a text twice changes nothing (an error rebuilt from its text is masked
+    again); only a value that is what a mask looks like (at most 4 characters and the
+    ellipsis) is taken for one, whatever its length otherwise."""
+    assert redact_text(text) == masked
+    assert redact_text(masked) == masked
+
+
 def test_base64_slashes_escaped_in_json_are_masked() -> None:
     key = "ab/cd+ef/gh12345678=="
     text = '{"card_key": "' + key.replace("/", "\\/") + '"}'
@@ -153,3 +170,14 @@ def test_a_record_without_a_query_is_left_as_it_was() -> None:
     record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "HTTP %s", ("200",), None)
     assert QueryRedactingFilter().filter(record)
     assert (record.msg, record.args) == ("HTTP %s", ("200",))
+
+
+@pytest.mark.parametrize("value", [f"{KEY[:4]}中文{KEY[4:]}", "1234€5678", "clé-secrète"])
+def test_a_query_value_is_masked_in_a_record_whatever_its_characters(value: str) -> None:
+    """Non-Latin characters right after the four shown (a mask sorts before them) are
+    masked like any other."""
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, "HTTP Request: GET %s", (f"/b?key={value}",), None
+    )
+    assert QueryRedactingFilter().filter(record)
+    assert record.getMessage() == f"HTTP Request: GET /b?key={value[:4]}…"

@@ -105,6 +105,16 @@ def test_a_bulk_runs_429_limit_replaces_max_sends() -> None:
     assert stop(state_after(3, APITimeoutError("t")))  # other errors keep max_sends
 
 
+def test_another_error_after_more_429s_than_max_sends_stops_at_once() -> None:
+    """A bulk run's 429s may take a create past ``max_sends``; the first other error then
+    ends the loop (the limit is passed, not only reached)."""
+    stop = retry.stop_after_sends(3, rate_limited_sends=8, first_attempt=1)
+    assert not stop(state_after(5, rate_limited(None)))  # the 5th send, refused with 429
+    assert stop(state_after(6, APITimeoutError("t")))  # the 6th: past max_sends
+    resumed = retry.stop_after_sends(3, rate_limited_sends=None, first_attempt=5)
+    assert resumed(state_after(1, APITimeoutError("t")))  # a call already past its limit
+
+
 @pytest.mark.parametrize(
     ("exc", "cls", "sent"),
     [
