@@ -124,7 +124,8 @@ def package(session: nox.Session) -> None:
     dist = Path(tempfile.mkdtemp(prefix="gatepay-dist-"))
     session.run("python", "-m", "build", "--outdir", str(dist))
     wheels, sdists = glob.glob(str(dist / "*.whl")), glob.glob(str(dist / "*.tar.gz"))
-    assert len(wheels) == 1 and len(sdists) == 1, (wheels, sdists)
+    if len(wheels) != 1 or len(sdists) != 1:
+        session.error(f"expected one wheel and one sdist, built {wheels + sdists}")
     session.run("twine", "check", "--strict", *wheels, *sdists)
     session.run("python", "scripts/check_dist.py", wheels[0], sdists[0])
     clean = dist / "clean-venv"

@@ -7,7 +7,7 @@ retried request or a double click never issues a second card.
     pip install 'gatepay[postgres]' fastapi uvicorn   # postgres only for a shared ledger
     export GATEPAY_BASE_URL=... GATEPAY_CLIENT_ID=... GATEPAY_SECRET_KEY=...
     python examples/web_service.py          # serves on 127.0.0.1:8000 (PORT to change)
-    curl -X POST 127.0.0.1:8000/orders/1001/gift-card -H 'content-type: application/json' -d '{"amount": "25"}'
+    curl --json '{"amount": "25"}' 127.0.0.1:8000/orders/1001/gift-card
 """
 
 from __future__ import annotations

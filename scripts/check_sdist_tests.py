@@ -35,7 +35,12 @@ def main(argv: list[str]) -> int:
     pip = [python, "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "pip>=25.1"], check=True)  # noqa: S603
     subprocess.run(  # noqa: S603 - our own sdist, unpacked
-        [*pip, f"{project}[cli,sandbox,aiohttp,postgres]", "--group", f"{project}/pyproject.toml:dev"],
+        [
+            *pip,
+            f"{project}[cli,sandbox,aiohttp,postgres]",
+            "--group",
+            f"{project}/pyproject.toml:dev",
+        ],
         check=True,
     )
     ran = subprocess.run(  # noqa: S603

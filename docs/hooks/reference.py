@@ -91,8 +91,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     for entry in config.nav or []:
         if isinstance(entry, dict) and SECTION in entry:
             entry[SECTION] = [
-                {module: [{title: path} for title, path, _ in pages]}
-                for module, pages in _pages()
+                {module: [{title: path} for title, path, _ in pages]} for module, pages in _pages()
             ]
     return config
 
@@ -116,9 +115,9 @@ def _cli_module() -> str:
             continue
         module = importlib.import_module(info.name)
         command = getattr(module, "cli", None)
-        if isinstance(command, click.Group) and command.callback is not None:
-            if command.callback.__module__ == info.name:
-                return info.name
+        callback = getattr(command, "callback", None)
+        if isinstance(command, click.Group) and getattr(callback, "__module__", "") == info.name:
+            return info.name
     raise LookupError("no click group named cli in gatepay_async.cli")
 
 
