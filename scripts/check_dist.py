@@ -8,12 +8,16 @@ tests need to run after unpacking.
 
 from __future__ import annotations
 
+import re
 import sys
 import tarfile
 import zipfile
 from email.parser import Parser
+from pathlib import Path
 
-from gatepay_async._version import __version__
+#: The source's version, read as text: this runs where the package is not installed.
+_VERSION_FILE = Path(__file__).resolve().parents[1] / "gatepay_async" / "_version.py"
+__version__ = re.findall(r'^__version__ = "([^"]+)"$', _VERSION_FILE.read_text(), re.M)[0]
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 #: Runtime extras only: the development tools are dependency groups, never published.
