@@ -25,10 +25,11 @@ TESTS = [
 
 
 def main(argv: list[str]) -> int:
-    sdist, workdir = Path(argv[0]), Path(argv[1])
+    sdist, workdir = Path(argv[0]), Path(argv[1]) / "unpacked-sdist"
+    workdir.mkdir(parents=True)
     with tarfile.open(sdist) as archive:
         archive.extractall(workdir, filter="data")
-    project = next(path for path in workdir.iterdir() if path.name.startswith("gatepay-"))
+    (project,) = [path for path in workdir.iterdir() if path.is_dir()]
     venv = workdir / "sdist-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
     python = str(venv / "bin" / "python")
