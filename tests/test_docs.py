@@ -115,3 +115,10 @@ def test_the_command_reference_finds_the_click_group() -> None:
 
     module = load_hook()._cli_module()
     assert importlib.import_module(module).cli is cli
+
+
+def test_the_command_reference_includes_the_lazily_loaded_commands() -> None:
+    """``sandbox`` is loaded only when asked for, and mkdocs-click lists only loaded ones:
+    the hook adds it (and any other such command) to the page."""
+    directives = load_hook()._lazy_commands()
+    assert ":prog_name: gatepay sandbox\n" in directives

@@ -121,9 +121,34 @@ def _cli_module() -> str:
     raise LookupError("no click group named cli in gatepay_async.cli")
 
 
+def _lazy_commands() -> str:
+    """mkdocs-click directives for the commands the group loads only when asked for (such
+    as ``sandbox``, which needs the sandbox extra): mkdocs-click lists only the others."""
+    import click
+
+    group = importlib.import_module(_cli_module()).cli
+    context = click.Context(group, info_name="gatepay")
+    directives = []
+    for name in group.list_commands(context):
+        if name in group.commands:
+            continue
+        command = group.get_command(context, name)
+        module = importlib.import_module(command.callback.__module__)  # type: ignore[union-attr]
+        attribute = next(key for key, value in vars(module).items() if value is command)
+        directives.append(
+            f"::: mkdocs-click\n    :module: {module.__name__}\n    :command: {attribute}\n"
+            f"    :prog_name: gatepay {name}\n    :depth: 1\n    :style: table\n"
+        )
+    return "\n".join(directives)
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    markdown = markdown.replace("GATEPAY_LAZY_COMMANDS", _lazy_commands())
     return markdown.replace("GATEPAY_CLI_MODULE", _cli_module())
 
 
 def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    # click 8.3 marks an option without a default with a sentinel, which mkdocs-click
+    # prints by its repr: the table says "none" instead.
+    html = html.replace("<td><code>Sentinel.UNSET</code></td>", "<td>none</td>")
     return _ROLE.sub(r"\1", html)
