@@ -71,8 +71,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over both packages and the scripts."""
-    session.install("-e", PROJECT, dev_tool("mypy"))
+    """mypy --strict over both packages and the scripts (which import pytest and the
+    tracing tools they integrate with: the dev group has them)."""
+    install_dev(session)
     session.run("mypy", "--strict")
 
 
@@ -185,7 +186,7 @@ def ci(session: nox.Session) -> None:
     every supported Python (the whole suite on the oldest and the newest, the
     compatibility set on those between), the docs site, the wheel and sdist, and the
     contract session."""
-    session.install("-e", PROJECT, dev_tool("ruff"), dev_tool("mypy"))
+    install_dev(session)  # mypy reads pytest's and the tracing tools' types
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict")
