@@ -99,7 +99,7 @@ async def test_a_call_cancelled_by_asyncio_mid_send_still_records_the_card(
 
     with Ledger(ledger_url) as ledger:
         async with mock_client(slow, ledger=ledger) as gp:
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # the builtin one from 3.11 on
                 await asyncio.wait_for(create(gp), 0.1)
             assert ledger.state(KEY) == "issued"  # not "intent" with the card lost
             card = await create(gp)
@@ -122,7 +122,7 @@ async def test_a_call_cancelled_by_asyncio_while_claiming_never_leaves_a_dead_cl
 
         monkeypatch.setattr(ledger, "begin", slow_begin)
         async with mock_client(recorder, ledger=ledger) as gp:
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # the builtin one from 3.11 on
                 await asyncio.wait_for(create(gp), 0.1)
             # Claimed means sent and recorded: never a claim no attempt will finish.
             assert ledger.state(KEY) == "issued"
@@ -141,7 +141,7 @@ async def test_a_call_cancelled_by_asyncio_between_attempts_records_a_failure(
     with Ledger(ledger_url) as ledger:
         async with mock_client(recorder, ledger=ledger, max_retries=2) as gp:
             started = time.monotonic()
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # the builtin one from 3.11 on
                 await asyncio.wait_for(create(gp), 0.3)
             assert time.monotonic() - started < 3  # the wait is cut, not sat out
             assert ledger.state(KEY) == "failed"  # never sent: the next call may send
@@ -167,7 +167,7 @@ async def test_a_call_cancelled_by_asyncio_mid_send_stops_before_the_next_send(
     with Ledger(ledger_url) as ledger:
         async with mock_client(slow_refusal, ledger=ledger, max_retries=2) as gp:
             started = time.monotonic()
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # the builtin one from 3.11 on
                 await asyncio.wait_for(create(gp), 0.1)  # while the 429 is on its way
             assert time.monotonic() - started < 3  # the wait after it is cut
             assert ledger.state(KEY) == "failed"  # refused: nothing was issued

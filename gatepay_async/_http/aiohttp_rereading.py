@@ -98,7 +98,10 @@ class Rereading:
         if self.done:
             return
         waiter = self._waiter = asyncio.get_running_loop().create_future()
-        await asyncio.wait_for(waiter, timeout)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:  # before Python 3.11 not the builtin TimeoutError
+            raise TimeoutError(f"h11 read nothing more within {timeout} s") from None
 
     def abort(self) -> None:
         """The reader gave up (deadline, closed): the rest of the answer is not wanted."""
