@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import attrs
+import httpx
 import pytest
 
 from gatepay_async import (
@@ -368,3 +369,19 @@ async def test_a_bulk_row_comes_to_the_same_state_and_its_key_is_journaled(
         assert rows["httpx"] == ("issued", KEY)
     else:
         assert rows["httpx"] == ("unknown", None)
+
+
+async def test_a_reread_answer_that_stalls_is_a_read_timeout() -> None:
+    # An answer aiohttp's parser refuses (Content-Length with chunked) is read on by h11;
+    # when it then stalls past the read timeout (shorter than the attempt's), the caller
+    # gets httpx's ReadTimeout. Before Python 3.11 asyncio's TimeoutError is not the
+    # builtin one, and escaped the transport as it was.
+    stalling = case(
+        "unknown",
+        head(f"HTTP/1.1 200 OK\r\n{CL}Transfer-Encoding: chunked\r\n\r\n") + chunked(BODY)[:70],
+        stall=True,
+    )
+    with serving(stalling) as server:
+        async with DefaultAioHttpClient(timeout=httpx.Timeout(30.0, read=0.3)) as client:
+            with pytest.raises(httpx.ReadTimeout, match="within the read timeout"):
+                await client.post(server.url + "/v1/gift-card/create", content=b"{}")
