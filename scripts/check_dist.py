@@ -16,7 +16,7 @@ from email.parser import Parser
 from pathlib import Path
 
 #: The source's version, read as text: this runs where the package is not installed.
-_VERSION_FILE = Path(__file__).resolve().parents[1] / "gatepay_async" / "_version.py"
+_VERSION_FILE = Path(__file__).resolve().parents[1] / "gatepay_async" / "_primitives" / "version.py"
 __version__ = re.findall(r'^__version__ = "([^"]+)"$', _VERSION_FILE.read_text(), re.M)[0]
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")

@@ -2,13 +2,14 @@
 
 ``python scripts/check_sdist_tests.py SDIST WORKDIR`` unpacks SDIST into WORKDIR, makes a
 virtual environment there, installs the unpacked project with the extras its tests use
-and its ``dev`` dependency group (pip 25.1 or newer reads the group), then runs pytest
+and its ``dev`` dependency group (with uv), then runs pytest
 on a part of the suite that touches the packages, the README, the docs and the
 examples. Exits with pytest's status.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -31,13 +32,20 @@ def main(argv: list[str]) -> int:
         archive.extractall(workdir, filter="data")
     (project,) = [path for path in workdir.iterdir() if path.is_dir()]
     venv = workdir / "sdist-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
+    # uv (the package group's) rather than pip: the same install in seconds, not a minute.
+    uv = shutil.which("uv")
+    if uv is None:
+        raise SystemExit("check_sdist_tests: uv is not installed (pyproject's package group)")
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)  # noqa: S603
     python = str(venv / "bin" / "python")
-    pip = [python, "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "pip>=25.1"], check=True)  # noqa: S603
     subprocess.run(  # noqa: S603 - our own sdist, unpacked
         [
-            *pip,
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
             f"{project}[cli,sandbox,aiohttp,postgres]",
             "--group",
             f"{project}/pyproject.toml:dev",
