@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +32,7 @@ from gatepay_async.sandbox import (
     sandbox_command,
 )
 from gatepay_async.sandbox._cards import Card
+from gatepay_async.sandbox._server import bind_socket
 from gatepay_async.sandbox._verify import ReplayCache
 from tests.test_sandbox_support import (
     CLIENT_ID,
@@ -109,6 +114,41 @@ def test_server_listens_on_loopback(server: SandboxServer) -> None:
     assert server.url.startswith("http://127.0.0.1:")
     assert server.port is not None
     assert server.port > 0
+
+
+def test_the_bound_socket_accepts_connections_before_any_server_runs() -> None:
+    # The sandbox command prints its URL between binding and starting uvicorn: a client
+    # that reads the URL and connects at once must be queued, not refused.
+    sock = bind_socket()
+    try:
+        with socket.create_connection(sock.getsockname()[:2], timeout=5):
+            pass
+    finally:
+        sock.close()
+
+
+def test_the_sandbox_command_accepts_connections_once_it_prints_its_url(tmp_path: Path) -> None:
+    # A script that starts `gatepay sandbox` and connects as soon as the URL appears.
+    # Stopping the process right after the first line keeps uvicorn from getting any
+    # further: only a socket already listening can take the connection.
+    process = subprocess.Popen(  # noqa: S603 - our own module
+        [sys.executable, "-m", "gatepay_async.sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        os.kill(process.pid, signal.SIGSTOP)
+        host, port = first.split("http://", 1)[1].strip().rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.mark.parametrize("path_set", sorted(PATH_SETS))

@@ -16,6 +16,8 @@ from gatepay_async.sandbox._sandbox import Sandbox
 __all__ = ["SandboxServer", "bind_socket", "quiet_dropped_connections", "uvicorn_server"]
 
 _LOOPBACK = "127.0.0.1"
+#: uvicorn's own default backlog.
+_BACKLOG = 2048
 
 
 class _DroppedConnectionFilter(logging.Filter):
@@ -34,7 +36,7 @@ def quiet_dropped_connections() -> None:
 
 
 def bind_socket(host: str = _LOOPBACK, port: int = 0) -> socket.socket:
-    """A listening-ready TCP socket bound to ``host:port`` (port 0: a free port)."""
+    """A listening TCP socket bound to ``host:port`` (port 0: a free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and
     # without it every answer (head and body written separately) waits ~40 ms for an ACK.
@@ -42,6 +44,10 @@ def bind_socket(host: str = _LOOPBACK, port: int = 0) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # Listening now, not when uvicorn gets to it: whoever learns the URL (the command
+        # prints it first thing) may connect at once, and a bound socket that does not
+        # listen yet refuses them. The kernel queues them until the server accepts.
+        sock.listen(_BACKLOG)
     except OSError:
         sock.close()
         raise
