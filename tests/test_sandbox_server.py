@@ -6,9 +6,9 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ def test_the_sandbox_command_accepts_connections_once_it_prints_its_url(tmp_path
     # A script that starts `gatepay sandbox` and connects as soon as the URL appears.
     # Stopping the process right after the first line keeps uvicorn from getting any
     # further: only a socket already listening can take the connection.
-    process = subprocess.Popen(  # noqa: S603 - our own module
+    process = subprocess.Popen(
         [sys.executable, "-m", "gatepay_async.sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
