@@ -6,6 +6,7 @@ campaign between workers."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -233,6 +234,26 @@ def test_open_journal_takes_a_path_a_url_or_a_journal(tmp_path: Path) -> None:
         open_journal(f"sqlite:///{tmp_path}/j.db?campaign=")
     with pytest.raises(ValueError, match="journal"):
         open_journal(42)  # type: ignore[arg-type]
+
+
+def test_a_worker_opening_a_new_sqlite_campaign_waits_for_a_sibling_creating_it(
+    tmp_path: Path,
+) -> None:
+    # Two workers started together on a new file: one holds a write lock on it (creating
+    # the tables) while the other switches it to WAL, which SQLite refuses at once rather
+    # than wait. The second must wait its turn, not fail to open.
+    path = tmp_path / "campaign.db"
+    sibling = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    sibling.execute("BEGIN IMMEDIATE")
+    sibling.execute("CREATE TABLE sibling_tables (n INTEGER)")
+    commit = threading.Timer(0.3, sibling.execute, args=("COMMIT",))
+    commit.start()
+    try:
+        journal = DatabaseJournal.open(f"sqlite:///{path}?campaign=c1")
+        journal.close()
+    finally:
+        commit.join()
+        sibling.close()
 
 
 # ------------------------------------------------------------------------ claims

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
+import tenacity
 
 from gatepay_async._errors import ValidationError
 
@@ -298,6 +299,27 @@ class _Backend(Protocol):
     def close(self) -> None: ...
 
 
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, waiting for other connections as long as any write does.
+
+    Switching a new file to WAL writes it; when another connection holds a write lock on
+    it (a sibling worker creating the same campaign's tables), SQLite answers "locked" at
+    once, without its busy wait, to rule out a deadlock. Once one connection has switched
+    the file, the statement reads only, so the wait ends as soon as the other commits."""
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_locked),
+        stop=tenacity.stop_after_delay(SQLITE_BUSY_SECONDS),
+        wait=tenacity.wait_random(0.001, 0.05),
+        reraise=True,
+    ):
+        with attempt:
+            connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 class _SQLiteTransaction:
     dialect: Dialect = "sqlite"
 
@@ -331,7 +353,7 @@ class _SQLite:
         except (OSError, sqlite3.Error) as exc:
             raise DatabaseError(f"cannot open the database {path}: {_reason(exc)}") from None
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(connection)
             connection.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             connection.close()
