@@ -36,6 +36,9 @@ PROJECT = ".[cli,sandbox,aiohttp,postgres]"
 FULL_SUITE = PYPROJECT["tool"]["pytest"]["ini_options"]["testpaths"]
 #: pytest-xdist workers: one per core of a CI machine (2); more only adds contention.
 WORKERS = os.environ.get("GATEPAY_TEST_WORKERS", "2")
+#: Each documentation page's blocks stay on one worker, in order (the root conftest.py
+#: groups them); every other test goes wherever a worker is free.
+PARALLEL = ["-n", WORKERS, "--dist", "loadgroup"]
 #: What CI runs on the Pythons between the oldest and the newest, which run everything:
 #: the SDK's own tests on both facades, the models, the sandbox, the CLI, the README,
 #: the docs and the examples, the parts where a Python version can differ.
@@ -104,12 +107,13 @@ def tests(session: nox.Session) -> None:
     """
     install_dev(session)
     if session.posargs:
-        session.run("pytest", "-n", WORKERS, *session.posargs)
+        session.run("pytest", *PARALLEL, *session.posargs)
         return
     session.run(
         "pytest",
-        "-n",
-        WORKERS,
+        *PARALLEL,
+        "-p",
+        "no:gatepay",  # the root conftest.py registers it once coverage has started
         "--cov=gatepay_async",
         "--cov-branch",
         "--cov-report=term-missing:skip-covered",
