@@ -7,6 +7,7 @@ threads, so the async tests and their generated sync twins use it alike.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -59,6 +60,9 @@ class RawServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
+        # Wakes the accept at once on Linux (elsewhere, it sees the stop within its 50 ms).
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         for thread in list(self._threads):
             thread.join(timeout=15)
         self._listener.close()

@@ -1,5 +1,6 @@
 """Sentry's events for every operation and failure of ``tests/frame_locals.py``, on both
-facades, printed as one JSON line per case: ``{"case": ..., "events": [...]}``.
+facades, printed as one JSON line per case: ``{"events": [...], "case": ...}`` (the case last: a
+reader that sees it has the whole line).
 
 Run as a process of its own (``python -m tests.sentry_capture``) by
 ``tests/test_error_tools.py``: ``sentry_sdk.init`` patches httpx, logging and threading
@@ -64,7 +65,7 @@ def main() -> None:
                     for item in envelope.items
                     if item.type == "event"
                 ]
-                line = {"case": case_id(facade, operation, failure), "events": events}
+                line = {"events": events, "case": case_id(facade, operation, failure)}
                 print(json.dumps(line, default=str), flush=True)
     sentry_sdk.get_client().close()
 

@@ -35,6 +35,7 @@ from tests._async.test_frame_locals import raised_by as async_raised_by
 from tests._sync.test_frame_locals import raised_by as sync_raised_by
 from tests.frame_locals import FAILURES, KEY, OPERATIONS, leaked
 from tests.sentry_capture import case_id
+from tests.waiting import ChildOutput
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -80,21 +81,48 @@ def structlog_record(error: BaseException) -> str:
     return output.getvalue()
 
 
-@pytest.fixture(scope="module")
-def sentry_events() -> dict[str, list[dict[str, Any]]]:
+class SentryEvents:
     """Sentry's events per case, from a process of their own (``tests/sentry_capture.py``:
-    Sentry's init patches the process for good)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.sentry_capture"],
-        cwd=Path(__file__).parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return {line["case"]: line["events"] for line in lines}
+    Sentry's init patches the process for good), read as it prints them: the process runs
+    alongside the cases, each waits for its own line."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.sentry_capture"],
+            cwd=Path(__file__).parent.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.stdout = ChildOutput(self.process.stdout)
+        self.stderr = ChildOutput(self.process.stderr)
+
+    def of(self, case: str) -> list[dict[str, Any]]:
+        ending = f'"case": {json.dumps(case)}}}'  # the case is last: the line is whole
+        try:
+            self.stdout.wait_for(ending + "\n", timeout=600)
+        except AssertionError:
+            pytest.fail(f"no line for {case}: {self.stderr.text()[-3000:]}")
+        line = next(line for line in self.stdout.seen().splitlines() if line.endswith(ending))
+        events: list[dict[str, Any]] = json.loads(line)["events"]
+        return events
+
+    def close(self) -> None:
+        try:
+            assert self.process.wait(timeout=600) == 0, self.stderr.text()[-3000:]
+        finally:
+            self.process.kill()
+            self.process.wait()
+            self.stdout.text()
+            self.stderr.text()
+
+
+@pytest.fixture(scope="module")
+def sentry_events() -> Iterator[SentryEvents]:
+    events = SentryEvents()
+    try:
+        yield events
+    finally:
+        events.close()
 
 
 def sentry_text(events: list[dict[str, Any]]) -> str:
@@ -139,13 +167,13 @@ def test_error_tools_show_no_secret(
     operation: str,
     failure: str,
     tmp_path: Path,
-    sentry_events: dict[str, list[dict[str, Any]]],
+    sentry_events: SentryEvents,
 ) -> None:
     error = raised(facade, operation, failure, tmp_path)
     shown = {
         "rich": rich_traceback(error),
         "structlog": structlog_record(error),
-        "sentry": sentry_text(sentry_events[case_id(facade, operation, failure)]),
+        "sentry": sentry_text(sentry_events.of(case_id(facade, operation, failure))),
         "django": django_error_page(error),
     }
     for tool, text in shown.items():

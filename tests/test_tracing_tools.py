@@ -18,11 +18,14 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from tests.tracing_run import sandbox_process
 
 RUN = Path(__file__).with_name("tracing_run.py")
 ROOT = RUN.parent.parent
@@ -47,7 +50,17 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run(tool: str, *flags: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def sandboxes() -> Iterator[list[str]]:
+    """The URLs of a healthy sandbox and of one answering 503, each in a process of its
+    own, shared by every run (a run's tool sees only its own process)."""
+    with sandbox_process() as healthy, sandbox_process("*:status=503") as failing:
+        yield [healthy, failing]
+
+
+def run(
+    tool: str, sandboxes: list[str], *flags: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     pytest.importorskip(NEEDS[tool])
     environment = {
         **os.environ,
@@ -59,7 +72,7 @@ def run(tool: str, *flags: str, env: dict[str, str] | None = None) -> dict[str, 
         **(env or {}),
     }
     done = subprocess.run(  # noqa: S603 (this interpreter and a script of the test suite)
-        [sys.executable, str(RUN), tool, *flags],
+        [sys.executable, str(RUN), tool, *flags, *sandboxes],
         capture_output=True,
         text=True,
         timeout=300,
@@ -121,9 +134,9 @@ def check_recorded(tool: str, result: dict[str, Any]) -> str:
     ],
 )
 def test_with_the_documented_setting_no_key_or_secret_is_recorded(
-    tool: str, flags: list[str], env: dict[str, str]
+    tool: str, flags: list[str], env: dict[str, str], sandboxes: list[str]
 ) -> None:
-    result = run(tool, *flags, env=env)
+    result = run(tool, sandboxes, *flags, env=env)
     text = check_recorded(tool, result)
     logs = "\n".join(result["logs"])
     secrets = result["in_url"] + result["elsewhere"]
@@ -132,11 +145,13 @@ def test_with_the_documented_setting_no_key_or_secret_is_recorded(
 
 
 @pytest.mark.parametrize("tool", ["otel", "otel-client", "sentry", "ddtrace"])
-def test_without_it_only_the_key_balance_puts_in_the_url_is_recorded(tool: str) -> None:
+def test_without_it_only_the_key_balance_puts_in_the_url_is_recorded(
+    tool: str, sandboxes: list[str]
+) -> None:
     """What each tool does on its own (docs/reliability.md, "In your stack"): nothing but
     the key ``balance(key=...)`` puts in the URL, which OpenTelemetry and ddtrace record
     (and sentry-sdk 2.x; 3.x filters a ``key`` query parameter by default)."""
-    result = run(tool)
+    result = run(tool, sandboxes)
     text = check_recorded(tool, result)
     logs = "\n".join(result["logs"])
     assert leaked(result["elsewhere"], text) == {}

@@ -2,9 +2,11 @@
 set up as its own documentation says; prints, as JSON, everything the tool recorded.
 
 Run in a fresh interpreter by ``tests/test_tracing_tools.py`` (``sys.executable
-tests/tracing_run.py TOOL [--redact]``): these tools patch httpx and aiohttp for the
-whole process, and ddtrace cannot be undone. ``--redact`` adds the one-line setting
-``gatepay_async.integrations`` offers for that tool. Only 127.0.0.1 is ever reached.
+tests/tracing_run.py TOOL [--redact] SANDBOX FAILING``): these tools patch httpx and
+aiohttp for the whole process, and ddtrace cannot be undone. ``--redact`` adds the
+one-line setting ``gatepay_async.integrations`` offers for that tool. SANDBOX and FAILING
+are the URLs of two sandboxes in processes of their own (``sandbox_process()``, the
+second with ``*:status=503``), which every run shares. Only 127.0.0.1 is ever reached.
 
 TOOL: ``otel`` (``HTTPXClientInstrumentor().instrument()`` and
 ``AioHttpClientInstrumentor().instrument()``), ``otel-client`` (the per-client form,
@@ -371,19 +373,16 @@ class Collect(logging.Handler):
 
 
 def main() -> None:
-    tool = sys.argv[1]
+    tool, *sandboxes = (arg for arg in sys.argv[1:] if arg != "--redact")
     redact = "--redact" in sys.argv[2:]
+    healthy, failing = sandboxes
     recorded = set_up(tool, redact)
     logs = Collect()
     logging.getLogger().addHandler(logs)
     logging.getLogger().setLevel(logging.DEBUG)  # every logger, httpx's request lines too
 
     secrets = Secrets()
-    with (
-        sandbox_process() as healthy,
-        sandbox_process("*:status=503") as failing,
-        RawServer(card_in_a_500) as raw,
-    ):
+    with RawServer(card_in_a_500) as raw:
         urls = Urls(healthy, failing, raw.url)
         sections = async_clients(tool, redact)
         make_sync = sync_client(tool, redact)

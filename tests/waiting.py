@@ -70,6 +70,11 @@ class ChildOutput:
             written = "".join(self._chunks)
         assert text in written, f"{text!r} was never written; got {written!r}"
 
+    def seen(self) -> str:
+        """The output so far."""
+        with self._changed:
+            return "".join(self._chunks)
+
     def text(self, *, timeout: float = 60) -> str:
         """All the output, once the stream is closed (the child has ended)."""
         self._reader.join(timeout)

@@ -33,7 +33,13 @@ from tests.raw_server import RawServer
 
 from .conftest import client_at
 
-client = partial(client_at, secret_key=SECRET, api_key=API_KEY, timeout=0.4, max_retries=1)
+client = partial(client_at, secret_key=SECRET, api_key=API_KEY, max_retries=1)
+
+
+def timeout_for(failure: str) -> float:
+    """The client's timeout: short against the server that never answers (it only has to
+    run out), long enough against the others for their answer to arrive first."""
+    return 0.1 if failure == "timeout" else 0.4
 
 
 async def call(gp: AsyncGatePay, operation: str) -> Any:
@@ -68,7 +74,9 @@ async def call(gp: AsyncGatePay, operation: str) -> Any:
 async def raised_by(operation: str, failure: str, ledger: Path) -> GatePayError:
     """The error ``operation`` raises against a server failing as ``failure`` says."""
     with RawServer(responder(failure)) as server:
-        async with client(server.url, ledger=f"sqlite:///{ledger}") as gp:
+        async with client(
+            server.url, ledger=f"sqlite:///{ledger}", timeout=timeout_for(failure)
+        ) as gp:
             if operation == "create_idempotent_again":
                 with pytest.raises(GatePayError):
                     await call(gp, operation)  # the first: unknown, recorded in the ledger
