@@ -34,8 +34,10 @@ PYTHON = None  # the interpreter nox runs on
 PROJECT = ".[cli,sandbox,aiohttp,postgres]"
 #: The whole suite: pyproject's ``testpaths`` (named, pytest runs them without coverage).
 FULL_SUITE = PYPROJECT["tool"]["pytest"]["ini_options"]["testpaths"]
-#: pytest-xdist workers: one per core of a CI machine (2); more only adds contention.
-WORKERS = os.environ.get("GATEPAY_TEST_WORKERS", "2")
+#: pytest-xdist workers: twice a 2-core CI machine's cores. Much of the suite waits
+#: (signals, latencies, subprocesses starting): two workers left the cores 80% idle and
+#: took 22 minutes; six took 6, the cores then busy.
+WORKERS = os.environ.get("GATEPAY_TEST_WORKERS", "4")
 #: Each documentation page's blocks stay on one worker, in order (the root conftest.py
 #: groups them); every other test goes wherever a worker is free.
 PARALLEL = ["-n", WORKERS, "--dist", "loadgroup"]
@@ -99,7 +101,7 @@ def unasync(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """pytest on asyncio, trio and the sync facade, over two workers (pytest-xdist).
+    """pytest on asyncio, trio and the sync facade, over four workers (pytest-xdist).
 
     Without arguments: the whole suite, with branch coverage of gatepay_async gathered
     from every worker (pyproject's ``fail_under``). With arguments (``nox -s tests-3.12 --
