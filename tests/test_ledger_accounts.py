@@ -272,3 +272,26 @@ def test_a_row_in_an_encoding_this_version_does_not_know_is_another_accounts(
     assert (
         _ledger_account.match_account(stored, encoding, mine) is _ledger_account.AccountMatch.OTHER
     )
+
+
+def test_a_row_in_a_later_encoding_is_another_accounts_even_when_its_text_matches() -> None:
+    """A later gatepay's encoding may spell some other account as this one's JSON text:
+    only the encoding this version writes is compared as JSON."""
+    mine = ledger_account("https://m.example", "merchant", None)
+    for encoding in (3, 4):
+        assert (
+            _ledger_account.match_account(mine, encoding, mine)
+            is _ledger_account.AccountMatch.OTHER
+        )
+
+
+def test_an_accounts_text_is_the_ascii_json_ledgers_on_disk_hold() -> None:
+    """Rows are compared by this exact text: rows already written hold non-ASCII parts
+    escaped, and a text with a lone surrogate stays storable."""
+    assert (
+        ledger_account("https://m.example/", "mérchant", "sub-ü")
+        == '["https://m.example","m\\u00e9rchant","sub-\\u00fc"]'
+    )
+    assert ledger_account("https://m.example", "m\ud800", None) == (
+        '["https://m.example","m\\ud800",null]'
+    )
