@@ -93,7 +93,11 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_retry_timing.py",
         "tests/_async/test_retries_unit.py",
     ),
-    "gatepay_async/_storage/ledger_account.py": ("tests/test_ledger_accounts.py",),
+    # The text tests first: they stop a loop that never ends within a second of CPU.
+    "gatepay_async/_storage/ledger_account.py": (
+        "tests/test_ledger_account_text.py",
+        "tests/test_ledger_accounts.py",
+    ),
     # The ledger's decoding of its rows; the rest of it is SQL and locking.
     "gatepay_async/_storage/ledger.py::_differences,_stored,_storable,_json_default": (
         "tests/_async/test_idempotency.py",

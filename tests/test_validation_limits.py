@@ -45,6 +45,10 @@ def test_six_decimals_down_to_a_millionth() -> None:
     assert canonical_amount("1.1000000") == "1.1"  # trailing zeros are not decimals
 
 
+def test_a_too_small_amount_is_told_the_smallest_one() -> None:
+    assert "the smallest amount is 0.000001)" in refused("0.0000001")
+
+
 def test_amount_text_length_limit() -> None:
     at_limit = "0" * (MAX_AMOUNT_TEXT_LENGTH - 1) + "1"  # leading zeros: one digit
     assert canonical_amount(at_limit) == "1"
@@ -135,6 +139,7 @@ def test_an_int_amount_from_sixteen_digits_is_refused_by_its_size_alone(amount: 
 
 def test_an_amount_in_an_error_is_quoted_whole_up_to_forty_characters() -> None:
     forty, forty_one = "a" * 40, "b" * 41
+    assert "'1,5' is not a decimal number" in refused("1,5")
     assert f"{forty!r} is not a decimal number" in refused(forty)
     assert f"{'b' * 40 + '…'!r} is not a decimal number" in refused(forty_one)
     # A Decimal is quoted as its text, cut alike.
