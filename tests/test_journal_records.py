@@ -159,9 +159,15 @@ def test_an_intent_whose_amount_is_no_number_leaves_the_card_as_gatepay_gave_it(
 
 def test_a_ref_whose_record_has_no_op_reads_as_interrupted() -> None:
     # A store keeps the state beside the record: a damaged record must not stop reading.
-    entry = records.entry_of("r", records.INTENT, {"ref": "r"})
-    assert entry.state is BulkState.UNKNOWN
-    assert entry.error == records.INTERRUPTED
+    for record in ({"ref": "r"}, None):
+        entry = records.entry_of("r", records.INTENT, record)
+        assert entry.state is BulkState.UNKNOWN
+        assert entry.error == records.INTERRUPTED
+
+
+@pytest.mark.parametrize("line", [b'{"op":"issued","ref":', b"[1, 2]", b"\xff\xfe", b""])
+def test_a_line_that_is_no_json_object_reads_as_no_record(line: bytes) -> None:
+    assert records.parse_record(line) is None
 
 
 def test_an_ended_intent_without_an_op_is_closed_as_interrupted() -> None:
