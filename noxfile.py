@@ -100,10 +100,14 @@ MUTATION_TARGETS: dict[str, tuple[str, ...]] = {
     ),
     # The ledger's decoding of its rows; the rest of it is SQL and locking.
     "gatepay_async/_storage/ledger.py::_differences,_stored,_storable,_json_default": (
+        "tests/test_ledger_rows.py",
         "tests/_async/test_idempotency.py",
         "tests/test_ledger_accounts.py",
     ),
-    "gatepay_async/_storage/journal_records.py": ("tests/test_journal_stores.py",),
+    "gatepay_async/_storage/journal_records.py": (
+        "tests/test_journal_records.py",
+        "tests/test_journal_stores.py",
+    ),
 }
 
 
