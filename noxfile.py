@@ -117,8 +117,8 @@ def mutation(session: nox.Session) -> None:
 
     Fails on a surviving mutant not listed in tests/mutation/equivalent.toml. Each module
     is mutated in a scratch copy of the project, never in the working tree. Arguments
-    choose modules by name: ``nox -s mutation -- _outcome _retry``. Not part of ``ci``:
-    it takes about half an hour on two cores.
+    choose modules by file name: ``nox -s mutation -- outcome retry``. Not part of ``ci``:
+    it takes about a quarter of an hour on two quiet cores.
     """
     session.install("-e", DEV, "cosmic-ray>=8.7,<9", "tomli>=2; python_version<'3.11'")
     targets = [f"--target={path}={','.join(tests)}" for path, tests in MUTATION_TARGETS.items()]
