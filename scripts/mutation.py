@@ -219,10 +219,12 @@ DESELECTED = "not trio and not postgresql"
 
 
 #: pytest for a mutant: stop at the first failure; without the plugins that only report
-#: (their imports took most of each run's time).
+#: (their imports took most of each run's time), nor the HTTP mocking plugins, whose
+#: fixtures no test of a mutated module uses.
 PYTEST = (
     *(sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"),
     *("-p", "no:ddtrace", "-p", "no:hypothesispytest"),
+    *("-p", "no:pytest_httpx", "-p", "no:respx"),
 )
 
 

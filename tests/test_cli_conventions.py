@@ -30,6 +30,7 @@ from gatepay_async.cli._app import cli
 from gatepay_async.cli._csv_io import spreadsheet_cell
 from gatepay_async.sandbox import SandboxServer, parse_fault
 from tests.conftest import serve_sandbox, use_gatepay_variables
+from tests.secret_leaks import leaked_pieces
 
 CLIENT_ID = "conv-client"
 SECRET_KEY = "conv-secret"
@@ -250,8 +251,8 @@ def test_verbose_logs_requests_without_secrets(env: dict[str, str]) -> None:
             assert result.exit_code == EXIT_OK, result.output
             assert "/v1/pay/gift/query" in result.stderr
             assert "DEBUG" in result.stderr
-            assert card["key"] not in result.stderr
-            assert SECRET_KEY not in result.stderr
+            assert not leaked_pieces(card["key"], result.stderr)
+            assert not leaked_pieces(SECRET_KEY, result.stderr)
     finally:
         logger.setLevel(level)
         logger.handlers[:] = handlers

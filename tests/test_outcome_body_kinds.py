@@ -9,6 +9,7 @@ refusal.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from gatepay_async import APIConnectionError, APITimeoutError, OutcomeUnknownErr
 from gatepay_async._decision import outcome as outcome_module
 from gatepay_async._decision.outcome import Outcome, body_kind, create_answer, create_lost, decide
 from gatepay_async._errors import RawAnswer, RequestNotSentError, RequestNotSentTimeoutError
+from gatepay_async._wire.decoding import decode_card
 from gatepay_async._wire.validation import build_create_request
 
 NUMBER = "GC100200300400"
@@ -277,3 +279,24 @@ def test_an_answered_unknown_chains_the_decoders_error() -> None:
     assert created.error is not None
     assert created.error.__cause__ is not None
     assert getattr(created.error.__cause__, "status_code", None) == 502
+
+
+def test_an_issued_card_gets_the_requests_fields_only_where_gatepay_left_them_out() -> None:
+    request = build_create_request(title="Holiday", template_id="255", currency="USDT", amount="1")
+    bare = outcome_module.as_requested(decode_card({"card_num": "GC1", "card_key": "K"}), request)
+    assert (bare.title, bare.template_id, bare.currency, bare.amount) == (
+        "Holiday",
+        "255",
+        "USDT",
+        Decimal("1"),
+    )
+    given = {"title": "T", "card_temp_id": "999", "currency": "EUR", "amount": "5"}
+    full = outcome_module.as_requested(
+        decode_card({"card_num": "GC1", "card_key": "K", **given}), request
+    )
+    assert (full.title, full.template_id, full.currency, full.amount) == (
+        "T",
+        "999",
+        "EUR",
+        Decimal("5"),
+    )

@@ -8,7 +8,13 @@ import logging
 import pytest
 
 from gatepay_async._secrets.log_redaction import QueryRedactingFilter, install_log_redaction
-from gatepay_async._secrets.redact import mask_secret, redact_text, redact_url, scrub_known
+from gatepay_async._secrets.redact import (
+    mask_secret,
+    redact_text,
+    redact_url,
+    redact_value,
+    scrub_known,
+)
 
 KEY = "Zk3mQ9vT2xLp8Rw4Yb6Nc1Hd5Jf7Gs0A"
 
@@ -136,6 +142,51 @@ def test_known_secrets_are_scrubbed_from_text_when_long_enough() -> None:
     assert scrub_known(f"no card {KEY}!", [KEY]) == "no card Zk3m…!"
     assert scrub_known("a short abc12 word", ["abc12"]) == "a short abc12 word"
     assert scrub_known("a short abc123 word", ["abc123"]) == "a short abc1… word"
+
+
+# ------------------------------------------------------------ an answer's decoded body
+
+PROSE = f"card key {KEY} not found"
+
+
+def test_an_answers_text_is_masked_as_text_or_as_bytes() -> None:
+    """An error keeps GatePay's body as decoded JSON, text or bytes: each is masked."""
+    assert redact_value(PROSE) == "card key Zk3m… not found"
+    assert redact_value(PROSE.encode()) == "card key Zk3m… not found".encode()
+    assert redact_value("the card GC1 is used", [KEY, "GC1"]) == "the card GC1 is used"
+    assert redact_value(f"sent {KEY} twice", [KEY]) == "sent Zk3m… twice"
+
+
+def test_an_answers_object_is_masked_member_by_member_and_never_changed() -> None:
+    answer = {
+        "card_key": KEY,
+        "cardKey": KEY,
+        "message": PROSE,
+        "status": "FAIL",
+        "code": 4001,
+        "data": [{"secret": KEY}, (PROSE,)],
+    }
+    before = repr(answer)
+    assert redact_value(answer) == {
+        "card_key": "Zk3m…",
+        "cardKey": "Zk3m…",
+        "message": "card key Zk3m… not found",
+        "status": "FAIL",
+        "code": 4001,
+        "data": [{"secret": "Zk3m…"}, ("card key Zk3m… not found",)],
+    }
+    assert repr(answer) == before
+
+
+def test_a_secret_named_member_that_is_not_text_is_walked_into_not_masked() -> None:
+    """Only a text value is masked by its member's name; a number or an object under a
+    secret's name is redacted as any other value (masking one would raise)."""
+    answer = {"key": 12345678, "card_key": {"inner_key": KEY, "note": "ok"}, 7: "seven"}
+    assert redact_value(answer) == {
+        "key": 12345678,
+        "card_key": {"inner_key": "Zk3m…", "note": "ok"},
+        7: "seven",
+    }
 
 
 # ------------------------------------------------------------------------ log records

@@ -92,6 +92,16 @@ def test_a_resumed_loop_waits_for_the_calls_own_attempt_number() -> None:
     assert wait(state_after(2, APITimeoutError("t"))) == 2.0
 
 
+@pytest.mark.usefixtures("no_jitter")
+def test_a_loop_waits_for_the_retry_after_of_the_answer_it_just_had() -> None:
+    """The tenacity wait reads the failed attempt's error: its Retry-After, not back-off.
+    (The client tests that wait for a Retry-After race a random back-off.)"""
+    wait = retry.wait_after_attempt(first_attempt=1)
+    assert wait(state_after(1, rate_limited(7.0))) == 7.0
+    assert wait(state_after(1, rate_limited(60.0))) == 20.0  # capped
+    assert wait(state_after(1, rate_limited(None))) == 0.25  # none given: back-off
+
+
 def test_sends_stop_at_the_limit_counting_earlier_attempts() -> None:
     stop = retry.stop_after_sends(3, rate_limited_sends=None, first_attempt=2)
     assert not stop(state_after(1, APITimeoutError("t")))  # 2nd send

@@ -45,6 +45,10 @@ def test_six_decimals_down_to_a_millionth() -> None:
     assert canonical_amount("1.1000000") == "1.1"  # trailing zeros are not decimals
 
 
+def test_a_too_small_amount_is_told_the_smallest_one() -> None:
+    assert "the smallest amount is 0.000001)" in refused("0.0000001")
+
+
 def test_amount_text_length_limit() -> None:
     at_limit = "0" * (MAX_AMOUNT_TEXT_LENGTH - 1) + "1"  # leading zeros: one digit
     assert canonical_amount(at_limit) == "1"
@@ -110,3 +114,34 @@ def test_a_lookup_takes_exactly_one_of_number_or_key() -> None:
         with pytest.raises(ValidationError) as info:
             card_lookup(number, key)
         assert info.value.argument == "card_number/key"
+
+
+def test_amount_text_is_refused_past_one_hundred_characters() -> None:
+    """The limits as numbers (the tests above follow the constants): a longer text is
+    refused before Decimal reads it, whatever it holds."""
+    assert canonical_amount("0" * 99 + "1") == "1"
+    assert "not a decimal number" in refused("0" * 100 + "1")
+
+
+def test_an_amount_is_refused_past_sixty_four_digits() -> None:
+    assert canonical_amount(Decimal("1." + "0" * 63)) == "1"  # 64 digits, trailing zeros
+    assert "more than 64 digits" in refused(Decimal("1." + "0" * 64))
+
+
+@pytest.mark.parametrize("amount", [10**15, 10**15 + 1, 4 * 10**15])
+def test_an_int_amount_from_sixteen_digits_is_refused_by_its_size_alone(amount: int) -> None:
+    """An int is refused before it becomes a Decimal (a huge one is slow to convert), so
+    its refusal never quotes it."""
+    with pytest.raises(ValidationError) as info:
+        canonical_amount(amount)
+    assert info.value.reason == "is too large (at most 15 digits)"
+
+
+def test_an_amount_in_an_error_is_quoted_whole_up_to_forty_characters() -> None:
+    forty, forty_one = "a" * 40, "b" * 41
+    assert "'1,5' is not a decimal number" in refused("1,5")
+    assert f"{forty!r} is not a decimal number" in refused(forty)
+    assert f"{'b' * 40 + '…'!r} is not a decimal number" in refused(forty_one)
+    # A Decimal is quoted as its text, cut alike.
+    assert refused(Decimal("-" + "1" * 39)).endswith("got -" + "1" * 39)
+    assert refused(Decimal("-" + "1" * 40)).endswith("got -" + "1" * 39 + "…")

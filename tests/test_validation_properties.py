@@ -11,13 +11,14 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from gatepay_async import ValidationError
-from gatepay_async._secrets.secret import reveal
+from gatepay_async._secrets.secret import Secret, reveal
 from gatepay_async._wire.validation import (
     build_create_request,
     canonical_amount,
     card_lookup,
     currency_code,
     dump_json,
+    sealed_json,
 )
 
 PLAIN_DECIMAL = re.compile(r"[1-9][0-9]*(\.[0-9]*[1-9])?|0\.[0-9]*[1-9]")
@@ -179,6 +180,18 @@ def test_dump_json_sends_non_ascii_as_utf8(text: str) -> None:
     body = dump_json({"title": text})
     assert b"\\u" not in body
     assert body == b'{"title":"' + text.encode("utf-8") + b'"}'
+
+
+@given(
+    field=st.sampled_from(["key", "card_number"]),
+    value=st.text(alphabet=non_ascii | st.characters(max_codepoint=0x7F), min_size=1, max_size=20),
+)
+@example(field="key", value="卡密-ключ-é")
+def test_a_query_body_is_serialised_as_a_create_body_is(field: str, value: str) -> None:
+    """The body of a query by key (kept masked until the wire) is the same bytes as
+    dump_json makes: compact, non-ASCII as UTF-8."""
+    sealed = sealed_json({field: Secret(value) if field == "key" else value})
+    assert sealed.reveal().encode("utf-8") == dump_json({field: value})
 
 
 # ------------------------------------------------------------------------ currency, lookup

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -341,11 +342,17 @@ def _json_default(value: object) -> object:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+#: What UTF-8 cannot carry: a lone surrogate, which GatePay's JSON may hold escaped in a
+#: card's descriptive field (a creator name) and json.loads hands on as is.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def encode_record(record: Mapping[str, Any]) -> str:
-    """A record as the journal writes it: one line of compact JSON (no newline)."""
-    return _ENCODER.encode(record)
+    """A record as the journal writes it: one line of compact JSON (no newline), its
+    text as is (a ref can be searched for), but a lone surrogate as its JSON escape, so
+    that every record can be written as UTF-8 and reads back the same."""
+    text = _ENCODER.encode(record)
+    return _LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def parse_record(line: bytes | str) -> dict[str, Any] | None:
