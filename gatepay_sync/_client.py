@@ -34,7 +34,6 @@ from gatepay_async._http.config import (
     ClientConfig,
 )
 from gatepay_async._http.connection_reuse import refuse_reuse_if_overrun
-from gatepay_async._http.prebuilt import set_headers
 from gatepay_async._http.response_cap import ACCEPT_ENCODING, CappedBody
 from gatepay_async._http.retry import (
     RetryPolicy,
@@ -459,7 +458,7 @@ class GatePay:
             attempt_timeout = options.attempt_timeout
         started = time.perf_counter()
         # Only encodings that can be inflated with a bound are asked for (see _http.response_cap).
-        set_headers(request.headers, _ACCEPT_ENCODING)
+        request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         failure: httpx.TransportError | None = None
         timed_out = False
         status_code: int | None = None
@@ -552,9 +551,6 @@ def _ledger_of(ledger: object) -> Ledger | None:
         f"must be a sqlite:/// or postgresql:// URL or a Ledger, got {type(ledger).__name__}",
     )
 
-
-#: ``request.headers["Accept-Encoding"] = ACCEPT_ENCODING``, as ``set_headers`` takes it.
-_ACCEPT_ENCODING = (("Accept-Encoding", ACCEPT_ENCODING),)
 
 #: Added to an attempt's deadline: a connect that times out on its own (proof that
 #: nothing was sent) is then reported as such, rather than as an attempt cut at its end.
