@@ -545,7 +545,8 @@ def render_memory(memory: dict[str, Any]) -> list[str]:
     rows = []
     for run in memory["runs"].values():
         curve = run["rss_samples_mb"]
-        shape = " → ".join(f"{mb:.0f}" for _, mb in curve[:: max(len(curve) // 5, 1)])
+        # Samples: (cards done, RSS MB[, seconds, load average]).
+        shape = " → ".join(f"{sample[1]:.0f}" for sample in curve[:: max(len(curve) // 5, 1)])
         rows.append(
             [
                 f"{run['cards']:,}",

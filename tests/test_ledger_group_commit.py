@@ -202,3 +202,27 @@ async def test_a_batch_whose_runner_asyncio_cancels_is_never_run_twice() -> None
         await leader
     await asyncio.sleep(0.1)  # the worker thread ends the batch it was running
     assert sorted(ran) == ["first", "follower", "leader"]  # each call once
+
+
+@pytest.mark.anyio
+async def test_writes_ready_at_the_same_turn_share_one_batch() -> None:
+    """Callers that become ready together (the answers of one poll of the sockets) are
+    written by one batch: the first to arrive lets the others join before it starts it,
+    instead of starting a batch of its own call alone."""
+    sizes: list[int] = []
+
+    def run_together(calls: Sequence[Callable[[], Any]]) -> list[Ended]:
+        sizes.append(len(calls))
+        return [(call(), None) for call in calls]
+
+    batches = AsyncCallBatches(run_together)
+    results: list[int] = []
+
+    async def write(number: int) -> None:
+        results.append(await batches.run(lambda: number))
+
+    async with anyio.create_task_group() as tasks:
+        for number in range(CREATES):
+            tasks.start_soon(write, number)
+    assert sizes == [CREATES]
+    assert sorted(results) == list(range(CREATES))

@@ -26,6 +26,7 @@ import httpx
 from gatepay_async._http.auth import GatePayAuth
 from gatepay_async._http.cookies import NoCookies
 from gatepay_async._http.patches import CLIENT_SEND_PATH, httpx_client_own
+from gatepay_async._http.prebuilt import RequestHead
 from gatepay_async._secrets.redact import redact_url
 from gatepay_async._secrets.secret import Secret, reveal
 from gatepay_async._wire.request_options import NO_OPTIONS, RequestOptions
@@ -53,6 +54,9 @@ class AsyncSender:
         self._timeout = timeout
         self._timeouts = timeout.as_dict()
         self._urls: dict[str, httpx.URL] = {}  # per path: parsing costs more than a lookup
+        #: Per path, the headers every request without call options shares (made again
+        #: when the client's headers change).
+        self._heads: dict[str, RequestHead] = {}
 
     def build(
         self,
@@ -91,6 +95,14 @@ class AsyncSender:
                     timeout=timeout,
                 )
             )
+        if params is None and headers is _JSON_HEADERS and isinstance(content, bytes):
+            head = self._heads.get(path)
+            if head is None or not head.matches(client._headers):
+                url = self._urls.get(path)
+                if url is None:
+                    url = self._urls[path] = httpx.URL(self._base_url + path)
+                head = self._heads[path] = RequestHead(url, client._headers, headers)
+            return head.build(MaskedRequest, method, content, {"timeout": dict(timeouts)})
         if params is None:
             url = self._urls.get(path)
             if url is None:

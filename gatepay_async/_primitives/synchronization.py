@@ -11,6 +11,7 @@ async (anyio, any backend)        sync (threads)            what it is
 ``async_sleep``                   ``sleep``                 sleep
 ``async_monotonic``               ``monotonic``             a monotonic clock, in seconds
 ``async_iterate``                 ``iterate``               an (async) iterator over items
+``async_pass_turn``               ``pass_turn``             let the other ready callers run
 ``async_run_blocking``            ``run_blocking``          call a blocking function
 ``async_run_detached``            ``run_detached``          run a coroutine to its end
 ``AsyncLock``                     ``Lock``                  mutual exclusion (``with``)
@@ -45,6 +46,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 
 __all__ = [
@@ -66,11 +68,13 @@ __all__ = [
     "ThreadLock",
     "async_iterate",
     "async_monotonic",
+    "async_pass_turn",
     "async_run_blocking",
     "async_run_detached",
     "async_sleep",
     "iterate",
     "monotonic",
+    "pass_turn",
     "run_blocking",
     "run_detached",
     "sleep",
@@ -99,6 +103,16 @@ def async_monotonic() -> float:
 def monotonic() -> float:
     """A monotonic clock, in seconds."""
     return time.monotonic()
+
+
+async def async_pass_turn() -> None:
+    """Let every other task that is ready run once before going on. Never a
+    cancellation point: a block that awaits it is cancelled exactly where it was before."""
+    await anyio.lowlevel.cancel_shielded_checkpoint()
+
+
+def pass_turn() -> None:
+    """Threads run side by side already: nothing to do."""
 
 
 # --------------------------------------------------------------------------- iteration

@@ -9,7 +9,12 @@ from typing import Any, TypeVar
 
 import attrs
 
-from gatepay_async._primitives.synchronization import AsyncFlag, AsyncThreadLock, async_run_blocking
+from gatepay_async._primitives.synchronization import (
+    AsyncFlag,
+    AsyncThreadLock,
+    async_pass_turn,
+    async_run_blocking,
+)
 
 __all__ = ["AsyncCallBatches", "AsyncGroupCommit", "Ended"]
 
@@ -115,7 +120,12 @@ class AsyncCallBatches:
         job = _Job(call)
         with self._lock:
             self._pending.append(job)
+            starts_batch = len(self._running) < self._width
         try:
+            if starts_batch:
+                # The writes of the other tasks that are ready now (answers read from one
+                # poll of the sockets) join this batch: one commit for them all.
+                await async_pass_turn()
             while True:
                 done: AsyncFlag | None = None
                 batch: list[_Job] = []

@@ -33,9 +33,14 @@ _CURRENCY = re.compile(r"[A-Z0-9]{2,10}")
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+#: What ``json.dumps(payload, separators=(",", ":"), ensure_ascii=False)`` builds on every
+#: call (it makes an encoder for any non-default option), made once.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dump_json(payload: object) -> bytes:
     """The one serialisation of a request body: compact JSON, UTF-8."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _COMPACT.encode(payload).encode("utf-8")
 
 
 def sealed_json(payload: dict[str, str | Secret]) -> Secret:

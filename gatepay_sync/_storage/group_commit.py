@@ -10,7 +10,12 @@ from typing import Any, TypeVar
 
 import attrs
 
-from gatepay_async._primitives.synchronization import Flag, ThreadLock, run_blocking
+from gatepay_async._primitives.synchronization import (
+    Flag,
+    ThreadLock,
+    pass_turn,
+    run_blocking,
+)
 
 __all__ = ["CallBatches", "GroupCommit", "Ended"]
 
@@ -115,7 +120,12 @@ class CallBatches:
         job = _Job(call)
         with self._lock:
             self._pending.append(job)
+            starts_batch = len(self._running) < self._width
         try:
+            if starts_batch:
+                # The writes of the other tasks that are ready now (answers read from one
+                # poll of the sockets) join this batch: one commit for them all.
+                pass_turn()
             while True:
                 done: Flag | None = None
                 batch: list[_Job] = []
