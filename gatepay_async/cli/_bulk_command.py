@@ -74,7 +74,12 @@ from gatepay_async.cli._csv_io import (
 )
 from gatepay_async.cli._options import ClientOptions, client_options
 from gatepay_async.cli._output import print_json, stderr_console, stdout_console
-from gatepay_async.cli._signals import SignalCounter, defer_signals, signals_restored
+from gatepay_async.cli._signals import (
+    SignalCounter,
+    defer_signals,
+    run_until_interrupted,
+    signals_restored,
+)
 from gatepay_async.resources.bulk import AsyncBulkRun
 
 if TYPE_CHECKING:
@@ -751,7 +756,7 @@ def _issue(
             )
 
     try:
-        return anyio.run(run)
+        return run_until_interrupted(run)
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
 

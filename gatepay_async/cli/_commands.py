@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import anyio
 import attrs
 import click
 
@@ -21,7 +20,7 @@ from gatepay_async.cli._output import (
     stdout_console,
     templates_table,
 )
-from gatepay_async.cli._signals import defer_signals, signals_restored
+from gatepay_async.cli._signals import defer_signals, run_until_interrupted, signals_restored
 
 __all__ = ["COMMANDS", "run_api_call"]
 
@@ -34,7 +33,7 @@ def run_api_call(call: Callable[[], Awaitable[T]]) -> T:
     """Run one async call. Bad input is a usage error (exit 1); other GatePay errors
     propagate to the group, which picks the exit code (see ``_exit``)."""
     try:
-        return anyio.run(call)
+        return run_until_interrupted(call)
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import anyio
 import click
 
 from gatepay_async import AsyncGatePay, CardSpec, GiftCard, GiftCardStatus
@@ -23,6 +22,7 @@ from gatepay_async.cli._output import (
     templates_table,
     to_json,
 )
+from gatepay_async.cli._signals import run_until_interrupted
 
 __all__ = ["COMMANDS"]
 
@@ -116,7 +116,7 @@ def demo_command(cards: int, options: ClientOptions) -> None:
                     console.print()
                     await show_lifecycle(gp, server.sandbox, console, template_id)
 
-        anyio.run(tour)
+        run_until_interrupted(tour)
     if options.as_json:
         print_json({name: to_json(value) for name, value in report.items()})
         return

@@ -9,10 +9,13 @@ request finish, and only a second signal abandons it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
+from typing import TypeVar
 
 import anyio
 import anyio.abc
@@ -21,11 +24,29 @@ __all__ = [
     "STOP_SIGNALS",
     "SignalCounter",
     "defer_signals",
+    "run_until_interrupted",
     "signals_restored",
     "sigterm_as_interrupt",
 ]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+T = TypeVar("T")
+
+
+def run_until_interrupted(main: Callable[[], Awaitable[T]]) -> T:
+    """``anyio.run(main)``, where Ctrl-C always ends as KeyboardInterrupt (exit 130).
+
+    On Ctrl-C anyio's runner cancels the main task, then tells that cancellation from
+    any other with ``Task.uncancel``, which Python 3.10 lacks: there the
+    ``CancelledError`` escaped instead, a traceback and exit 1. Nothing else cancels
+    the main task from outside, so on 3.10 that error is the interrupt."""
+    try:
+        return anyio.run(main)
+    except asyncio.CancelledError:
+        if sys.version_info >= (3, 11):  # pragma: no cover - anyio raises the interrupt
+            raise
+        raise KeyboardInterrupt from None  # pragma: no cover - Python 3.10 only
 
 
 class SignalCounter:
