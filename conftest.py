@@ -77,16 +77,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin("gatepay_async.pytest_plugin")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep each page's blocks on one pytest-xdist worker, in order (``--dist loadgroup``):
-    they share one namespace, and a skip directive applies to the block after it."""
-    if not config.pluginmanager.has_plugin("xdist"):
-        return  # -p no:xdist: no such mark
-    for item in items:
-        if type(item).__name__ == "SybilItem":
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 pytest_collect_file = Sybil(
     parsers=[PythonCodeBlockParser(), SkipParser()],
     patterns=["README.md", "docs/*.md", "docs/guides/*.md"],

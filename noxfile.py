@@ -38,9 +38,11 @@ FULL_SUITE = PYPROJECT["tool"]["pytest"]["ini_options"]["testpaths"]
 #: (signals, latencies, subprocesses starting): two workers left the cores 80% idle and
 #: took 22 minutes; six took 6, the cores then busy.
 WORKERS = os.environ.get("GATEPAY_TEST_WORKERS", "4")
-#: Each documentation page's blocks stay on one worker, in order (the root conftest.py
-#: groups them); every other test goes wherever a worker is free.
-PARALLEL = ["-n", WORKERS, "--dist", "loadgroup"]
+#: Whole files to each worker: a documentation page's blocks share one namespace and a
+#: skip directive applies to the block after it, so a page must run on one worker, in
+#: order. (xdist's ``loadgroup`` marks would allow finer grain, but pytest-xdist 3.8
+#: sets the group on an attribute pytest 9 no longer reads, so they group nothing.)
+PARALLEL = ["-n", WORKERS, "--dist", "loadfile"]
 #: What CI runs on the Pythons between the oldest and the newest, which run everything:
 #: the SDK's own tests on both facades, the models, the sandbox, the CLI, the README,
 #: the docs and the examples, the parts where a Python version can differ.
