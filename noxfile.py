@@ -44,7 +44,8 @@ WORKERS = os.environ.get("GATEPAY_TEST_WORKERS", "4")
 #: sets the group on an attribute pytest 9 no longer reads, so they group nothing.)
 PARALLEL = ["-n", WORKERS, "--dist", "loadfile"]
 #: What CI runs on the Pythons between the oldest and the newest, which run everything:
-#: the SDK's own tests on both facades, the models, the sandbox, the CLI, the README,
+#: the SDK's own tests on both facades, the models, the sandbox, the CLI, the journals'
+#: storage (sqlite3 differs between Pythons), the README,
 #: the docs and the examples, the parts where a Python version can differ.
 COMPAT_TESTS = [
     "tests/_async",
@@ -53,6 +54,7 @@ COMPAT_TESTS = [
     "tests/test_public_surface.py",
     "tests/test_sandbox.py",
     "tests/test_cli.py",
+    "tests/test_journal_stores.py",
     "tests/test_readme.py",
     "tests/test_docs.py",
     "tests/test_examples.py",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from gatepay_async import BulkState, Journal, JournalError
 from gatepay_async._bulk.plan import open_journal
 from gatepay_async._storage.database import parse_database_url
+from gatepay_async._storage.journal import _RefIndex
 from gatepay_async._storage.journal_db import DatabaseJournal
 from gatepay_async._storage.journal_store import JournalStore
 from gatepay_async._wire.validation import CreateRequest, build_create_request
@@ -566,3 +568,16 @@ def test_a_worker_started_by_hand_later_never_sends_a_running_siblings_fresh_unk
         rerun.claim(["u"], retry_unknown=True)
         assert not rerun.held_elsewhere("u")
         assert rerun.state("u") is BulkState.UNKNOWN
+
+
+def test_the_file_journals_index_runs_on_pythons_to_come() -> None:
+    # Python 3.12's first releases warn on numbered SQLite placeholders given as a
+    # sequence: every record of a file journal warned (thousands per test run), and a
+    # program that turns warnings into errors would stop its run.
+    index = _RefIndex()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        index.record("r1", "intent", 0)
+        index.record_many([("r1", "issued", 10), ("r2", "intent", 20), ("r1", "failed", 30)])
+    assert index.get("r1") == ("issued", 10)
+    assert index.get("r2") == ("intent", 20)

@@ -99,9 +99,10 @@ class _RefIndex:
         ) WITHOUT ROWID
     """
     # A later record decides the state, except that an issued card stays issued: a card
-    # exists whatever was recorded after it.
+    # exists whatever was recorded after it. Plain ``?`` placeholders (the offset given
+    # twice): Python 3.12's first releases warn on numbered ones given as a sequence.
     _RECORD = """
-        INSERT INTO refs VALUES (?1, ?2, ?3, ?3) ON CONFLICT (ref) DO UPDATE
+        INSERT INTO refs VALUES (?, ?, ?, ?) ON CONFLICT (ref) DO UPDATE
         SET state = excluded.state, last_record = excluded.last_record
         WHERE refs.state <> 'issued' OR excluded.state = 'issued'
     """
@@ -111,12 +112,12 @@ class _RefIndex:
 
     def record(self, ref: str, state: str, offset: int) -> None:
         """The record at ``offset`` gives ``ref`` this state."""
-        self._database.execute(self._RECORD, (ref_key(ref), state, offset))
+        self._database.execute(self._RECORD, (ref_key(ref), state, offset, offset))
 
     def record_many(self, rows: list[tuple[str, str, int]]) -> None:
         """:meth:`record` for each (ref, state, offset), in order."""
         self._database.executemany(
-            self._RECORD, [(ref_key(ref), state, offset) for ref, state, offset in rows]
+            self._RECORD, [(ref_key(ref), state, offset, offset) for ref, state, offset in rows]
         )
 
     def get(self, ref: str) -> tuple[str, int] | None:
