@@ -20,6 +20,7 @@ import rich.pretty
 from sentry_sdk.serializer import serialize
 
 from tests.raw_server import RawServer, Request, Respond, answer
+from tests.secret_leaks import all_exceptions
 
 __all__ = [
     "API_KEY",
@@ -102,21 +103,6 @@ FAILURES: dict[str, Respond] = {
 
 def responder(failure: str) -> Respond:
     return FAILURES[failure]
-
-
-def all_exceptions(exc: BaseException) -> Iterator[BaseException]:
-    """The error and every exception an error tool reaches from it: ``__cause__``,
-    ``__context__``, the SDK's ``cause`` and an exception group's members."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo += [current.__cause__, current.__context__, getattr(current, "cause", None)]
-        todo += list(getattr(current, "exceptions", ()) or ())
 
 
 def frames(exc: BaseException) -> Iterator[tuple[str, dict[str, Any]]]:

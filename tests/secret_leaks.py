@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-__all__ = ["leaked_pieces", "raised_texts"]
+__all__ = ["all_exceptions", "leaked_pieces", "raised_texts"]
 
 #: A piece this long of a secret counts as leaked (a mask shows four characters).
 PIECE = 8
@@ -28,7 +28,7 @@ def leaked_pieces(secret: str, text: str, *, public: Iterable[str] = ()) -> list
     return [p for p in pieces if p in text and not any(p in value for value in shown)]
 
 
-def _chained(exc: BaseException) -> Iterator[BaseException]:
+def all_exceptions(exc: BaseException) -> Iterator[BaseException]:
     """The error and every exception reachable from it: ``__cause__``, ``__context__``,
     the SDK's ``cause`` and an exception group's members."""
     seen: set[int] = set()
@@ -45,4 +45,4 @@ def _chained(exc: BaseException) -> Iterator[BaseException]:
 
 def raised_texts(exc: BaseException) -> str:
     """``str`` and ``repr`` of the error and of every exception chained to it."""
-    return "\n".join(text for item in _chained(exc) for text in (str(item), repr(item)))
+    return "\n".join(text for item in all_exceptions(exc) for text in (str(item), repr(item)))
